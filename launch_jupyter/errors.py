@@ -1,0 +1,48 @@
+"""Errors raised by launch-jupyter.
+
+Every message names the bad value and says what to do about it; front doors (CLI, magics,
+REST) print the message without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class LaunchError(Exception):
+    """Base class: a problem the user can fix. ``str(err)`` is the whole message."""
+
+    #: HTTP status the REST API answers with for this kind of error.
+    http_status = 400
+
+
+class InvalidNameError(LaunchError):
+    """A job, queue or alias name breaks the naming rule."""
+
+
+class NotFoundError(LaunchError):
+    """An unknown job, version, alias, queue or item."""
+
+    http_status = 404
+
+
+class ConflictError(LaunchError):
+    """The request contradicts the current state (cancel a finished item, delete a busy queue)."""
+
+    http_status = 409
+
+
+class ParameterError(LaunchError):
+    """A parameter override is unknown, malformed, of the wrong type or out of bounds."""
+
+
+class CaptureError(LaunchError):
+    """A notebook or script cannot be turned into a job (missing, truncated, no code...)."""
+
+
+class SecretError(LaunchError):
+    """An environment variable that looks like a secret was named for capture."""
+
+
+class StoreError(LaunchError):
+    """The store cannot be opened or used (bad URL, schema newer than this code...)."""
+
+    http_status = 503
