@@ -1,0 +1,32 @@
+"""launch-jupyter: W&B Launch-style jobs, queues and agents inside Jupyter, local-first.
+
+Kept light on import: supervisors and job processes import this package, and dispatch latency
+counts every millisecond. Heavier pieces load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["Launch", "LaunchError", "__version__", "connect", "parameters"]
+
+
+def parameters(**defaults: Any) -> Any:
+    """A script's parameters: ``defaults`` by hand, the effective values inside a job."""
+    from .jobs.parameters import parameters as _parameters
+
+    return _parameters(**defaults)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Launch", "connect", "Item"):
+        from . import api
+
+        return getattr(api, name)
+    if name == "LaunchError":
+        from .errors import LaunchError
+
+        return LaunchError
+    raise AttributeError(f"module 'launch_jupyter' has no attribute {name!r}")

@@ -1,0 +1,247 @@
+"""The agent: claims items from queues and drives them through runners.
+
+One class, used as a daemon thread (``Agent.start()``, the Python API and the kernel) and as a
+process (``jupyter launch agent``). It claims round-robin between its queues up to
+``max_jobs`` concurrent runs, sleeps on a wake-up socket between items (no busy polling),
+renews the agent heartbeat, recovers lapsed leases on its queues, and on stop hands back what
+it has not started while leaving started runs to their supervisors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import LaunchConfig
+from .errors import LaunchError
+from .runners import Run, RunRequest, get_runner
+from .store import ACTIVE, CANCELLED, FAILED, JobRecord, Store
+from .store import wakeup
+
+log = logging.getLogger("launch_jupyter.agent")
+
+
+def new_agent_id() -> str:
+    """``agent-<host>-<pid>-<random>``: unique, and says where the agent runs."""
+    host = socket.gethostname().split(".")[0][:24]
+    return f"agent-{host}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class _Active:
+    item_id: str
+    token: str
+    run: Run
+    queue: str
+
+
+class Agent:
+    """Claims and runs items from ``queues`` (all queues of the store when empty)."""
+
+    def __init__(
+        self, store: Store, config: LaunchConfig, queues: Sequence[str] | None = None, *,
+        max_jobs: int = 1, until_idle: bool = False, agent_id: str | None = None,
+        register: bool = True,
+    ) -> None:
+        if max_jobs < 1:
+            raise LaunchError(f"--max-jobs must be at least 1, got {max_jobs}")
+        self.store = store
+        self.config = config
+        self.queues = list(queues or [])
+        for name in self.queues:
+            store.get_queue(name)  # raises NotFoundError with the list of queues
+        self.max_jobs = max_jobs
+        self.until_idle = until_idle
+        self.id = agent_id or new_agent_id()
+        self.register = register
+        self.active: dict[str, _Active] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._waker: wakeup.Waker | None = None
+        self._rr = 0
+        self._job_cache: dict[int, tuple[JobRecord, list[tuple[str, bytes]]]] = {}
+        self._runner_of: dict[str, str] = {}
+        self.started = threading.Event()
+        self.error: BaseException | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> Agent:
+        """Run the loop in a daemon thread; returns at once."""
+        self._thread = threading.Thread(target=self._thread_main, name=self.id, daemon=True)
+        self._thread.start()
+        self.started.wait(30)
+        return self
+
+    def _thread_main(self) -> None:
+        try:
+            self.run()
+        except BaseException as err:  # surfaced through .error and the agent status
+            self.error = err
+            log.exception("agent %s stopped on an error", self.id)
+
+    def stop(self, wait: float | None = 10.0) -> None:
+        """Stop claiming; runs already started keep going under their supervisors."""
+        self._stop.set()
+        if self._waker is not None:
+            self._waker.wake()
+        thread = self._thread
+        if thread is not None and wait is not None and thread is not threading.current_thread():
+            thread.join(wait)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def serves(self) -> list[str]:
+        if self.queues:
+            return self.queues
+        return [q["name"] for q in self.store.list_queues()]
+
+    def run(self) -> None:
+        """The loop itself (blocks until stopped, or idle with ``until_idle``)."""
+        self._waker = wakeup.Waker(self.id)
+        ttl = self.config.lease_ttl
+        if self.register:
+            self.store.register_agent(self.id, self.queues or ["*"], self.max_jobs,
+                                      self._waker.address)
+        self.started.set()
+        next_heartbeat = next_reap = 0.0
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if self.register and now >= next_heartbeat:
+                    self.store.heartbeat_agent(self.id)
+                    next_heartbeat = now + ttl / 3
+                if now >= next_reap:
+                    self.recover_lapsed()
+                    next_reap = now + min(ttl / 3, 2.0)
+                self._reap_finished()
+                claimed = self._fill()
+                if self.until_idle and not self.active and not claimed:
+                    if not self.store.has_queued(self.serves()):
+                        break
+                if claimed:
+                    continue
+                self._waker.wait(0.5 if self.active else 1.0)
+        finally:
+            if self.register:
+                try:
+                    self.store.stop_agent(self.id)
+                except Exception:
+                    log.warning("could not record that agent %s stopped", self.id)
+            self._waker.close()
+
+    # -- claiming and starting ------------------------------------------------------------
+
+    def _fill(self) -> bool:
+        """Claim and start items while there is room; True if any was claimed."""
+        claimed = False
+        while len(self.active) < self.max_jobs and not self._stop.is_set():
+            queues = self.serves()
+            item = None
+            for i in range(len(queues)):
+                queue = queues[(self._rr + i) % len(queues)]
+                item = self.store.claim(queue, self.id, self.config.lease_ttl)
+                if item is not None:
+                    self._rr = (self._rr + i + 1) % len(queues)
+                    break
+            if item is None:
+                return claimed
+            claimed = True
+            self.launch(item)
+        return claimed
+
+    def _job(self, job_id: int) -> tuple[JobRecord, list[tuple[str, bytes]]]:
+        cached = self._job_cache.get(job_id)
+        if cached is None:
+            cached = (self.store.get_job_by_id(job_id), self.store.job_files(job_id))
+            if len(self._job_cache) > 64:
+                self._job_cache.clear()
+            self._job_cache[job_id] = cached
+        return cached
+
+    def launch(self, item: dict) -> str | None:
+        """Start a leased item; returns its run token, or None when it did not start."""
+        item_id, attempt = item["id"], item["attempt"]
+        token = f"{item_id}/{attempt}/{secrets.token_hex(4)}"
+        if self._stop.is_set():
+            self.store.hand_back(item_id, self.id)
+            return None
+        try:
+            job_id = self.store.job_id_of(item_id)
+            job, files = self._job(job_id)
+            runner_name = self._runner_of.get(item["queue"])
+            if runner_name is None:
+                runner_name = self.store.get_queue(item["queue"])["runner"]
+                self._runner_of[item["queue"]] = runner_name
+            runner = get_runner(runner_name)
+        except LaunchError as err:
+            self.store.finish(item_id, self.id, FAILED,
+                              error={"message": str(err), "stage": "start", "cell": None})
+            return None
+        run_dir = Path(self.config.runs_dir) / item_id / str(attempt)
+        if not self.store.start_run(item_id, self.id, token, self.config.lease_ttl,
+                                    {"runner": runner_name, "host": socket.gethostname(),
+                                     "run_dir": str(run_dir), "agent": self.id}):
+            # Cancelled between claim and start: it never ran.
+            self.store.finish(item_id, self.id, CANCELLED,
+                              error={"message": "cancelled before it started",
+                                     "stage": "queued", "cell": None})
+            return None
+        request = RunRequest(
+            item=item, job=job, files=files, token=token, attempt=attempt, run_dir=run_dir,
+            store_url=self.store.url, lease_ttl=self.config.lease_ttl,
+            cancel_grace=self.config.cancel_grace, max_log_bytes=self.config.max_log_bytes,
+            agent_id=self.id, agent_wake=self._waker.address if self._waker else None,
+        )
+        try:
+            run = runner.start(request)
+        except (LaunchError, OSError) as err:
+            self.store.finish(item_id, token, FAILED,
+                              error={"message": f"could not start: {err}", "stage": "start",
+                                     "cell": None})
+            return None
+        self.store.update_run_info(item_id, token, **run.info())
+        self.active[item_id] = _Active(item_id, token, run, item["queue"])
+        return token
+
+    # -- watching -------------------------------------------------------------------------
+
+    def _reap_finished(self) -> None:
+        for item_id, active in list(self.active.items()):
+            if not active.run.done():
+                continue
+            del self.active[item_id]
+            # A supervisor that exited without recording the outcome died: its job died with
+            # it (PDEATHSIG), so the lease may lapse right away (after a short margin).
+            self.store.expire_lease(item_id, active.token, margin=2.0)
+
+    def recover_lapsed(self) -> list[tuple[str, str]]:
+        """Requeue (or fail) items on our queues whose lease lapsed; returns (id, new state)."""
+        served = set(self.serves())
+        done = []
+        for row in self.store.expired_leases():
+            if row["queue"] not in served or row["lease_owner"] is None:
+                continue
+            new_state = self.store.recover(row["id"], row["lease_owner"], self.id)
+            if new_state is not None:
+                log.info("item %s: lease lapsed -> %s", row["id"], new_state)
+                done.append((row["id"], new_state))
+        return done
+
+    def status(self) -> dict:
+        """What the agent is doing, for ``agent status`` and the panels."""
+        return {"id": self.id, "running": self.running, "queues": self.queues or ["*"],
+                "max_jobs": self.max_jobs, "active": sorted(self.active),
+                "error": None if self.error is None else str(self.error)}
+
+
+__all__ = ["ACTIVE", "Agent", "new_agent_id"]

@@ -1,0 +1,50 @@
+"""Jobs: capture a notebook or script, resolve its dependencies, and handle its parameters."""
+
+from __future__ import annotations
+
+from launch_jupyter.jobs.capture import CapturedJob, JobFile, capture, capture_cells
+from launch_jupyter.jobs.deps import check_requirements, imported_modules, resolve_requirements
+from launch_jupyter.jobs.names import (
+    NAME_RULE,
+    default_job_name,
+    parse_ref,
+    validate_alias,
+    validate_name,
+)
+from launch_jupyter.jobs.parameters import (
+    PRIORITIES,
+    Parameters,
+    effective_parameters,
+    inject_parameters,
+    parameters,
+    parse_overrides,
+    parse_priority,
+    render_literal,
+    schema_for,
+    validate_parameters,
+)
+
+__all__ = [
+    "NAME_RULE",
+    "PRIORITIES",
+    "CapturedJob",
+    "JobFile",
+    "Parameters",
+    "capture",
+    "capture_cells",
+    "check_requirements",
+    "default_job_name",
+    "effective_parameters",
+    "imported_modules",
+    "inject_parameters",
+    "parameters",
+    "parse_overrides",
+    "parse_priority",
+    "parse_ref",
+    "render_literal",
+    "resolve_requirements",
+    "schema_for",
+    "validate_alias",
+    "validate_name",
+    "validate_parameters",
+]

@@ -1,0 +1,889 @@
+"""Capture a notebook, a script or a list of cells as a job: files, parameters, requirements.
+
+The captured form is canonical, so its digest only changes when what runs changes: outputs,
+execution counts, cell ids and run metadata are dropped, and ``%launch`` lines (the submit
+command itself) are replaced by a fixed comment so that a job never launches itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import hashlib
+import io
+import json
+import os
+import platform
+import re
+import tokenize
+import warnings as _warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from launch_jupyter.errors import CaptureError, ParameterError, SecretError
+from launch_jupyter.jobs import deps
+from launch_jupyter.jobs.names import default_job_name, validate_name
+from launch_jupyter.jobs.parameters import (
+    ENV_VAR,
+    PARAMETERS_TAG,
+    parse_constraint_comment,
+    schema_for,
+    to_json_value,
+)
+
+MODES = ("notebook", "script")
+DEFAULT_KERNEL = "python3"
+CELLS_SOURCE = "<cells>"
+LAUNCH_LINE_COMMENT = "# launch-jupyter: %launch line left out of the job"
+LAUNCH_CELL_COMMENT = "# launch-jupyter: %%launch cell left out of the job"
+SECRET_WORDS = (
+    "KEY",
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "CREDENTIAL",
+    "CREDS",
+    "AUTH",
+    "PRIVATE",
+)
+SKIPPED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", ".hg", ".svn"})
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LAUNCH_LINE = re.compile(r"%(launch\b|(re)?load_ext\s+launch_jupyter\b)")
+_MAGIC_ASSIGN = re.compile(r"[A-Za-z_][\w.]*\s*=\s*[%!]")
+# Script mode: read LAUNCH_PARAMETERS without needing launch_jupyter inside the job.
+_SCRIPT_OVERRIDES = (
+    "# launch-jupyter: parameter overrides (JSON in $LAUNCH_PARAMETERS) replace the defaults\n"
+    "import json as _launch_json, os as _launch_os\n"
+    f'globals().update(_launch_json.loads(_launch_os.environ.get("{ENV_VAR}") or "{{}}"))\n'
+    "del _launch_json, _launch_os"
+)
+
+
+@dataclass
+class JobFile:
+    """One file of a job: a relative posix path and its bytes."""
+
+    path: str
+    content: bytes
+
+    @property
+    def sha256(self) -> str:
+        """Hex sha256 of the content."""
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass
+class CapturedJob:
+    """Everything a job version is made of, before it is stored."""
+
+    name: str
+    mode: str
+    entrypoint: str
+    kernel: str | None
+    python: str
+    parameters: dict
+    schema: dict
+    requirements: list[str]
+    env: dict[str, str]
+    files: list[JobFile]
+    source_path: str
+    warnings: list[str] = field(default_factory=list)
+
+    def file(self, path: str) -> JobFile:
+        """The job file at ``path`` (KeyError if there is none)."""
+        for job_file in self.files:
+            if job_file.path == path:
+                return job_file
+        raise KeyError(path)
+
+    def _determining(self) -> dict:
+        return {
+            "mode": self.mode,
+            "entrypoint": self.entrypoint,
+            "kernel": self.kernel,
+            "python": ".".join(self.python.split(".")[:2]),
+            "parameters": self.parameters,
+            "schema": self.schema,
+            "requirements": self.requirements,
+            "env": self.env,
+            "files": {f.path: f.sha256 for f in self.files},
+        }
+
+    def canonical(self) -> bytes:
+        """Canonical JSON of what determines a run (not the name, source path or warnings)."""
+        return json.dumps(self._determining(), sort_keys=True, separators=(",", ":")).encode()
+
+    @property
+    def digest(self) -> str:
+        """sha256 hex of :meth:`canonical`: same content, same version."""
+        return hashlib.sha256(self.canonical()).hexdigest()
+
+    def spec(self) -> dict:
+        """JSON-able description: every field but file contents and warnings, plus the digest."""
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "entrypoint": self.entrypoint,
+            "kernel": self.kernel,
+            "python": self.python,
+            "parameters": self.parameters,
+            "schema": self.schema,
+            "requirements": list(self.requirements),
+            "env": dict(self.env),
+            "files": {f.path: f.sha256 for f in self.files},
+            "source_path": self.source_path,
+            "digest": self.digest,
+        }
+
+
+# -- environment variables ------------------------------------------------------------------
+
+
+def looks_like_secret(name: str) -> bool:
+    """True if an environment variable's name suggests it holds a secret."""
+    upper = name.upper()
+    return any(word in upper for word in SECRET_WORDS)
+
+
+def capture_env(entries: Sequence[str]) -> dict[str, str]:
+    """Turn ``NAME`` / ``NAME=value`` entries into a dict, refusing names that look secret."""
+    out: dict[str, str] = {}
+    for entry in entries:
+        name, sep, value = entry.partition("=")
+        if not _ENV_NAME.fullmatch(name):
+            raise CaptureError(
+                f"invalid environment variable name {name!r}: use letters, digits and '_', "
+                "not starting with a digit (write --env NAME or --env NAME=value)"
+            )
+        if looks_like_secret(name):
+            raise SecretError(
+                f"refusing to capture {name}: it looks like a secret. Give secrets to the "
+                "agent's environment instead (local and docker queues), or a secretKeyRef for "
+                "kubernetes queues."
+            )
+        if not sep:
+            if name not in os.environ:
+                raise CaptureError(
+                    f"environment variable {name} is not set; set it or write --env {name}=value"
+                )
+            value = os.environ[name]
+        out[name] = value
+    return dict(sorted(out.items()))
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def _read_notebook(path: Path) -> nbformat.NotebookNode:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CaptureError(f"cannot capture {path}: no such file") from None
+    except IsADirectoryError:
+        raise CaptureError(f"cannot capture {path}: it is a directory, not a notebook") from None
+    except OSError as err:
+        raise CaptureError(f"cannot capture {path}: {err.strerror or err}") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise CaptureError(
+            f"cannot capture {path}: it is not valid JSON ({err}); the file may be truncated "
+            "or not a notebook. Save it again from Jupyter"
+        ) from None
+    if not isinstance(data, dict) or "nbformat" not in data:
+        raise CaptureError(f"cannot capture {path}: it is JSON but not a Jupyter notebook")
+    try:
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")  # we rebuild a clean notebook anyway
+            nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    except Exception as err:  # nbformat raises many kinds for broken structure
+        raise CaptureError(f"cannot capture {path}: not a valid notebook ({err})") from None
+    cells = nb.get("cells")
+    if not isinstance(cells, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("source", ""), str) and "cell_type" in c
+        for c in cells
+    ):
+        raise CaptureError(f"cannot capture {path}: not a valid notebook (malformed cells)")
+    return nb
+
+
+def _walk_files(directory: Path) -> list[Path]:
+    """Files under ``directory``, leaving out caches and VCS folders."""
+    found = []
+    for folder, dirs, names in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+        found.extend(Path(folder) / n for n in sorted(names) if not n.endswith(".pyc"))
+    return found
+
+
+def _check_include(patterns: Sequence[str], folder: Path) -> dict[str, bytes]:
+    """Files matched by ``--include`` glob patterns relative to ``folder``."""
+    files: dict[str, bytes] = {}
+    root = folder.resolve()
+    for pattern in patterns:
+        posix = pattern.replace("\\", "/")
+        if os.path.isabs(pattern) or posix.startswith(("/", "~")) or ".." in posix.split("/"):
+            raise CaptureError(
+                f"--include {pattern!r} points outside {folder}; patterns are relative to the "
+                "notebook's folder and cannot use '..' or absolute paths"
+            )
+        matches = sorted(glob.glob(pattern, root_dir=folder, recursive=True))
+        if not matches:
+            raise CaptureError(f"--include {pattern!r} matches nothing in {folder}")
+        for match in matches:
+            full = folder / match
+            found = _walk_files(full) if full.is_dir() else [full]
+            for file_path in found:
+                real = file_path.resolve()
+                if not real.is_relative_to(root):
+                    raise CaptureError(
+                        f"--include {pattern!r} reaches {file_path}, which links outside {folder}"
+                    )
+                rel = file_path.relative_to(folder).as_posix()
+                files[rel] = file_path.read_bytes()
+    return files
+
+
+# -- cells ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Cell:
+    """A code cell as seen by the capture: its Python view and its IPython lines."""
+
+    number: int  # 1-based position among all cells, as the user counts them
+    source: str
+    python: str | None = None  # the source with IPython lines blanked; None if not Python
+    cell_magic: str | None = None
+    magic_lines: list[tuple[int, str]] = field(default_factory=list)
+    pip: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def _is_launch_line(text: str) -> bool:
+    return bool(_LAUNCH_LINE.match(text.lstrip()))
+
+
+def _blank(line: str, comment: str = "") -> str:
+    """Replace an IPython line by a no-op that keeps indentation valid."""
+    indent = line[: len(line) - len(line.lstrip())]
+    if indent:
+        return f"{indent}pass  {comment}".rstrip()
+    return comment or "pass"
+
+
+def _scan_cell(number: int, source: str, warnings: list[str]) -> _Cell:
+    cell = _Cell(number, source)
+    try:
+        ast.parse(source)
+    except SyntaxError:
+        pass
+    else:
+        cell.python = source  # plain Python: any '%' line is inside a string
+        return cell
+    lines = source.splitlines()
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if first.startswith("%%"):
+        cell.cell_magic = first
+        return cell
+    blanked = []
+    for index, line in enumerate(lines, start=1):
+        stripped = line.lstrip()
+        if stripped.startswith(("%", "!")) or _MAGIC_ASSIGN.match(stripped):
+            cell.magic_lines.append((index, line))
+            parsed = deps.pip_install_specifiers(stripped)
+            if parsed is not None:
+                specifiers, ignored = parsed
+                cell.pip.extend(specifiers)
+                if ignored:
+                    warnings.append(
+                        f"cell {number}: pip options {' '.join(ignored)} are not recorded"
+                    )
+            blanked.append(_blank(line))
+        else:
+            blanked.append(line)
+    python = "\n".join(blanked)
+    try:
+        ast.parse(python)
+    except SyntaxError as err:
+        cell.error = f"{err.msg} (line {err.lineno})"
+    else:
+        cell.python = python
+    return cell
+
+
+def _neutralise_launch(source: str) -> str:
+    """Replace ``%launch`` lines (and a ``%%launch`` cell) with fixed comments."""
+    try:
+        ast.parse(source)
+        return source
+    except SyntaxError:
+        pass
+    if source.lstrip().startswith("%%launch"):
+        return LAUNCH_CELL_COMMENT
+    return "\n".join(
+        _blank(line, LAUNCH_LINE_COMMENT) if _is_launch_line(line) else line
+        for line in source.splitlines()
+    )
+
+
+def _script_cell(cell: _Cell) -> str:
+    """The Python text of a code cell in a script-mode job (IPython lines handled)."""
+    if cell.cell_magic is not None:
+        if cell.cell_magic.startswith("%%launch"):
+            return LAUNCH_CELL_COMMENT
+        raise CaptureError(
+            f"cell {cell.number} starts with the cell magic {cell.cell_magic!r}, which a script "
+            "cannot run; capture in notebook mode (--mode notebook), or rewrite the cell in "
+            "plain Python (subprocess.run for shell commands)"
+        )
+    if not cell.magic_lines:
+        return cell.source
+    lines = cell.source.splitlines()
+    for index, line in cell.magic_lines:
+        stripped = line.strip()
+        if deps.pip_install_specifiers(stripped) is not None:
+            lines[index - 1] = _blank(
+                line, f"# launch-jupyter: recorded as requirement: {stripped}"
+            )
+        elif _is_launch_line(stripped):
+            lines[index - 1] = _blank(line, LAUNCH_LINE_COMMENT)
+        else:
+            raise CaptureError(
+                f"cell {cell.number}, line {index}: {stripped!r} is IPython syntax a script "
+                "cannot run; capture in notebook mode (--mode notebook), or use "
+                "subprocess.run([...]) for shell commands"
+            )
+    return "\n".join(lines)
+
+
+# -- parameters -----------------------------------------------------------------------------
+
+
+def _comments(source: str) -> dict[int, str]:
+    out: dict[int, str] = {}
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.COMMENT:
+                out[token.start[0]] = token.string
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return out
+
+
+def _constraints(
+    comments: dict[int, str], spans: list[tuple[int, int, str]], where: str, lines: range
+) -> dict[str, dict]:
+    """Constraints from ``# launch:`` comments, each owned by the parameter on its line."""
+    out: dict[str, dict] = {}
+    for line, text in sorted(comments.items()):
+        if line not in lines:
+            continue
+        constraint = parse_constraint_comment(text, where=f"({where}, line {line}) ")
+        if constraint is None:
+            continue
+        owners = sorted({name for start, end, name in spans if start <= line <= end})
+        if not owners:
+            raise ParameterError(
+                f"constraint comment {text.strip()!r} ({where}, line {line}) is not on a "
+                "parameter's line; put it at the end of the assignment it constrains"
+            )
+        if len(owners) > 1:
+            raise ParameterError(
+                f"constraint comment {text.strip()!r} ({where}, line {line}) is on the line of "
+                f"several parameters ({', '.join(owners)}); give each parameter its own line"
+            )
+        out.setdefault(owners[0], {}).update(constraint)
+    return out
+
+
+def _notebook_parameters(cell: _Cell, warnings: list[str]) -> tuple[dict, dict]:
+    """Defaults and schema from the cell tagged ``parameters``."""
+    where = f"cell {cell.number} (tagged parameters)"
+    if cell.python is None:
+        warnings.append(f"{where} is not Python; the job has no parameters")
+        return {}, schema_for({})
+    tree = ast.parse(cell.python)
+    defaults: dict[str, Any] = {}
+    spans: list[tuple[int, int, str]] = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign):
+            targets, value = stmt.targets, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            targets, value = [stmt.target], stmt.value
+        else:
+            continue
+        if not all(isinstance(t, ast.Name) for t in targets):
+            warnings.append(
+                f"{where}, line {stmt.lineno}: only simple assignments (name = value) become "
+                "parameters; this one is skipped"
+            )
+            continue
+        names = [t.id for t in targets]
+        for name in names:
+            spans.append((stmt.lineno, stmt.end_lineno or stmt.lineno, name))
+        try:
+            default = to_json_value(ast.literal_eval(value), f"parameter {names[0]!r}")
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as err:
+            reason = str(err) if isinstance(err, ParameterError) else "it is not a literal"
+            warnings.append(
+                f"{where}, line {stmt.lineno}: {', '.join(names)} is skipped as a parameter "
+                f"({reason}); it still runs but cannot be overridden"
+            )
+            for name in names:
+                defaults.pop(name, None)
+            continue
+        for name in names:
+            defaults[name] = default
+    lines = range(1, len(cell.python.splitlines()) + 1)
+    constraints = _constraints(_comments(cell.python), spans, where, lines)
+    for name in list(constraints):
+        if name not in defaults:
+            raise ParameterError(f"{where}: {name!r} has a constraint but is not a literal")
+    return defaults, schema_for(defaults, constraints)
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+def _parameters_call(tree: ast.Module) -> list[ast.Call]:
+    """Calls of ``launch_jupyter.parameters`` in a script, in source order."""
+    functions: set[str] = set()
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            for alias in node.names:
+                if node.module in ("launch_jupyter", "launch_jupyter.jobs") or (
+                    node.module == "launch_jupyter.jobs.parameters"
+                ):
+                    if alias.name == "parameters":
+                        functions.add(alias.asname or alias.name)
+                    elif alias.name == "jobs" and node.module == "launch_jupyter":
+                        modules.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "launch_jupyter" or alias.name.startswith("launch_jupyter."):
+                    if alias.asname:
+                        modules.add(alias.asname)
+                    else:
+                        modules.update({"launch_jupyter", alias.name})
+    if "launch_jupyter" in modules:
+        modules.add("launch_jupyter.jobs")
+    calls = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if (isinstance(func, ast.Name) and func.id in functions) or (
+            isinstance(func, ast.Attribute)
+            and func.attr == "parameters"
+            and _dotted(func.value) in modules
+        ):
+            calls.append(node)
+    return sorted(calls, key=lambda c: (c.lineno, c.col_offset))
+
+
+def _script_parameters(
+    tree: ast.Module, source: str, filename: str, warnings: list[str]
+) -> tuple[dict, dict]:
+    """Defaults and schema from a script's ``launch_jupyter.parameters(...)`` call."""
+    calls = _parameters_call(tree)
+    if not calls:
+        return {}, schema_for({})
+    call = calls[0]
+    if len(calls) > 1:
+        warnings.append(
+            f"{filename}: launch_jupyter.parameters() is called {len(calls)} times; only the "
+            f"first (line {call.lineno}) gives the job's parameters"
+        )
+    where = f"{filename}, line {call.lineno}"
+    if call.args:
+        raise CaptureError(
+            f"{where}: launch_jupyter.parameters() takes keyword arguments only, "
+            "e.g. launch_jupyter.parameters(lr=0.01)"
+        )
+    defaults: dict[str, Any] = {}
+    spans: list[tuple[int, int, str]] = []
+    for kw in call.keywords:
+        if kw.arg is None:
+            raise CaptureError(
+                f"{where}: launch_jupyter.parameters(**...) cannot be captured; write each "
+                "parameter as a keyword with a literal default"
+            )
+        try:
+            defaults[kw.arg] = to_json_value(ast.literal_eval(kw.value), f"parameter {kw.arg!r}")
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise CaptureError(
+                f"{filename}, line {kw.value.lineno}: the default of parameter {kw.arg!r} must "
+                f"be a literal (number, string, bool, None, list or dict), got "
+                f"{ast.get_source_segment(source, kw.value)!r}"
+            ) from None
+        spans.append((kw.lineno, kw.end_lineno or kw.lineno, kw.arg))
+    lines = range(call.lineno, (call.end_lineno or call.lineno) + 1)
+    constraints = _constraints(_comments(source), spans, filename, lines)
+    return defaults, schema_for(defaults, constraints)
+
+
+# -- dependencies and files -----------------------------------------------------------------
+
+
+def _local_modules(
+    modules: set[str], folder: Path, warnings: list[str]
+) -> tuple[dict[str, bytes], set[str]]:
+    """Files of modules that live beside the source (recursively) and the modules left over."""
+    files: dict[str, bytes] = {}
+    external: set[str] = set()
+    pending = sorted(modules)
+    seen: set[str] = set()
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        if (folder / f"{module}.py").is_file():
+            paths = [folder / f"{module}.py"]
+        elif (folder / module / "__init__.py").is_file():
+            paths = sorted(
+                p
+                for p in (folder / module).rglob("*.py")
+                if not SKIPPED_DIRS.intersection(p.relative_to(folder).parts)
+            )
+        else:
+            external.add(module)
+            continue
+        for path in paths:
+            rel = path.relative_to(folder).as_posix()
+            content = path.read_bytes()
+            files[rel] = content
+            try:
+                pending.extend(sorted(deps.imported_modules(content.decode("utf-8")) - seen))
+            except (SyntaxError, UnicodeDecodeError, ValueError) as err:
+                warnings.append(
+                    f"local module {rel} does not parse ({err}); its imports are not scanned"
+                )
+    return files, external
+
+
+def _requirements(modules: set[str], pip: Sequence[str], warnings: list[str]) -> list[str]:
+    pinned, unresolved = deps.resolve_requirements(modules)
+    for module in unresolved:
+        warnings.append(
+            f"module {module!r} is imported but not installed; it is not a requirement "
+            "(install it, or add it with %pip install in the notebook)"
+        )
+    explicit = list(dict.fromkeys(pip))
+    # A %pip install line is the user's own choice: it replaces the environment's pin.
+    named = {deps.requirement_name(spec) for spec in explicit} - {None}
+    kept = [req for req in pinned if deps.requirement_name(req) not in named]
+    return sorted(dict.fromkeys(kept + explicit), key=str.lower)
+
+
+def _python_version() -> str:
+    return platform.python_version()
+
+
+def _python_minor() -> str:
+    return ".".join(platform.python_version_tuple()[:2])
+
+
+def _assemble(
+    *,
+    name: str,
+    mode: str,
+    entrypoint: JobFile,
+    kernel: str | None,
+    defaults: dict,
+    schema: dict,
+    modules: set[str],
+    pip: Sequence[str],
+    env: dict[str, str],
+    folder: Path,
+    include: Sequence[str],
+    source_path: str,
+    warnings: list[str],
+) -> CapturedJob:
+    local, external = _local_modules(modules, folder, warnings)
+    files = dict(local)
+    files.update(_check_include(include, folder))
+    replaced = files.get(entrypoint.path)
+    # The source itself (matched by an include, say) is expected: its canonical form wins.
+    if replaced not in (None, entrypoint.content) and entrypoint.path != Path(source_path).name:
+        warnings.append(f"{entrypoint.path} beside the source is replaced by the job's entrypoint")
+    files[entrypoint.path] = entrypoint.content
+    return CapturedJob(
+        name=name,
+        mode=mode,
+        entrypoint=entrypoint.path,
+        kernel=kernel,
+        python=_python_version(),
+        parameters=defaults,
+        schema=schema,
+        requirements=_requirements(external, pip, warnings),
+        env=env,
+        files=sorted((JobFile(p, c) for p, c in files.items()), key=lambda f: f.path),
+        source_path=source_path,
+        warnings=warnings,
+    )
+
+
+# -- notebooks ------------------------------------------------------------------------------
+
+
+def _canonical_notebook(nb: nbformat.NotebookNode, kernel: str) -> nbformat.NotebookNode:
+    """Same cells (type, source, tags), no outputs, ids by position, minimal metadata."""
+    meta = nb.get("metadata", {}) or {}
+    spec = meta.get("kernelspec", {}) or {}
+    language = (meta.get("language_info", {}) or {}).get("name") or spec.get("language")
+    kernelspec = {
+        "name": kernel,
+        "display_name": spec.get("display_name") if spec.get("name") == kernel else kernel,
+    }
+    kernelspec["display_name"] = kernelspec["display_name"] or kernel
+    if spec.get("language"):
+        kernelspec["language"] = spec["language"]
+    out = nbformat.v4.new_notebook(
+        metadata={"kernelspec": kernelspec, "language_info": {"name": language or "python"}}
+    )
+    for index, cell in enumerate(nb.cells):
+        tags = list((cell.get("metadata", {}) or {}).get("tags", []) or [])
+        metadata = {"tags": tags} if tags else {}
+        source = cell.get("source", "")
+        if cell.cell_type == "code":
+            new = nbformat.v4.new_code_cell(_neutralise_launch(source), metadata=metadata)
+        elif cell.cell_type == "markdown":
+            new = nbformat.v4.new_markdown_cell(source, metadata=metadata)
+        else:
+            new = nbformat.v4.new_raw_cell(source, metadata=metadata)
+        new["id"] = f"cell-{index}"
+        out.cells.append(new)
+    return out
+
+
+def _from_notebook(
+    nb: nbformat.NotebookNode,
+    *,
+    name: str,
+    stem: str,
+    filename: str,
+    folder: Path,
+    mode: str | None,
+    kernel: str | None,
+    include: Sequence[str],
+    env: dict[str, str],
+    source_path: str,
+    parameters_tag_index: int | None = None,
+) -> CapturedJob:
+    mode = mode or "notebook"
+    if mode not in MODES:
+        raise CaptureError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
+    warnings: list[str] = []
+    code = [
+        (index, cell)
+        for index, cell in enumerate(nb.cells)
+        if cell.get("cell_type") == "code"
+    ]
+    if not any(cell.get("source", "").strip() for _, cell in code):
+        raise CaptureError(f"cannot capture {source_path}: it has no code cell with any code")
+    cells = [_scan_cell(index + 1, cell.get("source", ""), warnings) for index, cell in code]
+    modules: set[str] = set()
+    pip: list[str] = []
+    for cell in cells:
+        pip.extend(cell.pip)
+        if cell.cell_magic is not None:
+            continue
+        if cell.python is None:
+            warnings.append(
+                f"cell {cell.number} does not parse as Python {_python_minor()} "
+                f"({cell.error}); its imports are not scanned"
+            )
+            continue
+        modules |= deps.imported_modules(cell.python)
+    params_cell = next(
+        (
+            scanned
+            for scanned, (_, cell) in zip(cells, code, strict=True)
+            if PARAMETERS_TAG in ((cell.get("metadata", {}) or {}).get("tags", []) or [])
+        ),
+        None,
+    )
+    defaults, schema = (
+        _notebook_parameters(params_cell, warnings) if params_cell else ({}, schema_for({}))
+    )
+    if mode == "notebook":
+        spec = (nb.get("metadata", {}) or {}).get("kernelspec", {}) or {}
+        kernel = kernel or spec.get("name") or DEFAULT_KERNEL
+        canonical = _canonical_notebook(nb, kernel)
+        entry = JobFile(filename, nbformat.writes(canonical).encode("utf-8"))
+    else:
+        kernel = None
+        parts = [f"# Generated by launch-jupyter from {filename}: its code cells, in order."]
+        for cell in cells:
+            parts.append(f"# %% [cell {cell.number}]\n{_script_cell(cell)}".rstrip())
+            if cell is params_cell and defaults:
+                parts.append(f"# %% [injected parameters]\n{_SCRIPT_OVERRIDES}")
+        entry = JobFile(f"{stem}.py", ("\n\n".join(parts) + "\n").encode("utf-8"))
+    return _assemble(
+        name=name,
+        mode=mode,
+        entrypoint=entry,
+        kernel=kernel,
+        defaults=defaults,
+        schema=schema,
+        modules=modules,
+        pip=pip,
+        env=env,
+        folder=folder,
+        include=include,
+        source_path=source_path,
+        warnings=warnings,
+    )
+
+
+def _from_script(
+    path: Path,
+    *,
+    name: str,
+    mode: str | None,
+    kernel: str | None,
+    include: Sequence[str],
+    env: dict[str, str],
+) -> CapturedJob:
+    if mode not in (None, "script"):
+        raise CaptureError(f"cannot capture {path} in {mode} mode: .py files run as scripts")
+    if kernel is not None:
+        raise CaptureError(f"cannot capture {path} with kernel {kernel!r}: scripts use no kernel")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CaptureError(f"cannot capture {path}: no such file") from None
+    except OSError as err:
+        raise CaptureError(f"cannot capture {path}: {err.strerror or err}") from None
+    try:
+        source = raw.decode("utf-8")
+        tree = ast.parse(source, filename=str(path))
+    except UnicodeDecodeError:
+        raise CaptureError(f"cannot capture {path}: it is not UTF-8 text") from None
+    except SyntaxError as err:
+        raise CaptureError(
+            f"cannot capture {path}: line {err.lineno}: {err.msg}; fix the script so "
+            f"Python {_python_minor()} can run it"
+        ) from None
+    warnings: list[str] = []
+    defaults, schema = _script_parameters(tree, source, path.name, warnings)
+    modules = deps.imported_modules(source)
+    return _assemble(
+        name=name,
+        mode="script",
+        entrypoint=JobFile(path.name, raw),
+        kernel=None,
+        defaults=defaults,
+        schema=schema,
+        modules=modules,
+        pip=[],
+        env=env,
+        folder=path.parent,
+        include=include,
+        source_path=str(path),
+        warnings=warnings,
+    )
+
+
+# -- public API -----------------------------------------------------------------------------
+
+
+def capture(
+    path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    include: Sequence[str] = (),
+    kernel: str | None = None,
+    mode: str | None = None,
+    env: Sequence[str] = (),
+) -> CapturedJob:
+    """Capture a ``.ipynb`` notebook or a ``.py`` script as a job.
+
+    ``include`` adds files by glob (relative to the source's folder), ``env`` names environment
+    variables to carry (``NAME`` or ``NAME=value``), ``mode`` is ``notebook`` or ``script``.
+    """
+    source = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+    name = validate_name(name) if name is not None else default_job_name(source)
+    if mode is not None and mode not in MODES:
+        raise CaptureError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
+    variables = capture_env(env)
+    suffix = source.suffix.lower()
+    if suffix == ".ipynb":
+        nb = _read_notebook(source)
+        return _from_notebook(
+            nb,
+            name=name,
+            stem=source.stem,
+            filename=source.name,
+            folder=source.parent,
+            mode=mode,
+            kernel=kernel,
+            include=include,
+            env=variables,
+            source_path=str(source),
+        )
+    if suffix == ".py":
+        return _from_script(
+            source, name=name, mode=mode, kernel=kernel, include=include, env=variables
+        )
+    raise CaptureError(
+        f"cannot capture {source}: launch-jupyter captures .ipynb notebooks and .py scripts"
+    )
+
+
+def capture_cells(
+    cells: Sequence[str],
+    *,
+    name: str,
+    folder: str | os.PathLike[str] | None = None,
+    mode: str = "notebook",
+    kernel: str = DEFAULT_KERNEL,
+    parameters_cell: int | None = None,
+) -> CapturedJob:
+    """Capture code cell sources (cells run so far, or one ``%%launch`` cell) as a job.
+
+    ``parameters_cell`` is the index of the cell holding the defaults; local modules are
+    looked up in ``folder`` (default: the working directory).
+    """
+    name = validate_name(name)
+    if parameters_cell is not None and not 0 <= parameters_cell < len(cells):
+        raise CaptureError(
+            f"parameters_cell {parameters_cell} is out of range: there are {len(cells)} cells"
+        )
+    nb = nbformat.v4.new_notebook(
+        metadata={
+            "kernelspec": {"name": kernel, "display_name": kernel},
+            "language_info": {"name": "python"},
+        }
+    )
+    for index, source in enumerate(cells):
+        metadata = {"tags": [PARAMETERS_TAG]} if index == parameters_cell else {}
+        nb.cells.append(nbformat.v4.new_code_cell(source, metadata=metadata))
+    base = Path(os.path.abspath(folder if folder is not None else os.getcwd()))
+    return _from_notebook(
+        nb,
+        name=name,
+        stem=name,
+        filename=f"{name}.ipynb",
+        folder=base,
+        mode=mode,
+        kernel=kernel,
+        include=(),
+        env={},
+        source_path=CELLS_SOURCE,
+    )

@@ -1,0 +1,510 @@
+"""Job parameters: defaults, their JSON Schema, overrides, and injection into a notebook.
+
+Defaults come from the notebook cell tagged ``parameters`` (papermill's convention) or, in a
+``.py`` job, from the keyword arguments of a ``launch_jupyter.parameters(...)`` call. Each
+default's type gives its JSON Schema type (``0.1`` -> number, ``3`` -> integer, ``"adam"`` ->
+string, ``True`` -> boolean, lists -> array, dicts -> object, ``None`` -> any JSON value).
+
+Tightening the schema: put a constraint comment at the end of the assignment's line (in the
+notebook) or of the keyword's line (in a script)::
+
+    lr = 0.01  # launch: minimum=0, maximum=1
+    epochs: int = 10  # launch: minimum=1, description="passes over the data"
+
+    params = launch_jupyter.parameters(
+        optimizer="adam",  # launch: enum=["adam", "sgd"]
+        dropout=0.1,  # launch: minimum=0, exclusiveMaximum=1
+    )
+
+The format is ``# launch: key=JSONVALUE, key=JSONVALUE``, where each value is JSON (strings in
+double quotes, arrays may contain commas). Keys: ``enum``, ``minimum``, ``maximum``,
+``exclusiveMinimum``, ``exclusiveMaximum``, ``description`` and ``pattern``. A constraint
+that the default itself breaks is an error, so the schema always accepts the defaults.
+
+Overrides (``-p lr=0.01``) are parsed by the parameter's type, validated against the schema,
+rendered as typed Python literals and injected as a cell tagged ``injected-parameters`` after
+the ``parameters`` cell; they never become source text any other way. Inside a running job,
+the effective parameters are also in the ``LAUNCH_PARAMETERS`` environment variable (JSON).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import keyword
+import math
+import os
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import nbformat
+
+from launch_jupyter.errors import ParameterError
+
+PRIORITIES = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+PARAMETERS_TAG = "parameters"
+INJECTED_TAG = "injected-parameters"
+INJECTED_HEADER = "# Parameters injected by launch-jupyter"
+ENV_VAR = "LAUNCH_PARAMETERS"
+CONSTRAINT_KEYS = (
+    "enum",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "description",
+    "pattern",
+)
+NO_PARAMETERS_HINT = (
+    "this job has no parameters: tag a notebook cell `parameters` (cell toolbar > Property "
+    "Inspector > Add Tag) and assign the defaults there, e.g. lr = 0.01, or in a script call "
+    "launch_jupyter.parameters(lr=0.01); then capture the job again"
+)
+
+_TYPE_NAMES = {
+    "boolean": "a boolean (true or false)",
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "array": "a JSON array",
+    "object": "a JSON object",
+}
+_EXAMPLES = {
+    "boolean": "true",
+    "integer": "3",
+    "number": "0.01",
+    "string": "adam",
+    "array": "[1, 2]",
+    "object": '{"a": 1}',
+}
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+_CONSTRAINT_MARK = re.compile(r"#\s*launch:(.*)$")
+_CONSTRAINT_KEY = re.compile(r"\s*([A-Za-z_]\w*)\s*=\s*")
+
+
+# -- priorities -----------------------------------------------------------------------------
+
+
+def parse_priority(value: str | int | None) -> int:
+    """Turn a priority name (``low`` .. ``critical``) or number into its number; None is medium."""
+    if value is None:
+        return PRIORITIES["medium"]
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value in PRIORITIES.values():
+            return value
+    elif isinstance(value, str):
+        key = value.strip().lower()
+        if key in PRIORITIES:
+            return PRIORITIES[key]
+        if key.isdigit() and int(key) in PRIORITIES.values():
+            return int(key)
+    names = ", ".join(sorted(PRIORITIES, key=PRIORITIES.__getitem__, reverse=True))
+    raise ParameterError(f"unknown priority {value!r}; use one of: {names}")
+
+
+# -- values ---------------------------------------------------------------------------------
+
+
+def _json_type(value: Any) -> str | None:
+    """JSON Schema type name of a JSON-like Python value (None for ``None``: any value)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    raise ParameterError(f"unsupported value {value!r} ({type(value).__name__})")
+
+
+def to_json_value(value: Any, where: str = "value") -> Any:
+    """Return ``value`` as plain JSON-like Python (tuples become lists) or raise ParameterError."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ParameterError(f"{where} must be a finite number, got {value!r}")
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(item, where) for item in value]
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ParameterError(f"{where} has a non-string key {key!r}; JSON keys are strings")
+            out[str(key)] = to_json_value(item, where)
+        return out
+    raise ParameterError(
+        f"{where} is a {type(value).__name__} ({value!r}); parameters are JSON values: "
+        "None, bool, int, float, str, list or dict"
+    )
+
+
+def render_literal(value: Any) -> str:
+    """Python literal source for a JSON-like value; ``ast.literal_eval`` gives the value back."""
+    # Base-class reprs: a subclass cannot smuggle code in through its own __repr__.
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ParameterError(f"cannot render {value!r}: parameters must be finite numbers")
+        return float.__repr__(value)
+    if isinstance(value, str):
+        return str.__repr__(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(render_literal(item) for item in value) + "]"
+    if isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ParameterError(f"cannot render {value!r}: dict keys must be strings")
+            items.append(f"{render_literal(key)}: {render_literal(item)}")
+        return "{" + ", ".join(items) + "}"
+    raise ParameterError(
+        f"cannot render {value!r} ({type(value).__name__}) as a parameter; use None, bool, int, "
+        "float, str, list or dict"
+    )
+
+
+# -- schema ---------------------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equality that keeps True apart from 1 (JSON Schema's enum does)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _check_constraint(name: str, key: str, value: Any, ptype: str | None) -> Any:
+    """Validate one constraint's own value; return it normalised."""
+    if key == "enum":
+        if not isinstance(value, list) or not value:
+            raise ParameterError(f"parameter {name!r}: enum must be a non-empty JSON array")
+        return to_json_value(value, f"parameter {name!r} enum")
+    if key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        if ptype not in (None, "integer", "number"):
+            raise ParameterError(
+                f"parameter {name!r}: {key} applies to numbers, but the default is a {ptype}"
+            )
+        if not _is_number(value) or not math.isfinite(value):
+            raise ParameterError(f"parameter {name!r}: {key} must be a number, got {value!r}")
+        return value
+    if key == "description":
+        if not isinstance(value, str):
+            raise ParameterError(f"parameter {name!r}: description must be a string")
+        return value
+    if key == "pattern":
+        if ptype not in (None, "string"):
+            raise ParameterError(
+                f"parameter {name!r}: pattern applies to strings, but the default is a {ptype}"
+            )
+        if not isinstance(value, str):
+            raise ParameterError(f"parameter {name!r}: pattern must be a string")
+        try:
+            re.compile(value)
+        except re.error as err:
+            raise ParameterError(
+                f"parameter {name!r}: pattern {value!r} is invalid: {err}"
+            ) from None
+        return value
+    known = ", ".join(CONSTRAINT_KEYS)
+    raise ParameterError(f"parameter {name!r}: unknown constraint {key!r}; use one of: {known}")
+
+
+def schema_for(defaults: dict, constraints: dict[str, dict] | None = None) -> dict:
+    """JSON Schema for ``defaults``, typed by each default and tightened by ``constraints``."""
+    constraints = constraints or {}
+    for name in constraints:
+        if name not in defaults:
+            raise ParameterError(f"constraint for {name!r}, which is not a parameter")
+    properties: dict[str, dict] = {}
+    for name, default in defaults.items():
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise ParameterError(f"parameter name {name!r} is not a Python identifier")
+        default = to_json_value(default, f"parameter {name!r} default")
+        ptype = _json_type(default)
+        prop: dict[str, Any] = {"type": ptype} if ptype else {}
+        for key, value in (constraints.get(name) or {}).items():
+            prop[key] = _check_constraint(name, key, value, ptype)
+        prop["default"] = default
+        try:
+            _validate_value(name, default, prop)
+        except ParameterError as err:
+            raise ParameterError(f"the default contradicts its constraints: {err}") from None
+        properties[name] = prop
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+# -- constraint comments --------------------------------------------------------------------
+
+
+def parse_constraint_comment(comment: str, where: str = "") -> dict | None:
+    """Parse ``# launch: key=JSON, ...``; None if the comment is not a constraint comment."""
+    match = _CONSTRAINT_MARK.match(comment.strip())
+    if not match:
+        return None
+    text = match.group(1)
+    decoder = json.JSONDecoder()
+    out: dict[str, Any] = {}
+    pos = 0
+    hint = 'write # launch: key=JSONVALUE, ... e.g. # launch: minimum=0, enum=["a", "b"]'
+    while True:
+        key_match = _CONSTRAINT_KEY.match(text, pos)
+        if not key_match:
+            raise ParameterError(f"malformed constraint comment {where}{comment.strip()!r}; {hint}")
+        key = key_match.group(1)
+        try:
+            value, pos = decoder.raw_decode(text, key_match.end())
+        except json.JSONDecodeError:
+            raise ParameterError(
+                f"malformed constraint comment {where}{comment.strip()!r}: the value of {key!r} "
+                f"is not JSON (strings need double quotes); {hint}"
+            ) from None
+        out[key] = value
+        rest = text[pos:].lstrip()
+        if not rest:
+            return out
+        if not rest.startswith(","):
+            raise ParameterError(f"malformed constraint comment {where}{comment.strip()!r}; {hint}")
+        pos = len(text) - len(rest) + 1
+
+
+# -- validation -----------------------------------------------------------------------------
+
+
+def _known_list(schema: dict) -> str:
+    names = sorted(schema.get("properties", {}))
+    return ", ".join(names)
+
+
+def _unknown(name: str, schema: dict) -> ParameterError:
+    if not schema.get("properties"):
+        return ParameterError(f"unknown parameter {name!r}: {NO_PARAMETERS_HINT}")
+    return ParameterError(f"unknown parameter {name!r}; known parameters: {_known_list(schema)}")
+
+
+def _got(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _validate_value(name: str, value: Any, prop: dict) -> Any:
+    """Check one typed value against its property; return it normalised."""
+    ptype = prop.get("type")
+    label = f"parameter {name!r}"
+    if ptype == "boolean":
+        if not isinstance(value, bool):
+            raise ParameterError(f"{label} must be a boolean (true or false), got {_got(value)}")
+    elif ptype == "integer":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ParameterError(f"{label} must be an integer, got {_got(value)}")
+        value = int(value)
+    elif ptype == "number":
+        if not _is_number(value):
+            raise ParameterError(f"{label} must be a number, got {_got(value)}")
+        value = float(value)
+    elif ptype == "string":
+        if not isinstance(value, str):
+            raise ParameterError(f"{label} must be a string, got {_got(value)}")
+    elif ptype == "array":
+        if not isinstance(value, (list, tuple)):
+            raise ParameterError(f"{label} must be a JSON array (list), got {_got(value)}")
+    elif ptype == "object" and not isinstance(value, dict):
+        raise ParameterError(f"{label} must be a JSON object (dict), got {_got(value)}")
+    value = to_json_value(value, label)
+    if "enum" in prop and not any(_same_value(value, option) for option in prop["enum"]):
+        options = ", ".join(repr(option) for option in prop["enum"])
+        raise ParameterError(f"{label} must be one of {options}, got {value!r}")
+    if _is_number(value):
+        for key, op, ok in (
+            ("minimum", ">=", lambda v, b: v >= b),
+            ("maximum", "<=", lambda v, b: v <= b),
+            ("exclusiveMinimum", ">", lambda v, b: v > b),
+            ("exclusiveMaximum", "<", lambda v, b: v < b),
+        ):
+            if key in prop and not ok(value, prop[key]):
+                raise ParameterError(f"{label} must be {op} {prop[key]!r}, got {value!r}")
+    if isinstance(value, str) and "pattern" in prop and not re.search(prop["pattern"], value):
+        raise ParameterError(f"{label} must match the pattern {prop['pattern']!r}, got {value!r}")
+    return value
+
+
+def validate_parameters(values: dict, schema: dict) -> dict:
+    """Check typed values against ``schema``; return a new dict of normalised values."""
+    properties = schema.get("properties", {})
+    out = {}
+    for name, value in values.items():
+        if name not in properties:
+            raise _unknown(name, schema)
+        out[name] = _validate_value(name, value, properties[name])
+    return out
+
+
+def _parse_value(name: str, text: str, prop: dict) -> Any:
+    """Turn the text of ``-p name=text`` into a value of the property's type."""
+    ptype = prop.get("type")
+    if ptype == "string":
+        return text
+    wrong = (
+        f"parameter {name!r} must be {_TYPE_NAMES.get(ptype, 'a JSON value')}, got {text!r}; "
+        f"write e.g. -p {name}={_EXAMPLES.get(ptype, '1')}"
+    )
+    if ptype == "integer":
+        try:
+            return int(text)
+        except ValueError:
+            raise ParameterError(wrong) from None
+    if ptype == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            raise ParameterError(wrong) from None
+        if not math.isfinite(number):
+            raise ParameterError(f"parameter {name!r} must be a finite number, got {text!r}")
+        return number
+    if ptype == "boolean":
+        lowered = text.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ParameterError(f"{wrong} (true/false, yes/no or 1/0)")
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        if ptype is None:
+            return text  # untyped: a bare word is meant as a string
+        raise ParameterError(wrong) from None
+    if ptype == "array" and not isinstance(value, list):
+        raise ParameterError(wrong)
+    if ptype == "object" and not isinstance(value, dict):
+        raise ParameterError(wrong)
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a finite number")
+
+
+def parse_overrides(pairs: Iterable[str], schema: dict) -> dict:
+    """Parse ``key=value`` strings (``-p``) by each parameter's type, then validate them."""
+    properties = schema.get("properties", {})
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ParameterError(
+                f"malformed parameter {pair!r}; write -p key=value, e.g. -p lr=0.01"
+            )
+        if key not in properties:
+            raise _unknown(key, schema)
+        values[key] = _parse_value(key, text, properties[key])
+    return validate_parameters(values, schema)
+
+
+def effective_parameters(defaults: dict, overrides: dict) -> dict:
+    """The parameters a run sees: ``defaults`` updated by ``overrides``."""
+    merged = dict(defaults)
+    merged.update(overrides)
+    return merged
+
+
+# -- injection ------------------------------------------------------------------------------
+
+
+def _tags(cell: Any) -> list:
+    return list(cell.get("metadata", {}).get("tags", []) or [])
+
+
+def injected_source(parameters: dict) -> str:
+    """Source of the injected cell: one ``name = literal`` line per parameter, sorted."""
+    lines = [INJECTED_HEADER]
+    for name in sorted(parameters):
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise ParameterError(f"parameter name {name!r} is not a Python identifier")
+        lines.append(f"{name} = {render_literal(parameters[name])}")
+    return "\n".join(lines)
+
+
+def inject_parameters(
+    nb: nbformat.NotebookNode, parameters: dict
+) -> nbformat.NotebookNode:
+    """Copy of ``nb`` with an ``injected-parameters`` cell right after the ``parameters`` cell."""
+    nb = copy.deepcopy(nb)
+    if not parameters:
+        return nb
+    source = injected_source(parameters)
+    nb.cells = [cell for cell in nb.cells if INJECTED_TAG not in _tags(cell)]
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": [INJECTED_TAG]})
+    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) >= (4, 5):
+        cell["id"] = INJECTED_TAG  # deterministic: the same run renders the same notebook
+    else:
+        cell.pop("id", None)
+    position = 0
+    for index, existing in enumerate(nb.cells):
+        if existing.get("cell_type") == "code" and PARAMETERS_TAG in _tags(existing):
+            position = index + 1
+            break
+    nb.cells.insert(position, cell)
+    return nb
+
+
+# -- runtime helper -------------------------------------------------------------------------
+
+
+class Parameters(dict):
+    """A dict of parameters that also allows attribute access (``params.lr``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no parameter {name!r}; parameters: {', '.join(self)}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self))
+
+
+def parameters(**defaults: Any) -> Parameters:
+    """Declare a script's parameters: the defaults, overridden by the job's ``LAUNCH_PARAMETERS``.
+
+    Outside a job (no ``LAUNCH_PARAMETERS``) this returns the defaults unchanged.
+    """
+    params = Parameters(defaults)
+    raw = os.environ.get(ENV_VAR)
+    if raw:
+        try:
+            given = json.loads(raw)
+        except ValueError as err:
+            raise ParameterError(f"{ENV_VAR} is not valid JSON ({err}): {raw[:200]!r}") from None
+        if not isinstance(given, dict):
+            raise ParameterError(f"{ENV_VAR} must be a JSON object, got {raw[:200]!r}")
+        params.update(given)
+    return params

@@ -1,0 +1,56 @@
+"""What every runner provides: start a run, tell when it is done, adopt one after a crash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..store import JobRecord
+
+
+@dataclass
+class RunRequest:
+    """Everything a runner needs to start one attempt of an item."""
+
+    item: dict
+    job: JobRecord
+    files: list[tuple[str, bytes]]
+    token: str
+    attempt: int
+    run_dir: Path
+    store_url: str
+    lease_ttl: float
+    cancel_grace: float
+    max_log_bytes: int
+    agent_id: str
+    agent_wake: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class Run(Protocol):
+    """A started run, as the agent sees it."""
+
+    #: True when the run renews its own lease (local supervisor); else the agent renews.
+    self_renewing: bool
+
+    def done(self) -> bool:
+        """True once the run has ended (the store holds its outcome, or it died)."""
+        ...
+
+    def cancel(self, grace: float) -> None:
+        """Stop the run: SIGTERM-like, then forcefully after ``grace`` seconds."""
+        ...
+
+    def info(self) -> dict[str, Any]:
+        """What to record in the item's ``run`` field (host, pids, run dir...)."""
+        ...
+
+
+class Runner(Protocol):
+    name: str
+
+    def start(self, request: RunRequest) -> Run:
+        """Start the attempt. Raises LaunchError when it cannot start at all."""
+        ...

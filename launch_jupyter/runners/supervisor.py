@@ -1,0 +1,339 @@
+"""The supervisor of one local run: ``python -m launch_jupyter.runners.supervisor SPEC.json``.
+
+It starts the job first (importing as little as possible before that, for dispatch latency),
+then opens the store and, until the job ends: streams its output as log chunks, renews the
+lease every ttl/3, watches for cancel requests and the timeout, and fences itself (kills the
+job) when it cannot renew for most of a ttl. The job gets PR_SET_PDEATHSIG, so it dies with
+its supervisor: a lapsed lease always means no job is running.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+PR_SET_PDEATHSIG = 1
+TICK = 0.2  # seconds between log flushes / cancel checks
+CHECK_EVERY = 0.5  # seconds between cancel-flag reads
+
+
+def _child_setup(parent: int) -> None:  # runs in the child between fork and exec
+    os.setpgid(0, 0)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the supervisor died before prctl took effect
+        os._exit(137)
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Supervisor:
+    def __init__(self, spec: dict) -> None:
+        self.spec = spec
+        self.item_id: str = spec["item_id"]
+        self.token: str = spec["token"]
+        self.attempt: int = spec["attempt"]
+        self.ttl: float = float(spec["ttl"])
+        self.grace: float = float(spec["grace"])
+        self.timeout: float | None = spec.get("timeout")
+        self.max_log_bytes: int = int(spec["max_log_bytes"])
+        self.run_dir: str = spec["run_dir"]
+        self.proc: subprocess.Popen | None = None
+        self.buffer = bytearray()
+        self.buffer_lock = threading.Lock()
+        self.logged = 0
+        self.truncated = False
+        self.reader_done = threading.Event()
+        self.stop_reason: str | None = None  # "cancel" | "timeout" | "lost" | "signal"
+        self.store: Any = None
+        self.kill_at: float | None = None
+        self.last_ok = time.monotonic()
+        self.fenced = False
+
+    # -- start --------------------------------------------------------------------------
+    def spawn(self) -> None:
+        parent = os.getpid()
+        self.proc = subprocess.Popen(
+            self.spec["command"], cwd=self.spec["cwd"], env=self.spec["env"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            preexec_fn=lambda: _child_setup(parent), close_fds=True,
+        )
+        self.started = time.monotonic()
+        threading.Thread(target=self._read_output, daemon=True).start()
+
+    def _read_output(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            with self.buffer_lock:
+                self.buffer += data
+        self.reader_done.set()
+
+    # -- the store ----------------------------------------------------------------------
+    def open_store(self) -> None:
+        from launch_jupyter.store import Store
+
+        self.store = Store(self.spec["store"], migrate=False, check=False)
+
+    def log(self, text: str) -> None:
+        with self.buffer_lock:
+            self.buffer[:0] = text.encode()
+
+    def flush(self) -> bool:
+        """Move buffered output to the store; False if the store refused (lease lost)."""
+        with self.buffer_lock:
+            data = bytes(self.buffer)
+            self.buffer.clear()
+        if not data or self.truncated:
+            return True  # past the cap, output is drained and dropped: memory stays bounded
+        room = max(0, self.max_log_bytes - self.logged)
+        chunk, truncating = data, False
+        if len(data) > room:
+            marker = (f"\n[launch-jupyter: log truncated at {self.max_log_bytes} bytes; "
+                      "further output was dropped]\n")
+            chunk, truncating = data[:room] + marker.encode(), True
+        try:
+            size = self.store.append_log(self.item_id, self.token, self.attempt, chunk)
+        except Exception:  # the store is away: keep the data and try again next tick
+            with self.buffer_lock:
+                self.buffer[:0] = data
+            raise
+        if size is None:
+            return False
+        self.logged += len(chunk)
+        self.truncated = truncating
+        return True
+
+    # -- the loop -----------------------------------------------------------------------
+    def stop_job(self, hard: bool = False) -> None:
+        """SIGTERM the job's group now and SIGKILL it after the grace period (or now)."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            return
+        if hard:
+            _kill_group(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            return
+        if self.kill_at is None:
+            _kill_group(self.proc.pid, signal.SIGTERM)
+            self.kill_at = time.monotonic() + self.grace
+        elif time.monotonic() >= self.kill_at:
+            _kill_group(self.proc.pid, signal.SIGKILL)
+
+    def run(self) -> int:
+        self.spawn()
+        assert self.proc is not None
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        try:
+            self.open_store()
+        except Exception as err:
+            # Without the store nothing can be recorded: stop the job; the lease will lapse.
+            self.stop_job(hard=True)
+            print(f"supervisor: cannot open the store: {err}", file=sys.stderr)
+            return 3
+        self._preamble()
+        self.last_ok = last_ok = time.monotonic()
+        next_renew = last_ok + self.ttl / 3
+        next_check = last_ok + CHECK_EVERY
+        threading.Thread(target=self._watchdog, daemon=True).start()
+        while True:
+            exited = self.proc.poll() is not None
+            if exited:
+                self.reader_done.wait(5)
+            now = time.monotonic()
+            try:
+                if not self.flush():
+                    self.stop_reason = "lost"
+                if now >= next_renew or self.stop_reason == "lost":
+                    held, cancel = self.store.renew(self.item_id, self.token, self.ttl)
+                    if not held:
+                        self.stop_reason = "lost"
+                    elif cancel and self.stop_reason is None:
+                        self.stop_reason = "cancel"
+                    self.last_ok = now
+                    next_renew = now + self.ttl / 3
+                    next_check = now + CHECK_EVERY
+                elif now >= next_check and not exited:
+                    state, cancel = self.store.item_state(self.item_id)
+                    if cancel and self.stop_reason is None:
+                        self.stop_reason = "cancel"
+                    next_check = now + CHECK_EVERY
+            except Exception as err:  # store away: fence when we cannot renew in time
+                print(f"supervisor: store error: {err}", file=sys.stderr)
+            if self.fenced:
+                return 4
+            if self.stop_reason == "lost":
+                self.stop_job(hard=True)
+                return 5
+            if self.timeout and now - self.started > self.timeout and self.stop_reason is None:
+                self.stop_reason = "timeout"
+            if self.stop_reason in ("cancel", "timeout", "signal") and not exited:
+                why = {"cancel": "cancel requested",
+                       "timeout": f"timed out after {self.timeout or 0:g} s",
+                       "signal": "the supervisor was stopped by a signal"}[self.stop_reason]
+                if self.kill_at is None:
+                    self.log_line(f"[launch-jupyter: {why}; stopping the job]")
+                self.stop_job()
+            if exited:
+                break
+            time.sleep(TICK)
+        if self.stop_reason == "signal":
+            self.flush_retrying()
+            return 6  # leave the item to lease recovery
+        return self.finish()
+
+    def _watchdog(self) -> None:
+        """Fencing: kill the job when the lease could not be renewed for most of a ttl.
+
+        A thread of its own, because a store call may block (a locked SQLite file, a
+        PostgreSQL server that is away) longer than the lease lives.
+        """
+        fence_after = max(self.ttl * 0.75, self.ttl - 5.0)
+        assert self.proc is not None
+        while self.proc.poll() is None:
+            if time.monotonic() - self.last_ok > fence_after:
+                self.fenced = True
+                self.stop_reason = "lost"
+                _kill_group(self.proc.pid, signal.SIGKILL)
+                print("supervisor: lease could not be renewed in time; job killed",
+                      file=sys.stderr)
+                return
+            time.sleep(min(0.25, self.ttl / 8))
+
+    def log_line(self, text: str) -> None:
+        with self.buffer_lock:
+            self.buffer += ("\n" + text + "\n").encode()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = "signal"
+
+    def _preamble(self) -> None:
+        try:
+            from launch_jupyter.jobs.deps import check_requirements
+
+            problems = check_requirements(self.spec.get("requirements") or [])
+        except Exception as err:  # never let the check stop the run
+            problems = [f"could not check requirements: {err}"]
+        if problems:
+            text = "".join(f"[launch-jupyter: warning: {p}]\n" for p in problems)
+            self.log(text)
+
+    def flush_retrying(self) -> None:
+        deadline = time.monotonic() + self.ttl / 2
+        while time.monotonic() < deadline:
+            try:
+                self.flush()
+                return
+            except Exception:
+                time.sleep(0.5)
+
+    def outputs(self) -> list[dict]:
+        found = []
+        out_dir = os.path.join(self.run_dir, "output")
+        for base, _dirs, files in os.walk(out_dir):
+            for name in sorted(files):
+                path = os.path.join(base, name)
+                found.append({"name": os.path.relpath(path, out_dir), "path": path,
+                              "size": os.path.getsize(path), "kind": "file"})
+        executed = os.path.join(self.run_dir, "executed")
+        if os.path.isdir(executed):
+            for name in sorted(os.listdir(executed)):
+                path = os.path.join(executed, name)
+                found.insert(0, {"name": name, "path": path, "size": os.path.getsize(path),
+                                 "kind": "notebook"})
+        return found
+
+    def finish(self) -> int:
+        assert self.proc is not None
+        code = self.proc.returncode
+        error = None
+        if self.stop_reason == "cancel":
+            state = "cancelled"
+            error = {"message": "cancelled", "stage": "run", "cell": None}
+        elif self.stop_reason == "timeout":
+            state = "failed"
+            error = {"message": f"timed out after {self.timeout:g} s", "stage": "timeout",
+                     "cell": None}
+        elif code == 0:
+            state = "succeeded"
+        else:
+            state = "failed"
+            error = self._job_error(code)
+        try:
+            outputs = self.outputs()
+        except OSError as err:
+            outputs = []
+            self.log_line(f"[launch-jupyter: could not list outputs: {err}]")
+        deadline = time.monotonic() + max(self.ttl * 0.75, 1.0)
+        while True:
+            try:
+                self.flush()
+                self.store.finish(self.item_id, self.token, state, exit_code=code, error=error,
+                                  outputs=outputs)
+                self._wake_agent()
+                return 0
+            except Exception as err:
+                if time.monotonic() > deadline:
+                    print(f"supervisor: could not record the outcome: {err}", file=sys.stderr)
+                    return 7
+                time.sleep(0.5)
+
+    def _wake_agent(self) -> None:
+        """Tell the agent that started us that a slot is free (it may be gone: fine)."""
+        address = self.spec.get("agent_wake")
+        if address:
+            from launch_jupyter.store.wakeup import notify
+
+            notify([address])
+
+    def _job_error(self, code: int) -> dict:
+        path = os.path.join(self.run_dir, "error.json")
+        if os.path.exists(path):
+            try:
+                with open(path) as fh:
+                    error = json.load(fh)
+                if isinstance(error, dict) and "message" in error:
+                    error.setdefault("stage", "execute")
+                    error.setdefault("cell", None)
+                    return error
+            except (OSError, ValueError):
+                pass
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return {"message": f"the job was killed by {name}", "stage": "run", "cell": None}
+        return {"message": f"the job exited with code {code}", "stage": "run", "cell": None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    with open(argv[0]) as fh:
+        spec = json.load(fh)
+    return Supervisor(spec).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

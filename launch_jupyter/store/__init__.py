@@ -1,0 +1,24 @@
+"""The SQL store (SQLite embedded default, PostgreSQL for teams) and its wake-ups."""
+
+from __future__ import annotations
+
+from .sql import (
+    ACTIVE,
+    CANCELLED,
+    FAILED,
+    LEASED,
+    QUEUED,
+    RUNNING,
+    STATES,
+    SUCCEEDED,
+    TERMINAL,
+    JobRecord,
+    Store,
+    iso,
+    whoami,
+)
+
+__all__ = [
+    "ACTIVE", "CANCELLED", "FAILED", "LEASED", "QUEUED", "RUNNING", "STATES", "SUCCEEDED",
+    "TERMINAL", "JobRecord", "Store", "iso", "whoami",
+]

@@ -1,0 +1,160 @@
+"""Table definitions and the ordered list of schema migrations.
+
+Migrations are plain functions applied in order on open; the applied version is kept in
+``schema_version``. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "launch_schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+jobs = sa.Table(
+    "launch_jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(63), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.UniqueConstraint("name", "version", name="uq_job_version"),
+    sa.UniqueConstraint("name", "digest", name="uq_job_digest"),
+)
+
+job_files = sa.Table(
+    "launch_job_files",
+    metadata,
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("launch_jobs.id"), primary_key=True),
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+)
+
+job_aliases = sa.Table(
+    "launch_job_aliases",
+    metadata,
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("alias", sa.String(63), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+queues = sa.Table(
+    "launch_queues",
+    metadata,
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("runner", sa.String(32), nullable=False),
+    sa.Column("config", sa.Text, nullable=False, default="{}"),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("timeout", sa.Float, nullable=True),
+    sa.Column("paused", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+items = sa.Table(
+    "launch_items",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("queue", sa.String(63), nullable=False),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("launch_jobs.id"), nullable=False),
+    sa.Column("job", sa.String(80), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("overrides", sa.Text, nullable=False),
+    sa.Column("parameters", sa.Text, nullable=False),
+    sa.Column("template_values", sa.Text, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, default=0),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("timeout", sa.Float, nullable=True),
+    sa.Column("lease_owner", sa.String(128), nullable=True),
+    sa.Column("lease_expires_at", sa.Float, nullable=True),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
+    sa.Column("exit_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("warning", sa.Text, nullable=True),
+    sa.Column("outputs", sa.Text, nullable=False, default="[]"),
+    sa.Column("run_info", sa.Text, nullable=False, default="{}"),
+    sa.Column("requeued_from", sa.String(26), nullable=True),
+    sa.Column("sweep_id", sa.String(26), nullable=True),
+    sa.Column("submitted_by", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("log_bytes", sa.BigInteger, nullable=False, default=0),
+    sa.Index("ix_items_claim", "queue", "state", "priority", "id"),
+    sa.Index("ix_items_lease", "state", "lease_expires_at"),
+)
+
+attempts = sa.Table(
+    "launch_attempts",
+    metadata,
+    sa.Column("item_id", sa.String(26), primary_key=True),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("agent_id", sa.String(128), nullable=True),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("exit_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+events = sa.Table(
+    "launch_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("item_id", sa.String(26), nullable=False, index=True),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("from_state", sa.String(16), nullable=True),
+    sa.Column("to_state", sa.String(16), nullable=True),
+    sa.Column("actor", sa.String(128), nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+)
+
+agents = sa.Table(
+    "launch_agents",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("queues", sa.Text, nullable=False),
+    sa.Column("max_jobs", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+    sa.Column("stopped_at", sa.Float, nullable=True),
+    sa.Column("wake", sa.String(255), nullable=True),
+)
+
+log_chunks = sa.Table(
+    "launch_log_chunks",
+    metadata,
+    sa.Column("item_id", sa.String(26), primary_key=True),
+    sa.Column("offset", sa.BigInteger, primary_key=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+
+def _v1(conn: sa.Connection) -> None:
+    """The initial schema."""
+    metadata.create_all(
+        conn,
+        tables=[jobs, job_files, job_aliases, queues, items, attempts, events, agents, log_chunks],
+    )
+
+
+#: (version, migration) in the order they apply.
+MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1)]
+LATEST_VERSION = MIGRATIONS[-1][0]

@@ -1,0 +1,1005 @@
+"""The SQL store: jobs, queues, items, attempts, events, agents and log chunks.
+
+One code path for SQLite and PostgreSQL (SQLAlchemy Core). Every item state change is one
+guarded UPDATE (``WHERE id=? AND state=? [AND lease_owner=?]``) plus one row in ``events``,
+inside one transaction. On SQLite, write transactions start with ``BEGIN IMMEDIATE`` so a
+claim is atomic across processes.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from ..errors import ConflictError, LaunchError, NotFoundError, StoreError
+from . import schema as t
+from .ids import new_id
+
+QUEUED, LEASED, RUNNING = "queued", "leased", "running"
+SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+STATES = (QUEUED, LEASED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+ACTIVE = (LEASED, RUNNING)
+TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
+PRIORITY_NAMES = {0: "low", 1: "medium", 2: "high", 3: "critical"}
+RUNNERS = ("local", "docker", "kubernetes")
+DEFAULT_QUEUE = "local"
+
+
+def whoami() -> str:
+    """``user@host`` of this process, recorded on what it submits."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds -> ISO 8601 UTC with milliseconds, or None."""
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One stored job version."""
+
+    id: int
+    name: str
+    version: int
+    digest: str
+    spec: dict
+    created_at: float
+    created_by: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:v{self.version}"
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "digest": self.digest,
+            "aliases": list(self.aliases),
+            "created_at": iso(self.created_at),
+            "created_by": self.created_by,
+            "mode": self.spec.get("mode"),
+            "entrypoint": self.spec.get("entrypoint"),
+            "kernel": self.spec.get("kernel"),
+            "python": self.spec.get("python"),
+            "parameters": self.spec.get("parameters", {}),
+            "schema": self.spec.get("schema", {}),
+            "requirements": self.spec.get("requirements", []),
+            "env": sorted(self.spec.get("env", {})),
+            "files": self.spec.get("files", {}),
+            "source_path": self.spec.get("source_path"),
+        }
+
+
+def _sqlite_engine(url: str) -> sa.Engine:
+    path = url[len("sqlite:///"):]
+    if path and path != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    engine = sa.create_engine(
+        url, connect_args={"timeout": 60, "check_same_thread": False}, pool_pre_ping=False
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so we can BEGIN IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get("launch_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for a store URL (``sqlite:///path`` or ``postgresql://...``)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as err:
+        raise StoreError(
+            f"cannot parse store URL {url!r}; use sqlite:////abs/path/launch.db "
+            "or postgresql://user:password@host:5432/dbname"
+        ) from err
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    raise StoreError(
+        f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql://user@host/db"
+    )
+
+
+class Store:
+    """Typed access to the launch tables. Safe to share between threads."""
+
+    def __init__(self, url: str, *, migrate: bool = True, check: bool = True) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._local = threading.local()
+        try:
+            if migrate:
+                self.migrate()
+            elif check:
+                self.check_version()
+        except sa.exc.OperationalError as err:
+            raise StoreError(f"cannot open the store at {url}: {err.orig}") from err
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE, so it serialises with other writers)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(launch_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A read transaction."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
+
+    def schema_version(self) -> int:
+        with self.read() as conn:
+            if not sa.inspect(conn).has_table(t.schema_version.name):
+                return 0
+            return conn.execute(sa.select(sa.func.max(t.schema_version.c.version))).scalar() or 0
+
+    def check_version(self) -> int:
+        version = self.schema_version()
+        if version > t.LATEST_VERSION:
+            raise StoreError(
+                f"the store at {self.url} has schema version {version}, newer than this "
+                f"launch-jupyter understands ({t.LATEST_VERSION}); upgrade launch-jupyter"
+            )
+        if version < t.LATEST_VERSION:
+            raise StoreError(
+                f"the store at {self.url} has schema version {version} but "
+                f"{t.LATEST_VERSION} is needed; run `jupyter launch store migrate`"
+            )
+        return version
+
+    def migrate(self) -> int:
+        """Apply pending migrations (idempotent, safe with concurrent openers)."""
+        with self.write() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7246327)")
+            t.schema_version.create(conn, checkfirst=True)
+            current = conn.execute(sa.select(sa.func.max(t.schema_version.c.version))).scalar()
+            current = current or 0
+            if current > t.LATEST_VERSION:
+                raise StoreError(
+                    f"the store at {self.url} has schema version {current}, newer than this "
+                    f"launch-jupyter understands ({t.LATEST_VERSION}); upgrade launch-jupyter"
+                )
+            for version, migration in t.MIGRATIONS:
+                if version > current:
+                    migration(conn)
+                    conn.execute(t.schema_version.delete())
+                    conn.execute(t.schema_version.insert().values(version=version))
+                    if version == 1:
+                        conn.execute(
+                            t.queues.insert().values(
+                                name=DEFAULT_QUEUE, runner="local", config="{}", max_attempts=3,
+                                timeout=None, paused=False, created_at=time.time(),
+                            )
+                        )
+            return t.LATEST_VERSION
+
+    def _event(
+        self, conn: sa.Connection, item_id: str, kind: str, from_state: str | None,
+        to_state: str | None, actor: str | None = None, detail: Any = None,
+    ) -> None:
+        conn.execute(
+            t.events.insert().values(
+                item_id=item_id, ts=time.time(), kind=kind, from_state=from_state,
+                to_state=to_state, actor=actor, detail=None if detail is None else _dumps(detail),
+            )
+        )
+
+    def _transition(
+        self, conn: sa.Connection, item_id: str, from_states: Sequence[str], to_state: str,
+        *, kind: str, owner: str | None = None, actor: str | None = None,
+        detail: Any = None, extra_where: Sequence[Any] = (), **values: Any,
+    ) -> str | None:
+        """Guarded state change; returns the previous state, or None when the guard failed."""
+        row = conn.execute(
+            sa.select(t.items.c.state, t.items.c.lease_owner).where(t.items.c.id == item_id)
+        ).first()
+        if row is None or row.state not in from_states:
+            return None
+        if owner is not None and row.lease_owner != owner:
+            return None
+        where = [t.items.c.id == item_id, t.items.c.state == row.state, *extra_where]
+        if owner is not None:
+            where.append(t.items.c.lease_owner == owner)
+        result = conn.execute(
+            t.items.update().where(*where).values(state=to_state, updated_at=time.time(), **values)
+        )
+        if result.rowcount != 1:
+            return None
+        self._event(conn, item_id, kind, row.state, to_state, actor, detail)
+        return row.state
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def _job_record(self, conn: sa.Connection, row: Any) -> JobRecord:
+        aliases = conn.execute(
+            sa.select(t.job_aliases.c.alias).where(
+                t.job_aliases.c.name == row.name, t.job_aliases.c.version == row.version
+            ).order_by(t.job_aliases.c.alias)
+        ).scalars().all()
+        latest = conn.execute(
+            sa.select(sa.func.max(t.jobs.c.version)).where(t.jobs.c.name == row.name)
+        ).scalar()
+        names = tuple(aliases) + (("latest",) if latest == row.version else ())
+        return JobRecord(
+            id=row.id, name=row.name, version=row.version, digest=row.digest,
+            spec=json.loads(row.spec), created_at=row.created_at, created_by=row.created_by,
+            aliases=names,
+        )
+
+    def add_job(
+        self, name: str, digest: str, spec: dict, files: Iterable[tuple[str, str, bytes]],
+        *, alias: str | None = None, created_by: str | None = None,
+    ) -> tuple[JobRecord, bool]:
+        """Store a job version unless one with the same digest exists; (record, created)."""
+        with self.write() as conn:
+            row = conn.execute(
+                sa.select(t.jobs).where(t.jobs.c.name == name, t.jobs.c.digest == digest)
+            ).first()
+            created = row is None
+            if created:
+                version = (
+                    conn.execute(
+                        sa.select(sa.func.max(t.jobs.c.version)).where(t.jobs.c.name == name)
+                    ).scalar() or 0
+                ) + 1
+                job_id = conn.execute(
+                    t.jobs.insert().values(
+                        name=name, version=version, digest=digest, spec=_dumps(spec),
+                        created_at=time.time(), created_by=created_by or whoami(),
+                    )
+                ).inserted_primary_key[0]
+                conn.execute(
+                    t.job_files.insert(),
+                    [
+                        {"job_id": job_id, "path": path, "sha256": sha, "content": content}
+                        for path, sha, content in files
+                    ],
+                )
+                row = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id)).first()
+            if alias:
+                conn.execute(
+                    t.job_aliases.delete().where(
+                        t.job_aliases.c.name == name, t.job_aliases.c.alias == alias
+                    )
+                )
+                conn.execute(
+                    t.job_aliases.insert().values(name=name, alias=alias, version=row.version)
+                )
+            return self._job_record(conn, row), created
+
+    def get_job(self, name: str, version: int | None = None, alias: str | None = None) -> JobRecord:
+        """Resolve ``name`` (latest), ``name:vN`` or ``name:alias``."""
+        with self.read() as conn:
+            versions = conn.execute(
+                sa.select(t.jobs.c.version).where(t.jobs.c.name == name)
+            ).scalars().all()
+            if not versions:
+                known = conn.execute(
+                    sa.select(t.jobs.c.name).distinct().order_by(t.jobs.c.name).limit(20)
+                ).scalars().all()
+                hint = f"jobs: {', '.join(known)}" if known else "there are no jobs yet"
+                raise NotFoundError(
+                    f"job {name!r} does not exist ({hint}). "
+                    "Create it with `jupyter launch job create PATH`"
+                )
+            if alias is not None:
+                version = conn.execute(
+                    sa.select(t.job_aliases.c.version).where(
+                        t.job_aliases.c.name == name, t.job_aliases.c.alias == alias
+                    )
+                ).scalar()
+                if version is None:
+                    aliases = conn.execute(
+                        sa.select(t.job_aliases.c.alias).where(t.job_aliases.c.name == name)
+                    ).scalars().all()
+                    raise NotFoundError(
+                        f"job {name!r} has no alias {alias!r} (aliases: "
+                        f"{', '.join(['latest', *sorted(aliases)])}); set one with "
+                        f"`jupyter launch job create PATH --name {name} --alias {alias}`"
+                    )
+            elif version is None:
+                version = max(versions)
+            elif version not in versions:
+                raise NotFoundError(
+                    f"job {name!r} has no version v{version}; versions: "
+                    + ", ".join(f"v{v}" for v in sorted(versions))
+                )
+            row = conn.execute(
+                sa.select(t.jobs).where(t.jobs.c.name == name, t.jobs.c.version == version)
+            ).first()
+            return self._job_record(conn, row)
+
+    def get_job_by_id(self, job_id: int) -> JobRecord:
+        with self.read() as conn:
+            row = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id)).first()
+            if row is None:
+                raise NotFoundError(f"job id {job_id} does not exist")
+            return self._job_record(conn, row)
+
+    def job_files(self, job_id: int) -> list[tuple[str, bytes]]:
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(t.job_files.c.path, t.job_files.c.content)
+                .where(t.job_files.c.job_id == job_id)
+                .order_by(t.job_files.c.path)
+            ).all()
+            return [(r.path, bytes(r.content)) for r in rows]
+
+    def list_jobs(self, name: str | None = None) -> list[JobRecord]:
+        """Newest version of every job, or every version of ``name``."""
+        with self.read() as conn:
+            query = sa.select(t.jobs)
+            if name is not None:
+                query = query.where(t.jobs.c.name == name).order_by(t.jobs.c.version)
+            else:
+                newest = (
+                    sa.select(t.jobs.c.name, sa.func.max(t.jobs.c.version).label("v"))
+                    .group_by(t.jobs.c.name).subquery()
+                )
+                query = query.join(
+                    newest, sa.and_(t.jobs.c.name == newest.c.name, t.jobs.c.version == newest.c.v)
+                ).order_by(t.jobs.c.name)
+            return [self._job_record(conn, row) for row in conn.execute(query).all()]
+
+    # -- queues ---------------------------------------------------------------------------
+
+    def create_queue(
+        self, name: str, *, runner: str = "local", max_attempts: int = 3,
+        timeout: float | None = None, config: dict | None = None,
+    ) -> dict:
+        if runner not in RUNNERS:
+            raise LaunchError(f"unknown runner {runner!r}; use one of: {', '.join(RUNNERS)}")
+        if max_attempts < 1:
+            raise LaunchError(f"--max-attempts must be at least 1, got {max_attempts}")
+        if timeout is not None and timeout <= 0:
+            raise LaunchError(f"--timeout must be a positive number of seconds, got {timeout}")
+        with self.write() as conn:
+            if conn.execute(sa.select(t.queues.c.name).where(t.queues.c.name == name)).first():
+                raise ConflictError(
+                    f"queue {name!r} already exists; see it with `jupyter launch queue show {name}`"
+                )
+            conn.execute(
+                t.queues.insert().values(
+                    name=name, runner=runner, config=_dumps(config or {}),
+                    max_attempts=max_attempts, timeout=timeout, paused=False,
+                    created_at=time.time(),
+                )
+            )
+        return self.get_queue(name)
+
+    def _queue_json(self, conn: sa.Connection, row: Any) -> dict:
+        counts = dict.fromkeys(STATES, 0)
+        for state, n in conn.execute(
+            sa.select(t.items.c.state, sa.func.count())
+            .where(t.items.c.queue == row.name).group_by(t.items.c.state)
+        ).all():
+            counts[state] = n
+        return {
+            "name": row.name, "runner": row.runner, "config": json.loads(row.config),
+            "max_attempts": row.max_attempts, "timeout": row.timeout, "paused": bool(row.paused),
+            "created_at": iso(row.created_at), "counts": counts,
+        }
+
+    def get_queue(self, name: str) -> dict:
+        with self.read() as conn:
+            row = conn.execute(sa.select(t.queues).where(t.queues.c.name == name)).first()
+            if row is None:
+                raise self._unknown_queue(conn, name)
+            return self._queue_json(conn, row)
+
+    def _unknown_queue(self, conn: sa.Connection, name: str) -> NotFoundError:
+        names = conn.execute(sa.select(t.queues.c.name).order_by(t.queues.c.name)).scalars().all()
+        return NotFoundError(
+            f"queue {name!r} does not exist; queues: {', '.join(names) or '(none)'}. "
+            f"Create it with `jupyter launch queue create {name}`"
+        )
+
+    def list_queues(self) -> list[dict]:
+        with self.read() as conn:
+            rows = conn.execute(sa.select(t.queues).order_by(t.queues.c.name)).all()
+            return [self._queue_json(conn, row) for row in rows]
+
+    def set_paused(self, name: str, paused: bool) -> dict:
+        with self.write() as conn:
+            result = conn.execute(
+                t.queues.update().where(t.queues.c.name == name).values(paused=paused)
+            )
+            if result.rowcount != 1:
+                raise self._unknown_queue(conn, name)
+        return self.get_queue(name)
+
+    def delete_queue(self, name: str, *, force: bool = False) -> int:
+        """Delete a queue; with ``force`` its items too. Returns the number of items deleted."""
+        with self.write() as conn:
+            if not conn.execute(sa.select(t.queues.c.name).where(t.queues.c.name == name)).first():
+                raise self._unknown_queue(conn, name)
+            unfinished = conn.execute(
+                sa.select(sa.func.count()).where(
+                    t.items.c.queue == name, t.items.c.state.not_in(TERMINAL)
+                )
+            ).scalar()
+            if unfinished and not force:
+                raise ConflictError(
+                    f"queue {name!r} holds {unfinished} unfinished item(s); cancel them first "
+                    f"or delete anyway with `jupyter launch queue delete {name} --force`"
+                )
+            ids = conn.execute(sa.select(t.items.c.id).where(t.items.c.queue == name)).scalars()
+            ids = list(ids)
+            for chunk in range(0, len(ids), 500):
+                self._delete_items(conn, ids[chunk:chunk + 500])
+            conn.execute(t.queues.delete().where(t.queues.c.name == name))
+            return len(ids)
+
+    # -- items ----------------------------------------------------------------------------
+
+    def submit(
+        self, *, job: JobRecord, queue: str, overrides: dict, parameters: dict,
+        priority: int = 1, timeout: float | None = None, template_values: dict | None = None,
+        requeued_from: str | None = None, sweep_id: str | None = None,
+        submitted_by: str | None = None, lease_owner: str | None = None,
+        lease_ttl: float = 30.0,
+    ) -> dict:
+        """Put an item on a queue. With ``lease_owner`` it is created already leased to it."""
+        now = time.time()
+        item_id = new_id()
+        with self.write() as conn:
+            q = conn.execute(sa.select(t.queues).where(t.queues.c.name == queue)).first()
+            if q is None:
+                raise self._unknown_queue(conn, queue)
+            state = LEASED if lease_owner else QUEUED
+            conn.execute(
+                t.items.insert().values(
+                    id=item_id, queue=queue, job_id=job.id, job=job.ref, state=state,
+                    priority=priority, overrides=_dumps(overrides),
+                    parameters=_dumps(parameters), template_values=_dumps(template_values or {}),
+                    attempt=1 if lease_owner else 0, max_attempts=q.max_attempts,
+                    timeout=timeout if timeout is not None else q.timeout,
+                    lease_owner=lease_owner,
+                    lease_expires_at=now + lease_ttl if lease_owner else None,
+                    cancel_requested=False, outputs="[]", run_info="{}",
+                    requeued_from=requeued_from, sweep_id=sweep_id,
+                    submitted_by=submitted_by or whoami(), created_at=now, updated_at=now,
+                    log_bytes=0,
+                )
+            )
+            self._event(conn, item_id, "submitted", None, QUEUED, submitted_by or whoami(),
+                        {"requeued_from": requeued_from} if requeued_from else None)
+            if lease_owner:
+                conn.execute(t.attempts.insert().values(item_id=item_id, attempt=1,
+                                                        agent_id=lease_owner,
+                                                        host=socket.gethostname()))
+                self._event(conn, item_id, "claimed", QUEUED, LEASED, lease_owner)
+        return self.get_item(item_id)
+
+    def _item_row(self, conn: sa.Connection, item_id: str) -> Any:
+        row = conn.execute(sa.select(t.items).where(t.items.c.id == item_id)).first()
+        if row is None:
+            raise NotFoundError(
+                f"item {item_id!r} does not exist; list items with `jupyter launch items`"
+            )
+        return row
+
+    def _item_json(self, conn: sa.Connection, row: Any, attempts: list | None = None) -> dict:
+        if attempts is None:
+            attempts = conn.execute(
+                sa.select(t.attempts).where(t.attempts.c.item_id == row.id)
+                .order_by(t.attempts.c.attempt)
+            ).all()
+        return {
+            "id": row.id,
+            "queue": row.queue,
+            "job": row.job,
+            "state": row.state,
+            "attempt": row.attempt,
+            "max_attempts": row.max_attempts,
+            "attempts": [
+                {
+                    "attempt": a.attempt, "agent": a.agent_id, "host": a.host,
+                    "start": iso(a.started_at), "end": iso(a.finished_at),
+                    "exit_code": a.exit_code, "error": _loads(a.error),
+                }
+                for a in attempts
+            ],
+            "priority": PRIORITY_NAMES.get(row.priority, str(row.priority)),
+            "parameters": json.loads(row.parameters),
+            "overrides": json.loads(row.overrides),
+            "template_values": json.loads(row.template_values),
+            "timeout": row.timeout,
+            "exit_code": row.exit_code,
+            "error": _loads(row.error),
+            "warning": row.warning,
+            "cancel_requested": bool(row.cancel_requested),
+            "created_at": iso(row.created_at),
+            "started_at": iso(row.started_at),
+            "finished_at": iso(row.finished_at),
+            "duration": (
+                None if row.started_at is None
+                else round((row.finished_at or time.time()) - row.started_at, 3)
+            ),
+            "outputs": json.loads(row.outputs),
+            "requeued_from": row.requeued_from,
+            "sweep_id": row.sweep_id,
+            "submitted_by": row.submitted_by,
+            "lease_owner": row.lease_owner,
+            "run": json.loads(row.run_info),
+            "log_bytes": row.log_bytes,
+        }
+
+    def get_item(self, item_id: str) -> dict:
+        with self.read() as conn:
+            return self._item_json(conn, self._item_row(conn, item_id))
+
+    def item_state(self, item_id: str) -> tuple[str, bool]:
+        """(state, cancel_requested): the cheap check supervisors make often."""
+        with self.read() as conn:
+            row = conn.execute(
+                sa.select(t.items.c.state, t.items.c.cancel_requested)
+                .where(t.items.c.id == item_id)
+            ).first()
+            if row is None:
+                raise NotFoundError(f"item {item_id!r} does not exist")
+            return row.state, bool(row.cancel_requested)
+
+    def list_items(
+        self, *, queue: str | None = None, state: str | Sequence[str] | None = None,
+        limit: int | None = None, offset: int = 0, sweep_id: str | None = None,
+    ) -> tuple[list[dict], int]:
+        """Items newest first, and the total matching count."""
+        where = []
+        if queue is not None:
+            where.append(t.items.c.queue == queue)
+        if state is not None:
+            states = [state] if isinstance(state, str) else list(state)
+            for s in states:
+                if s not in STATES:
+                    raise LaunchError(f"unknown state {s!r}; use one of: {', '.join(STATES)}")
+            where.append(t.items.c.state.in_(states))
+        if sweep_id is not None:
+            where.append(t.items.c.sweep_id == sweep_id)
+        with self.read() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(t.items).where(*where))
+            total = total.scalar()
+            query = sa.select(t.items).where(*where).order_by(t.items.c.id.desc()).offset(offset)
+            if limit is not None:
+                query = query.limit(limit)
+            rows = conn.execute(query).all()
+            all_attempts: dict[str, list] = {}
+            ids = [r.id for r in rows]
+            for chunk in range(0, len(ids), 500):
+                for a in conn.execute(
+                    sa.select(t.attempts).where(t.attempts.c.item_id.in_(ids[chunk:chunk + 500]))
+                    .order_by(t.attempts.c.attempt)
+                ).all():
+                    all_attempts.setdefault(a.item_id, []).append(a)
+            return [self._item_json(conn, r, all_attempts.get(r.id, [])) for r in rows], total
+
+    def events(self, item_id: str) -> list[dict]:
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(t.events).where(t.events.c.item_id == item_id).order_by(t.events.c.id)
+            ).all()
+            return [
+                {"ts": iso(r.ts), "kind": r.kind, "from": r.from_state, "to": r.to_state,
+                 "actor": r.actor, "detail": _loads(r.detail)}
+                for r in rows
+            ]
+
+    def request_cancel(self, item_id: str, actor: str | None = None) -> dict:
+        """Queued -> cancelled at once; leased/running -> flag for the run's holder."""
+        with self.write() as conn:
+            row = self._item_row(conn, item_id)
+            if row.state in TERMINAL:
+                raise ConflictError(
+                    f"item {item_id} already {row.state}; nothing to cancel. "
+                    f"Run it again with `jupyter launch requeue {item_id}`"
+                )
+            if row.state == QUEUED:
+                now = time.time()
+                self._transition(conn, item_id, [QUEUED], CANCELLED, kind="cancelled",
+                                 actor=actor or whoami(), cancel_requested=True,
+                                 finished_at=now, error=_dumps({
+                                     "message": "cancelled before it started",
+                                     "stage": "queued", "cell": None}))
+            elif not row.cancel_requested:
+                conn.execute(
+                    t.items.update().where(t.items.c.id == item_id)
+                    .values(cancel_requested=True, updated_at=time.time())
+                )
+                self._event(conn, item_id, "cancel_requested", row.state, row.state,
+                            actor or whoami())
+        return self.get_item(item_id)
+
+    def requeue(self, item_id: str, *, submitted_by: str | None = None) -> dict:
+        """A new item with the same job, parameters, template values and priority."""
+        old = self.get_item(item_id)
+        if old["state"] not in TERMINAL:
+            raise ConflictError(
+                f"item {item_id} is {old['state']}; requeue works on finished items. "
+                f"Cancel it first with `jupyter launch cancel {item_id}`"
+            )
+        with self.read() as conn:
+            row = self._item_row(conn, item_id)
+        job = self.get_job_by_id(row.job_id)
+        return self.submit(
+            job=job, queue=row.queue, overrides=json.loads(row.overrides),
+            parameters=json.loads(row.parameters), priority=row.priority, timeout=row.timeout,
+            template_values=json.loads(row.template_values), requeued_from=item_id,
+            sweep_id=row.sweep_id, submitted_by=submitted_by,
+        )
+
+    def _delete_items(self, conn: sa.Connection, ids: Sequence[str]) -> None:
+        for table in (t.log_chunks, t.events, t.attempts):
+            conn.execute(table.delete().where(table.c.item_id.in_(ids)))
+        conn.execute(t.items.delete().where(t.items.c.id.in_(ids)))
+
+    def delete_item(self, item_id: str) -> None:
+        with self.write() as conn:
+            row = self._item_row(conn, item_id)
+            if row.state not in TERMINAL and row.state != QUEUED:
+                raise ConflictError(
+                    f"item {item_id} is {row.state}; cancel it first with "
+                    f"`jupyter launch cancel {item_id}`, then delete it"
+                )
+            self._delete_items(conn, [item_id])
+
+    # -- the agent's side ----------------------------------------------------------------
+
+    def claim(self, queue: str, owner: str, ttl: float, *, host: str | None = None) -> dict | None:
+        """Atomically lease the next queued item of ``queue`` to ``owner``, or None."""
+        now = time.time()
+        with self.write() as conn:
+            query = (
+                sa.select(t.items.c.id, t.items.c.attempt)
+                .join(t.queues, t.queues.c.name == t.items.c.queue)
+                .where(t.items.c.queue == queue, t.items.c.state == QUEUED,
+                       t.queues.c.paused == sa.false())
+                .order_by(t.items.c.priority.desc(), t.items.c.id)
+                .limit(1)
+            )
+            if not self.is_sqlite:
+                query = query.with_for_update(skip_locked=True, of=t.items)
+            row = conn.execute(query).first()
+            if row is None:
+                return None
+            attempt = row.attempt + 1
+            prev = self._transition(
+                conn, row.id, [QUEUED], LEASED, kind="claimed", actor=owner,
+                lease_owner=owner, lease_expires_at=now + ttl, attempt=attempt,
+            )
+            if prev is None:
+                return None
+            conn.execute(t.attempts.insert().values(
+                item_id=row.id, attempt=attempt, agent_id=owner,
+                host=host or socket.gethostname()))
+            return self._item_json(conn, self._item_row(conn, row.id))
+
+    def start_run(self, item_id: str, owner: str, token: str, ttl: float, run_info: dict) -> bool:
+        """leased -> running; the lease passes from the agent to the run's ``token``."""
+        now = time.time()
+        with self.write() as conn:
+            attempt = conn.execute(
+                sa.select(t.items.c.attempt).where(t.items.c.id == item_id)
+            ).scalar()
+            prev = self._transition(
+                conn, item_id, [LEASED], RUNNING, kind="started", owner=owner, actor=token,
+                lease_owner=token, lease_expires_at=now + ttl, started_at=now,
+                run_info=_dumps(run_info), extra_where=[t.items.c.cancel_requested == sa.false()],
+            )
+            if prev is None:
+                return False
+            conn.execute(
+                t.attempts.update()
+                .where(t.attempts.c.item_id == item_id, t.attempts.c.attempt == attempt)
+                .values(started_at=now)
+            )
+            return True
+
+    def update_run_info(self, item_id: str, token: str, **info: Any) -> None:
+        with self.write() as conn:
+            row = conn.execute(
+                sa.select(t.items.c.run_info)
+                .where(t.items.c.id == item_id, t.items.c.lease_owner == token)
+            ).first()
+            if row is not None:
+                merged = {**json.loads(row.run_info), **info}
+                conn.execute(
+                    t.items.update()
+                    .where(t.items.c.id == item_id, t.items.c.lease_owner == token)
+                    .values(run_info=_dumps(merged))
+                )
+
+    def renew(self, item_id: str, token: str, ttl: float) -> tuple[bool, bool]:
+        """Extend the lease; (still held, cancel requested)."""
+        with self.write() as conn:
+            result = conn.execute(
+                t.items.update()
+                .where(t.items.c.id == item_id, t.items.c.lease_owner == token,
+                       t.items.c.state.in_(ACTIVE))
+                .values(lease_expires_at=time.time() + ttl)
+            )
+            if result.rowcount != 1:
+                return False, False
+            cancel = conn.execute(
+                sa.select(t.items.c.cancel_requested).where(t.items.c.id == item_id)
+            ).scalar()
+            return True, bool(cancel)
+
+    def job_id_of(self, item_id: str) -> int:
+        with self.read() as conn:
+            job_id = conn.execute(
+                sa.select(t.items.c.job_id).where(t.items.c.id == item_id)
+            ).scalar()
+            if job_id is None:
+                raise NotFoundError(f"item {item_id!r} does not exist")
+            return job_id
+
+    def expire_lease(self, item_id: str, token: str, margin: float = 0.0) -> bool:
+        """Let a lease lapse ``margin`` s from now (its holder is known to be dead)."""
+        with self.write() as conn:
+            result = conn.execute(
+                t.items.update()
+                .where(t.items.c.id == item_id, t.items.c.lease_owner == token,
+                       t.items.c.state.in_(ACTIVE))
+                .values(lease_expires_at=sa.func.min(t.items.c.lease_expires_at,
+                                                     time.time() + margin)
+                        if self.is_sqlite else sa.func.least(t.items.c.lease_expires_at,
+                                                             time.time() + margin))
+            )
+            return result.rowcount == 1
+
+    def set_warning(self, item_id: str, warning: str | None) -> None:
+        with self.write() as conn:
+            conn.execute(t.items.update().where(t.items.c.id == item_id).values(warning=warning))
+
+    def finish(
+        self, item_id: str, token: str, state: str, *, exit_code: int | None = None,
+        error: dict | None = None, outputs: list | None = None,
+    ) -> bool:
+        """running/leased -> a terminal state, by the lease holder only."""
+        if state not in TERMINAL:
+            raise ValueError(f"not a terminal state: {state}")
+        now = time.time()
+        with self.write() as conn:
+            attempt = conn.execute(
+                sa.select(t.items.c.attempt).where(t.items.c.id == item_id)
+            ).scalar()
+            values: dict[str, Any] = dict(
+                exit_code=exit_code, error=None if error is None else _dumps(error),
+                finished_at=now, lease_expires_at=None,
+            )
+            if outputs is not None:
+                values["outputs"] = _dumps(outputs)
+            prev = self._transition(conn, item_id, ACTIVE, state, kind=state, owner=token,
+                                    actor=token, detail=error, **values)
+            if prev is None:
+                return False
+            conn.execute(
+                t.attempts.update()
+                .where(t.attempts.c.item_id == item_id, t.attempts.c.attempt == attempt)
+                .values(finished_at=now, exit_code=exit_code,
+                        error=None if error is None else _dumps(error))
+            )
+            return True
+
+    def hand_back(self, item_id: str, owner: str) -> bool:
+        """leased -> queued without using an attempt (an agent stopping before the start)."""
+        with self.write() as conn:
+            attempt = conn.execute(
+                sa.select(t.items.c.attempt).where(t.items.c.id == item_id)
+            ).scalar()
+            prev = self._transition(
+                conn, item_id, [LEASED], QUEUED, kind="handed_back", owner=owner, actor=owner,
+                lease_owner=None, lease_expires_at=None, attempt=max(0, (attempt or 1) - 1),
+            )
+            if prev is None:
+                return False
+            conn.execute(t.attempts.delete().where(
+                t.attempts.c.item_id == item_id, t.attempts.c.attempt == attempt))
+            return True
+
+    def expired_leases(self, now: float | None = None) -> list[dict]:
+        """Leased/running items whose lease lapsed (id, state, owner, attempt, run)."""
+        now = time.time() if now is None else now
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(t.items.c.id, t.items.c.state, t.items.c.lease_owner,
+                          t.items.c.attempt, t.items.c.max_attempts, t.items.c.cancel_requested,
+                          t.items.c.run_info, t.items.c.queue)
+                .where(t.items.c.state.in_(ACTIVE), t.items.c.lease_expires_at < now)
+            ).all()
+            return [r._asdict() for r in rows]
+
+    def recover(self, item_id: str, owner: str, actor: str) -> str | None:
+        """Handle a lapsed lease: back to queued, or failed("agent lost"), or cancelled."""
+        now = time.time()
+        with self.write() as conn:
+            row = conn.execute(sa.select(t.items).where(
+                t.items.c.id == item_id, t.items.c.lease_owner == owner,
+                t.items.c.state.in_(ACTIVE), t.items.c.lease_expires_at < now)).first()
+            if row is None:
+                return None
+            lost = {"message": "lease lapsed: the agent or supervisor running it was lost",
+                    "stage": "lease", "cell": None}
+            conn.execute(
+                t.attempts.update()
+                .where(t.attempts.c.item_id == item_id, t.attempts.c.attempt == row.attempt)
+                .values(finished_at=now, error=_dumps(lost))
+            )
+            common = dict(owner=owner, actor=actor, lease_owner=None, lease_expires_at=None,
+                          extra_where=[t.items.c.lease_expires_at < now])
+            if row.cancel_requested:
+                err = {"message": "cancelled (its run was lost)", "stage": "lease", "cell": None}
+                self._transition(conn, item_id, ACTIVE, CANCELLED, kind="cancelled",
+                                 finished_at=now, error=_dumps(err), **common)
+                return CANCELLED
+            if row.attempt < row.max_attempts:
+                self._transition(conn, item_id, ACTIVE, QUEUED, kind="lease_lapsed",
+                                 detail=lost, **common)
+                return QUEUED
+            err = {"message": f"agent lost (lease lapsed on attempt {row.attempt} of "
+                              f"{row.max_attempts})", "stage": "lease", "cell": None}
+            self._transition(conn, item_id, ACTIVE, FAILED, kind="failed", detail=err,
+                             finished_at=now, error=_dumps(err), **common)
+            return FAILED
+
+    def has_queued(self, queues: Sequence[str]) -> bool:
+        with self.read() as conn:
+            return conn.execute(
+                sa.select(t.items.c.id).where(t.items.c.queue.in_(queues),
+                                              t.items.c.state == QUEUED).limit(1)
+            ).first() is not None
+
+    # -- logs -----------------------------------------------------------------------------
+
+    def append_log(self, item_id: str, token: str, attempt: int, data: bytes) -> int | None:
+        """Append a chunk while holding the lease; returns the new log size or None if lost."""
+        if not data:
+            return None
+        with self.write() as conn:
+            row = conn.execute(
+                sa.select(t.items.c.log_bytes)
+                .where(t.items.c.id == item_id, t.items.c.lease_owner == token)
+            ).first()
+            if row is None:
+                return None
+            offset = row.log_bytes
+            conn.execute(t.log_chunks.insert().values(
+                item_id=item_id, offset=offset, attempt=attempt, ts=time.time(), data=data))
+            conn.execute(t.items.update().where(t.items.c.id == item_id)
+                         .values(log_bytes=offset + len(data)))
+            return offset + len(data)
+
+    def read_log(self, item_id: str, offset: int = 0, limit: int | None = None) -> tuple[bytes, int]:
+        """Log bytes from ``offset`` (at most ``limit``) and the offset to ask for next."""
+        offset = max(0, int(offset))
+        with self.read() as conn:
+            self._item_row(conn, item_id)
+            start = conn.execute(
+                sa.select(sa.func.max(t.log_chunks.c.offset))
+                .where(t.log_chunks.c.item_id == item_id, t.log_chunks.c.offset <= offset)
+            ).scalar() or 0
+            query = (
+                sa.select(t.log_chunks.c.offset, t.log_chunks.c.data)
+                .where(t.log_chunks.c.item_id == item_id, t.log_chunks.c.offset >= start)
+                .order_by(t.log_chunks.c.offset)
+            )
+            out = bytearray()
+            end = offset
+            for chunk_offset, data in conn.execute(query):
+                data = bytes(data)
+                piece = data[max(0, offset - chunk_offset):]
+                if limit is not None and len(out) + len(piece) > limit:
+                    piece = piece[: max(0, limit - len(out))]
+                    out += piece
+                    end = max(offset, chunk_offset) + len(piece)
+                    break
+                out += piece
+                end = chunk_offset + len(data)
+            return bytes(out), max(end, offset)
+
+    # -- agents ---------------------------------------------------------------------------
+
+    def register_agent(self, agent_id: str, queues: Sequence[str], max_jobs: int,
+                       wake: str | None) -> None:
+        now = time.time()
+        with self.write() as conn:
+            conn.execute(t.agents.insert().values(
+                id=agent_id, host=socket.gethostname(), pid=os.getpid(),
+                queues=_dumps(list(queues)), max_jobs=max_jobs, started_at=now,
+                heartbeat_at=now, stopped_at=None, wake=wake))
+
+    def heartbeat_agent(self, agent_id: str) -> None:
+        with self.write() as conn:
+            conn.execute(t.agents.update().where(t.agents.c.id == agent_id)
+                         .values(heartbeat_at=time.time()))
+
+    def stop_agent(self, agent_id: str) -> None:
+        with self.write() as conn:
+            conn.execute(t.agents.update().where(t.agents.c.id == agent_id)
+                         .values(stopped_at=time.time(), wake=None))
+
+    def list_agents(self, *, include_stopped: bool = False) -> list[dict]:
+        with self.read() as conn:
+            query = sa.select(t.agents).order_by(t.agents.c.started_at)
+            if not include_stopped:
+                query = query.where(t.agents.c.stopped_at.is_(None))
+            rows = conn.execute(query).all()
+            running = dict(conn.execute(
+                sa.select(t.attempts.c.agent_id, sa.func.count())
+                .join(t.items, t.items.c.id == t.attempts.c.item_id)
+                .where(t.items.c.state.in_(ACTIVE), t.attempts.c.attempt == t.items.c.attempt)
+                .group_by(t.attempts.c.agent_id)).all())
+            return [
+                {"id": r.id, "host": r.host, "pid": r.pid, "queues": json.loads(r.queues),
+                 "max_jobs": r.max_jobs, "started_at": iso(r.started_at),
+                 "heartbeat_at": iso(r.heartbeat_at), "stopped_at": iso(r.stopped_at),
+                 "heartbeat_age": round(time.time() - r.heartbeat_at, 3),
+                 "running": running.get(r.id, 0)}
+                for r in rows
+            ]
+
+    def wake_addresses(self, queue: str, max_age: float) -> list[str]:
+        """Wake-up addresses of live agents (recent heartbeat) that serve ``queue``."""
+        with self.read() as conn:
+            rows = conn.execute(sa.select(t.agents.c.wake, t.agents.c.queues).where(
+                t.agents.c.stopped_at.is_(None), t.agents.c.wake.is_not(None),
+                t.agents.c.heartbeat_at > time.time() - max_age)).all()
+            return [r.wake for r in rows if queue in json.loads(r.queues)]
