@@ -31,11 +31,14 @@ def _positive_timeout(timeout: float | None) -> float | None:
 class Launch:
     """A connection to one store, with every operation the front doors offer.
 
-    Parameters: ``store`` (URL; default from LaunchConfig) or a ready ``config``.
+    Parameters: ``store`` (URL; default from LaunchConfig) or a ready ``config``; other
+    keyword arguments set LaunchConfig traits (``lease_ttl=5``, ``cancel_grace=2``...).
     """
 
-    def __init__(self, store: str | None = None, *, config: LaunchConfig | None = None) -> None:
-        self.config = config or LaunchConfig.load(store=store)
+    def __init__(
+        self, store: str | None = None, *, config: LaunchConfig | None = None, **settings: Any
+    ) -> None:
+        self.config = config or LaunchConfig.load(store=store, **settings)
         self._store: Store | None = None
 
     @property

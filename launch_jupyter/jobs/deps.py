@@ -22,6 +22,7 @@ from pathlib import Path
 # Modules that are never requirements: our own package (the runner provides it).
 NEVER_REQUIRED = frozenset({"launch_jupyter", "__future__", "__main__"})
 CACHE_VERSION = 1
+KEEP_CACHES = 16
 
 _PIN_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([^\s;,]+)\s*$")
 _NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -60,8 +61,13 @@ def imported_modules(source: str) -> set[str]:
 
     Relative imports are left out; raises SyntaxError if ``source`` is not Python.
     """
+    return modules_in(ast.parse(source))
+
+
+def modules_in(tree: ast.AST) -> set[str]:
+    """Top-level names of the modules an already parsed tree imports."""
     modules: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             modules.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
@@ -158,6 +164,13 @@ def _build_map() -> dict:
     return {"cache_version": CACHE_VERSION, "modules": modules, "versions": versions}
 
 
+def _prune(folder: Path, keep: int = KEEP_CACHES) -> None:
+    """Delete all but the ``keep`` newest maps (several environments may share the folder)."""
+    caches = sorted(folder.glob("dists-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in caches[keep:]:
+        stale.unlink(missing_ok=True)
+
+
 def environment_map() -> dict:
     """``{"modules": {module: [dist, ...]}, "versions": {normalised dist: version}}`` (cached)."""
     fingerprint = environment_fingerprint()
@@ -180,6 +193,7 @@ def environment_map() -> dict:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 json.dump(data, out)
             os.replace(tmp, path)
+            _prune(path.parent)
         except OSError:
             pass  # a read-only home only costs speed
     _memory.clear()

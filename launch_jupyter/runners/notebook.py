@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 from typing import Any
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _stream(msg: dict) -> None:
@@ -24,7 +27,8 @@ def _stream(msg: dict) -> None:
         out.write(content.get("text", ""))
         out.flush()
     elif kind == "error":
-        sys.stderr.write("\n".join(content.get("traceback", [])) + "\n")
+        # Stored logs are read in browsers and files too: drop the terminal colour codes.
+        sys.stderr.write(_ANSI.sub("", "\n".join(content.get("traceback", []))) + "\n")
         sys.stderr.flush()
 
 
@@ -66,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
     client = StreamingClient(
         nb, kernel_name=args.kernel, timeout=None, allow_errors=False,
+        # ipykernel warns about TCP transport on every start; keep real errors only.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
         resources={"metadata": {"path": os.getcwd()}},
     )
 
