@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .config import LaunchConfig
 from .errors import LaunchError
-from .runners import Run, RunRequest, get_runner
+from .runners import Run, Runner, RunRequest, get_runner
 from .store import ACTIVE, CANCELLED, FAILED, JobRecord, Store
 from .store import wakeup
 
@@ -68,6 +68,7 @@ class Agent:
         self._rr = 0
         self._job_cache: dict[int, tuple[JobRecord, list[tuple[str, bytes]]]] = {}
         self._runner_of: dict[str, str] = {}
+        self._runners: dict[str, Runner] = {}
         self.started = threading.Event()
         self.error: BaseException | None = None
 
@@ -138,6 +139,13 @@ class Agent:
                 except Exception:
                     log.warning("could not record that agent %s stopped", self.id)
             self._waker.close()
+            self.close()
+
+    def close(self) -> None:
+        """Release the runners' helpers (the fork server); started runs keep going."""
+        for runner in self._runners.values():
+            runner.close()
+        self._runners.clear()
 
     # -- claiming and starting ------------------------------------------------------------
 
@@ -182,12 +190,15 @@ class Agent:
             if runner_name is None:
                 runner_name = self.store.get_queue(item["queue"])["runner"]
                 self._runner_of[item["queue"]] = runner_name
-            runner = get_runner(runner_name)
+            runner = self._runners.get(runner_name)
+            if runner is None:
+                runner = self._runners[runner_name] = get_runner(runner_name)
         except LaunchError as err:
             self.store.finish(item_id, self.id, FAILED,
                               error={"message": str(err), "stage": "start", "cell": None})
             return None
         run_dir = Path(self.config.runs_dir) / item_id / str(attempt)
+        granted = time.time()
         if not self.store.start_run(item_id, self.id, token, self.config.lease_ttl,
                                     {"runner": runner_name, "host": socket.gethostname(),
                                      "run_dir": str(run_dir), "agent": self.id}):
@@ -201,6 +212,7 @@ class Agent:
             store_url=self.store.url, lease_ttl=self.config.lease_ttl,
             cancel_grace=self.config.cancel_grace, max_log_bytes=self.config.max_log_bytes,
             agent_id=self.id, agent_wake=self._waker.address if self._waker else None,
+            lease_until=granted + self.config.lease_ttl,
         )
         try:
             run = runner.start(request)

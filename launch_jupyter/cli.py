@@ -290,7 +290,6 @@ def cmd_agents(client: Any, args: argparse.Namespace) -> int:
 
 def cmd_run(client: Any, args: argparse.Namespace) -> int:
     from .agent import Agent
-    from .store import TERMINAL
 
     job = client.create_job(args.path, name=args.name, include=args.include,
                             kernel=args.kernel, mode=args.mode, env=args.env)
@@ -309,8 +308,7 @@ def cmd_run(client: Any, args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 print("\ncancelling…", file=sys.stderr)
                 client.cancel(item.id)
-        while final["state"] not in TERMINAL:  # pragma: no cover - _follow returns terminal
-            final = item.info()
+    agent.close()
     err = final.get("error")
     print(f"item {item.id} {final['state']}" + (f": {err['message']}" if err else "")
           + (f" in {final['duration']:.1f}s" if final.get("duration") else ""), file=sys.stderr)

@@ -26,6 +26,8 @@ class RunRequest:
     max_log_bytes: int
     agent_id: str
     agent_wake: str | None = None
+    #: wall-clock time until which the lease handed to the run is certainly valid
+    lease_until: float = 0.0
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -53,4 +55,8 @@ class Runner(Protocol):
 
     def start(self, request: RunRequest) -> Run:
         """Start the attempt. Raises LaunchError when it cannot start at all."""
+        ...
+
+    def close(self) -> None:
+        """Release what the runner holds (helper processes, clients); runs keep going."""
         ...

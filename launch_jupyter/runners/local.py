@@ -64,17 +64,35 @@ def job_environment(request: RunRequest, run_dir: Path) -> dict[str, str]:
     return env
 
 
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(") ", 1)[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
 class LocalRun:
-    """A supervisor process started by this agent."""
+    """A supervisor process started for this agent."""
 
     self_renewing = True
 
-    def __init__(self, proc: subprocess.Popen, run_dir: Path) -> None:
+    def __init__(self, pid: int, run_dir: Path, proc: subprocess.Popen | None = None) -> None:
+        self.pid = pid
         self.proc = proc
         self.run_dir = run_dir
 
     def done(self) -> bool:
-        return self.proc.poll() is not None
+        if self.proc is not None:
+            return self.proc.poll() is not None
+        return not _alive(self.pid)
 
     def cancel(self, grace: float) -> None:
         # The supervisor sees the cancel flag in the store; nothing to signal from here.
@@ -82,13 +100,81 @@ class LocalRun:
 
     def info(self) -> dict[str, Any]:
         return {"runner": "local", "host": socket.gethostname(),
-                "supervisor_pid": self.proc.pid, "run_dir": str(self.run_dir)}
+                "supervisor_pid": self.pid, "run_dir": str(self.run_dir)}
+
+
+class ForkServer:
+    """The warm parent that forks supervisors (see ``forkserver.py``)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "launch_jupyter.runners.forkserver"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
+            start_new_session=True, close_fds=True,
+        )
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != b"ready":
+            self.close()
+            raise OSError("the supervisor fork server did not start")
+
+    def spawn(self, spec_path: Path) -> int:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{spec_path}\n".encode())
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().decode().strip()
+        if not answer.isdigit():
+            raise OSError(f"the fork server could not start a supervisor: {answer or 'gone'}")
+        return int(answer)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 class LocalRunner:
     """Runs each attempt as a process on this machine, in the current Python environment."""
 
     name = "local"
+
+    def __init__(self, use_fork_server: bool = True) -> None:
+        self.use_fork_server = use_fork_server and sys.platform.startswith("linux")
+        self._server: ForkServer | None = None
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def _spawn(self, spec_path: Path, run_dir: Path) -> LocalRun:
+        if self.use_fork_server:
+            try:
+                if self._server is None or not self._server.alive():
+                    self._server = ForkServer()
+                return LocalRun(self._server.spawn(spec_path), run_dir)
+            except OSError:
+                self.close()  # fall back to a plain process below
+        log = open(run_dir / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "launch_jupyter.runners.supervisor", str(spec_path)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True,
+            )
+        finally:
+            log.close()
+        return LocalRun(proc.pid, run_dir, proc)
 
     def start(self, request: RunRequest) -> LocalRun:
         run_dir = request.run_dir
@@ -103,6 +189,7 @@ class LocalRunner:
             "attempt": request.attempt,
             "token": request.token,
             "ttl": request.lease_ttl,
+            "lease_until": request.lease_until,
             "grace": request.cancel_grace,
             "timeout": request.item.get("timeout"),
             "max_log_bytes": request.max_log_bytes,
@@ -119,14 +206,4 @@ class LocalRunner:
         fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(spec, fh)
-        log = open(run_dir / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "launch_jupyter.runners.supervisor", str(spec_path)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
-            )
-        finally:
-            log.close()
-        return LocalRun(proc, run_dir)
-
+        return self._spawn(spec_path, run_dir)

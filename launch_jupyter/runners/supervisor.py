@@ -60,7 +60,9 @@ class Supervisor:
         self.stop_reason: str | None = None  # "cancel" | "timeout" | "lost" | "signal"
         self.store: Any = None
         self.kill_at: float | None = None
-        self.last_ok = time.monotonic()
+        # Wall-clock end of the lease as far as we know it (the agent granted it just before
+        # starting us); moved forward by every successful renewal.
+        self.lease_until: float = float(spec.get("lease_until") or time.time() + self.ttl)
         self.fenced = False
 
     # -- start --------------------------------------------------------------------------
@@ -152,10 +154,9 @@ class Supervisor:
             print(f"supervisor: cannot open the store: {err}", file=sys.stderr)
             return 3
         self._preamble()
-        self.last_ok = last_ok = time.monotonic()
-        next_renew = last_ok + self.ttl / 3
-        next_check = last_ok + CHECK_EVERY
         threading.Thread(target=self._watchdog, daemon=True).start()
+        next_renew = time.monotonic()  # renew at once: the agent's grant may be old already
+        next_check = next_renew + CHECK_EVERY
         while True:
             exited = self.proc.poll() is not None
             if exited:
@@ -165,12 +166,14 @@ class Supervisor:
                 if not self.flush():
                     self.stop_reason = "lost"
                 if now >= next_renew or self.stop_reason == "lost":
+                    asked = time.time()
                     held, cancel = self.store.renew(self.item_id, self.token, self.ttl)
                     if not held:
                         self.stop_reason = "lost"
                     elif cancel and self.stop_reason is None:
                         self.stop_reason = "cancel"
-                    self.last_ok = now
+                    if held:
+                        self.lease_until = asked + self.ttl
                     next_renew = now + self.ttl / 3
                     next_check = now + CHECK_EVERY
                 elif now >= next_check and not exited:
@@ -208,10 +211,10 @@ class Supervisor:
         A thread of its own, because a store call may block (a locked SQLite file, a
         PostgreSQL server that is away) longer than the lease lives.
         """
-        fence_after = max(self.ttl * 0.75, self.ttl - 5.0)
+        margin = min(self.ttl / 4, 5.0)
         assert self.proc is not None
         while self.proc.poll() is None:
-            if time.monotonic() - self.last_ok > fence_after:
+            if time.time() > self.lease_until - margin:
                 self.fenced = True
                 self.stop_reason = "lost"
                 _kill_group(self.proc.pid, signal.SIGKILL)
@@ -326,6 +329,13 @@ class Supervisor:
                 name = f"signal {-code}"
             return {"message": f"the job was killed by {name}", "stage": "run", "cell": None}
         return {"message": f"the job exited with code {code}", "stage": "run", "cell": None}
+
+
+def warm_up() -> None:
+    """Import what a supervisor needs, so a fork server pays for it once."""
+    import launch_jupyter.jobs.deps  # noqa: F401
+    import launch_jupyter.store  # noqa: F401
+    import launch_jupyter.store.wakeup  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:
