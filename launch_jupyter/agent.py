@@ -22,8 +22,7 @@ from pathlib import Path
 from .config import LaunchConfig
 from .errors import LaunchError
 from .runners import Run, Runner, RunRequest, get_runner
-from .store import ACTIVE, CANCELLED, FAILED, JobRecord, Store
-from .store import wakeup
+from .store import ACTIVE, CANCELLED, FAILED, JobRecord, Store, wakeup
 
 log = logging.getLogger("launch_jupyter.agent")
 
@@ -126,9 +125,9 @@ class Agent:
                     next_reap = now + min(ttl / 3, 2.0)
                 self._reap_finished()
                 claimed = self._fill()
-                if self.until_idle and not self.active and not claimed:
-                    if not self.store.has_queued(self.serves()):
-                        break
+                if (self.until_idle and not self.active and not claimed
+                        and not self.store.has_queued(self.serves())):
+                    break
                 if claimed:
                     continue
                 self._waker.wait(0.5 if self.active else 1.0)

@@ -10,8 +10,7 @@ from typing import Any
 
 from .config import LaunchConfig
 from .errors import LaunchError, ParameterError
-from .store import TERMINAL, JobRecord, Store
-from .store import wakeup
+from .store import TERMINAL, JobRecord, Store, wakeup
 
 
 def _positive_timeout(timeout: float | None) -> float | None:
@@ -125,8 +124,7 @@ class Launch:
 
         Everything is validated before anything is written.
         """
-        from .jobs import effective_parameters, parse_overrides, parse_priority
-        from .jobs import validate_parameters
+        from .jobs import effective_parameters, parse_overrides, parse_priority, validate_parameters
 
         job = ref if isinstance(ref, JobRecord) else self.job(ref)
         queue = queue or self.config.default_queue

@@ -24,9 +24,9 @@ def _print_json(value: Any) -> None:
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
     for row in [headers, *rows]:
-        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _short(value: Any, width: int = 40) -> str:

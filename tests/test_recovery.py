@@ -16,7 +16,7 @@ import pytest
 
 from launch_jupyter.api import Launch
 
-from .conftest import TTL, CLI, pid_alive, wait_for, write_script
+from .conftest import CLI, TTL, pid_alive, wait_for, write_script
 
 GUARDED_JOB = """
     import fcntl, os, sys, time

@@ -29,6 +29,7 @@ the effective parameters are also in the ``LAUNCH_PARAMETERS`` environment varia
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import keyword
@@ -280,6 +281,15 @@ def parse_constraint_comment(comment: str, where: str = "") -> dict | None:
         try:
             value, pos = decoder.raw_decode(text, key_match.end())
         except json.JSONDecodeError:
+            found = _python_literal(text, key_match.end())
+            if found is not None:
+                value, pos = found
+                out[key] = value
+                rest = text[pos:].lstrip()
+                if not rest:
+                    return out
+                pos = len(text) - len(rest) + 1
+                continue
             raise ParameterError(
                 f"malformed constraint comment {where}{comment.strip()!r}: the value of {key!r} "
                 f"is not JSON (strings need double quotes); {hint}"
@@ -291,6 +301,24 @@ def parse_constraint_comment(comment: str, where: str = "") -> dict | None:
         if not rest.startswith(","):
             raise ParameterError(f"malformed constraint comment {where}{comment.strip()!r}; {hint}")
         pos = len(text) - len(rest) + 1
+
+
+def _python_literal(text: str, start: int) -> tuple[Any, int] | None:
+    """A Python literal (``['adam', 'sgd']``, ``True``) from ``start`` up to a comma or the end.
+
+    Notebook authors write Python, so constraint values may be Python literals as well as JSON.
+    """
+    ends = [i for i, ch in enumerate(text) if ch == "," and i > start] + [len(text)]
+    for end in ends:
+        try:
+            value = ast.literal_eval(text[start:end].strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        try:
+            return to_json_value(value), end
+        except ParameterError:
+            return None
+    return None
 
 
 # -- validation -----------------------------------------------------------------------------

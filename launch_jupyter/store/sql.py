@@ -927,7 +927,9 @@ class Store:
                          .values(log_bytes=offset + len(data)))
             return offset + len(data)
 
-    def read_log(self, item_id: str, offset: int = 0, limit: int | None = None) -> tuple[bytes, int]:
+    def read_log(
+        self, item_id: str, offset: int = 0, limit: int | None = None
+    ) -> tuple[bytes, int]:
         """Log bytes from ``offset`` (at most ``limit``) and the offset to ask for next."""
         offset = max(0, int(offset))
         with self.read() as conn:

@@ -334,3 +334,10 @@ def test_parameters_with_broken_environment(monkeypatch):
     monkeypatch.setenv("LAUNCH_PARAMETERS", "{not json")
     with pytest.raises(ParameterError, match="LAUNCH_PARAMETERS is not valid JSON"):
         parameters(lr=0.01)
+
+
+def test_constraint_comment_accepts_python_literals() -> None:
+    from launch_jupyter.jobs.parameters import parse_constraint_comment
+
+    parsed = parse_constraint_comment("# launch: enum=['adam', 'sgd'], maximum=1")
+    assert parsed == {"enum": ["adam", "sgd"], "maximum": 1}

@@ -1,0 +1,50 @@
+"""Configuration precedence: --store > LAUNCH_JUPYTER_STORE > config file > default."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from launch_jupyter.config import LaunchConfig
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for var in ("LAUNCH_JUPYTER_STORE", "LAUNCH_JUPYTER_DATA_DIR", "LAUNCH_JUPYTER_LEASE_TTL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", "")
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "0")
+    (tmp_path / "config").mkdir()
+    return tmp_path
+
+
+def test_default_store_is_sqlite_in_the_jupyter_data_dir(isolated: Path) -> None:
+    config = LaunchConfig.load()
+    assert config.store == f"sqlite:///{isolated}/data/launch/launch.db"
+    assert config.lease_ttl == 30.0
+
+
+def test_config_file_then_environment_then_argument(isolated: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    (isolated / "config" / "jupyter_launch_config.json").write_text(json.dumps(
+        {"LaunchConfig": {"store": "sqlite:////from/file.db", "lease_ttl": 12}}))
+    assert LaunchConfig.load().store == "sqlite:////from/file.db"
+    assert LaunchConfig.load().lease_ttl == 12
+    monkeypatch.setenv("LAUNCH_JUPYTER_STORE", "sqlite:////from/env.db")
+    assert LaunchConfig.load().store == "sqlite:////from/env.db"
+    assert LaunchConfig.load(store="sqlite:////from/flag.db").store == "sqlite:////from/flag.db"
+
+
+def test_cli_store_flag_wins(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAUNCH_JUPYTER_STORE", f"sqlite:///{isolated}/env.db")
+    flag = f"sqlite:///{isolated}/flag.db"
+    proc = subprocess.run([sys.executable, "-m", "launch_jupyter.cli", "queue", "create", "x",
+                           "--store", flag], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (isolated / "flag.db").exists() and not (isolated / "env.db").exists()
