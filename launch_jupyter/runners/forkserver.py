@@ -50,8 +50,8 @@ def _serve() -> int:
                 os.dup2(log, 1)
                 os.dup2(log, 2)
                 sys.stdin = open(os.devnull)  # noqa: SIM115
-                sys.stdout = os.fdopen(1, "w", buffering=1)
-                sys.stderr = os.fdopen(2, "w", buffering=1)
+                sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+                sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
                 code = supervisor.main([spec_path])
             except BaseException as err:  # a crash must never return into the server loop
                 try:

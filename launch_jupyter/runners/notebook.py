@@ -71,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     client = StreamingClient(
         nb, kernel_name=args.kernel, timeout=None, allow_errors=False,
         # ipykernel warns about TCP transport on every start; keep real errors only.
-        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        extra_arguments=[
+            "--IPKernelApp.log_level="
+            + os.environ.get("LAUNCH_JUPYTER_KERNEL_LOG_LEVEL", "ERROR")
+        ],
         resources={"metadata": {"path": os.getcwd()}},
     )
 

@@ -156,3 +156,21 @@ def test_job_crash_exit_code_is_recorded(client: Launch, agent: object,
     data = item.info()
     assert data["state"] == "failed" and data["exit_code"] == 3
     assert data["error"]["message"] == "the job exited with code 3"
+
+
+def test_cancel_stops_a_running_notebook_and_its_kernel(
+    client: Launch, agent: object, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "kernel.pid"
+    path = write_notebook(tmp_path, "long.ipynb", [
+        f"import os, time\nopen({str(pidfile)!r} + '.tmp', 'w').write(str(os.getpid()))\n"
+        f"os.rename({str(pidfile)!r} + '.tmp', {str(pidfile)!r})",
+        "time.sleep(120)",
+    ])
+    item = client.submit(client.create_job(path).ref)
+    wait_for(pidfile.exists, 60, what="the kernel to run the first cell")
+    kernel_pid = int(pidfile.read_text())
+    item.cancel()
+    item.wait(15)
+    assert item.state == "cancelled"
+    wait_for(lambda: not pid_alive(kernel_pid), 10, what="the kernel to be stopped")
