@@ -20,6 +20,23 @@ def parameters(**defaults: Any) -> Any:
     return _parameters(**defaults)
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext launch_jupyter``: register the ``%launch`` / ``%%launch`` magics."""
+    from .magics import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The REST API (``launch_jupyter/server``) as a Jupyter server extension."""
+    return [{"module": "launch_jupyter.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab sidebar shipped inside the package."""
+    return [{"src": "labextension", "dest": "launch-jupyter"}]
+
+
 def __getattr__(name: str) -> Any:
     if name in ("Launch", "connect", "Item"):
         from . import api

@@ -124,3 +124,21 @@ def test_four_agents_racing_over_400_items_run_each_exactly_once(
     assert states == {"succeeded": 400}
     claimed_by = {i["attempts"][0]["agent"] for i in client.items()}
     assert len(claimed_by) > 1  # they really raced
+
+
+def test_sigterm_stops_the_agent_and_leaves_its_run_to_finish(
+    client: Launch, cli: CLI, tmp_path: Path
+) -> None:
+    ref, marks, go = _guarded_job(client, tmp_path)
+    agent = cli.popen("agent")
+    item = client.submit(ref)
+    wait_for(lambda: _marks(marks), 30, what="the job to start")
+    queued = client.submit(ref)  # max-jobs 1: this one waits
+    agent.send_signal(signal.SIGTERM)
+    assert agent.wait(15) == 0
+    assert client.agents() == []  # it deregistered
+    assert item.state == "running" and queued.state == "queued"
+    (tmp_path / "go1").touch()
+    item.wait(30)
+    assert item.state == "succeeded" and item.info()["attempt"] == 1
+    assert queued.info()["attempt"] == 0  # handing back used no attempt
