@@ -10,12 +10,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Launch", "LaunchError", "__version__", "connect", "parameters"]
+__all__ = ["Item", "Launch", "LaunchError", "Sweep", "__version__", "connect", "parameters",
+           "submit", "sweep"]
 
 
 def parameters(**defaults: Any) -> Any:
     """A script's parameters: ``defaults`` by hand, the effective values inside a job."""
-    from .jobs.parameters import parameters as _parameters
+    from .runtime import parameters as _parameters
 
     return _parameters(**defaults)
 
@@ -38,7 +39,7 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Launch", "connect", "Item"):
+    if name in ("Launch", "connect", "Item", "Sweep", "submit", "sweep"):
         from . import api
 
         return getattr(api, name)

@@ -22,7 +22,7 @@ from pathlib import Path
 from .config import LaunchConfig
 from .errors import LaunchError
 from .runners import Run, Runner, RunRequest, get_runner
-from .store import ACTIVE, CANCELLED, FAILED, JobRecord, Store, wakeup
+from .store import ACTIVE, CANCELLED, FAILED, TERMINAL, JobRecord, Store, wakeup
 
 log = logging.getLogger("launch_jupyter.agent")
 
@@ -68,6 +68,7 @@ class Agent:
         self._job_cache: dict[int, tuple[JobRecord, list[tuple[str, bytes]]]] = {}
         self._runner_of: dict[str, str] = {}
         self._runners: dict[str, Runner] = {}
+        self._req_cache: dict[tuple[str, ...], tuple[float, list[str]]] = {}
         self.started = threading.Event()
         self.error: BaseException | None = None
 
@@ -112,6 +113,12 @@ class Agent:
         if self.register:
             self.store.register_agent(self.id, self.queues or ["*"], self.max_jobs,
                                       self._waker.address)
+        try:
+            if "local" in {q["runner"] for q in self.store.list_queues()
+                           if not self.queues or q["name"] in self.queues}:
+                self._runner("local")  # warm the fork server before the first item arrives
+        except LaunchError:
+            pass
         self.started.set()
         next_heartbeat = next_reap = 0.0
         try:
@@ -189,9 +196,7 @@ class Agent:
             if runner_name is None:
                 runner_name = self.store.get_queue(item["queue"])["runner"]
                 self._runner_of[item["queue"]] = runner_name
-            runner = self._runners.get(runner_name)
-            if runner is None:
-                runner = self._runners[runner_name] = get_runner(runner_name)
+            runner = self._runner(runner_name)
         except LaunchError as err:
             self.store.finish(item_id, self.id, FAILED,
                               error={"message": str(err), "stage": "start", "cell": None})
@@ -212,6 +217,7 @@ class Agent:
             cancel_grace=self.config.cancel_grace, max_log_bytes=self.config.max_log_bytes,
             agent_id=self.id, agent_wake=self._waker.address if self._waker else None,
             lease_until=granted + self.config.lease_ttl,
+            requirement_warnings=self._requirement_warnings(job),
         )
         try:
             run = runner.start(request)
@@ -224,16 +230,43 @@ class Agent:
         self.active[item_id] = _Active(item_id, token, run, item["queue"])
         return token
 
+    def _runner(self, name: str) -> Runner:
+        runner = self._runners.get(name)
+        if runner is None:
+            runner = self._runners[name] = get_runner(name)
+        runner.prepare()  # e.g. the local fork server: ready before any lease is granted
+        return runner
+
+    def _requirement_warnings(self, job: JobRecord) -> list[str] | None:
+        """Pinned versions that differ from this environment (cached for a minute)."""
+        key = tuple(job.spec.get("requirements") or ())
+        cached = self._req_cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < 60:
+            return cached[1]
+        try:
+            from .jobs.deps import check_requirements
+
+            warnings = check_requirements(list(key))
+        except Exception:  # the supervisor will try again itself
+            return None
+        self._req_cache[key] = (time.monotonic(), warnings)
+        return warnings
+
     # -- watching -------------------------------------------------------------------------
 
     def _reap_finished(self) -> None:
+        if not self.active:
+            return
+        # The store says first: a supervisor records the outcome, wakes us, then exits.
+        states = self.store.states(list(self.active))
         for item_id, active in list(self.active.items()):
-            if not active.run.done():
-                continue
-            del self.active[item_id]
-            # A supervisor that exited without recording the outcome died: its job died with
-            # it (PDEATHSIG), so the lease may lapse right away (after a short margin).
-            self.store.expire_lease(item_id, active.token, margin=2.0)
+            if states.get(item_id) in TERMINAL:
+                del self.active[item_id]
+            elif active.run.done():
+                del self.active[item_id]
+                # A supervisor that exited without recording the outcome died: its job died
+                # with it (PDEATHSIG), so the lease may lapse right away (after a margin).
+                self.store.expire_lease(item_id, active.token, margin=2.0)
 
     def recover_lapsed(self) -> list[tuple[str, str]]:
         """Requeue (or fail) items on our queues whose lease lapsed; returns (id, new state)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -151,6 +150,39 @@ class Launch:
             self._notify(queue)
         return Item(self, item["id"], item)
 
+    def sweep(
+        self, ref: str | JobRecord, *, queue: str | None = None,
+        grid: Mapping[str, Sequence[Any]] | Sequence[str] = (), random: int | None = None,
+        parameters: Mapping[str, Any] | None = None, overrides: Iterable[str] = (),
+        priority: str | int | None = None, timeout: float | None = None,
+        seed: int | None = None,
+    ) -> Sweep:
+        """One item per point of a parameter grid or of ``random`` draws, sharing a sweep id.
+
+        ``grid``: ``{"lr": [0.001, 0.01]}`` or ``["lr=0.001,0.01", "layers=2,4"]``;
+        ``random``: the number of points drawn from the schema's bounds (``seed`` repeats them);
+        ``parameters``/``overrides`` are fixed for every point. Every point is validated
+        before any item is written.
+        """
+        from .jobs import parse_overrides, parse_priority, sweep_points, validate_parameters
+        from .store.ids import new_id
+
+        job = ref if isinstance(ref, JobRecord) else self.job(ref)
+        queue = queue or self.config.default_queue
+        schema = job.spec.get("schema") or {"type": "object", "properties": {}}
+        fixed: dict[str, Any] = {}
+        if parameters:
+            fixed.update(validate_parameters(dict(parameters), schema))
+        fixed.update(parse_overrides(list(overrides), schema))
+        points = sweep_points(schema, grid=grid, random=random, fixed=fixed, seed=seed)
+        parse_priority(priority)
+        _positive_timeout(timeout)
+        self.store.get_queue(queue)
+        sweep_id = new_id()
+        items = [self.submit(job, queue=queue, parameters=point, priority=priority,
+                             timeout=timeout, sweep_id=sweep_id) for point in points]
+        return Sweep(self, sweep_id, items)
+
     def _notify(self, queue: str) -> None:
         wakeup.notify(self.store.wake_addresses(queue, max_age=3 * self.config.lease_ttl))
 
@@ -194,8 +226,41 @@ STATE_COLOURS = {"queued": "#6b7280", "leased": "#2563eb", "running": "#2563eb",
                  "succeeded": "#16a34a", "failed": "#dc2626", "cancelled": "#a16207"}
 
 
+def _notebook_shell() -> Any:
+    """The IPython kernel shell when running in one (rich displays work), else None."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
+
+
+class _Progress:
+    """A display updated in place while ``wait`` blocks (main thread only), or nothing."""
+
+    def __init__(self, enabled: bool | None) -> None:
+        self.handle = None
+        if enabled is False or (enabled is None and _notebook_shell() is None):
+            return
+        from IPython.display import HTML, display
+
+        self._html = HTML
+        self.handle = display(HTML(""), display_id=True)
+        self.last = ""
+
+    def update(self, markup: str) -> None:
+        if self.handle is not None and markup != self.last:
+            self.last = markup
+            self.handle.update(self._html(markup))
+
+
 class Item:
-    """A handle on one item: its state, logs and outcome, and cancel/requeue."""
+    """A handle on one item: its state, logs and outcome, and cancel/requeue.
+
+    Returned by ``Launch.submit``, ``launch_jupyter.submit`` and the ``%launch`` magics; the
+    last line of a cell shows it as a card.
+    """
 
     def __init__(self, client: Launch, item_id: str, data: dict | None = None) -> None:
         self.client = client
@@ -204,6 +269,12 @@ class Item:
 
     def __repr__(self) -> str:
         return f"<Item {self.id} {self.info().get('state')}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Item) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
 
     def info(self, refresh: bool = True) -> dict:
         """The item as ``jupyter launch show --json`` prints it."""
@@ -219,47 +290,232 @@ class Item:
     def done(self) -> bool:
         return self.state in TERMINAL
 
-    def wait(self, timeout: float | None = None, poll: float = 0.1) -> Item:
-        """Block until the item is finished; raises TimeoutError after ``timeout`` s."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.state not in TERMINAL:
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"item {self.id} still {self.state} after {timeout} s")
-            time.sleep(poll)
+    @property
+    def parameters(self) -> dict:
+        """The effective parameters the run sees."""
+        return self.info()["parameters"]
+
+    @property
+    def error(self) -> dict | None:
+        """``{"message", "stage", "cell"}`` when the item failed, else None."""
+        return self.info()["error"]
+
+    def wait(self, timeout: float | None = None, poll: float = 0.2,
+             progress: bool | None = None) -> Item:
+        """Block until the item is finished; raises TimeoutError after ``timeout`` s.
+
+        In a notebook a progress line (state, elapsed time, last log line) updates in place;
+        ``progress=False`` turns it off. The item keeps running if the wait is interrupted.
+        """
+        from .widgets.render import badge, esc, log_tail, span
+
+        timeout = _positive_timeout(timeout)
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        display = _Progress(progress)
+        offset, last_line = 0, ""
+        try:
+            while True:
+                data = self.info()
+                if display.handle is not None:
+                    text, offset = self.client.logs(self.id, offset)
+                    if text.strip():
+                        last_line = log_tail(text.rstrip(), 1)[-160:]
+                    display.update(
+                        f"<div class='lj-wait' data-state='{esc(data['state'])}'>"
+                        f"waiting for item <code>{esc(self.id)}</code> {badge(data['state'])} "
+                        f"<span style='color:#6b7280'>{span(time.monotonic() - start)}</span>"
+                        f"<pre style='margin:2px 0;font-size:11px;color:#374151'>"
+                        f"{esc(last_line)}</pre></div>")
+                if data["state"] in TERMINAL:
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"item {self.id} still {data['state']} after {timeout} s; "
+                                       "it keeps running (wait again, or .cancel() it)")
+                time.sleep(poll)
+        finally:
+            if display.handle is not None and self._data is not None:
+                display.update(self._repr_html_(refresh=False))
         return self
 
-    def logs(self) -> str:
-        return self.client.logs(self.id)[0]
+    def logs(self, tail: int | None = None) -> str:
+        """The log so far (stdout and stderr); ``tail`` keeps only the last lines."""
+        text = self.client.logs(self.id)[0]
+        if tail is not None:
+            from .widgets.render import log_tail
+
+            return log_tail(text, tail)
+        return text
 
     def cancel(self) -> Item:
+        """Cancel: a queued item at once, a running one after its runner stops it."""
         self._data = self.client.cancel(self.id)
         return self
 
     def requeue(self) -> Item:
+        """Submit the same job, parameters and priority again; returns the NEW item."""
         return self.client.requeue(self.id)
+
+    @property
+    def outputs(self) -> list[dict]:
+        """Files the run wrote to ``LAUNCH_OUTPUT_DIR`` (and the executed notebook)."""
+        return list(self.info().get("outputs") or [])
 
     @property
     def output_notebook(self) -> str | None:
         """Path of the executed notebook (notebook mode), once there is one."""
-        for out in self.info().get("outputs", []):
-            if out.get("kind") == "notebook":
-                return out["path"]
-        return None
+        from .widgets.render import output_notebook
+
+        return output_notebook(self.info())
+
+    def panel(self) -> Any:
+        """A live detail panel: log tail, error, cancel and requeue buttons."""
+        from .widgets import ItemDetail
+
+        return ItemDetail(self.client, self.id)
+
+    def _repr_html_(self, refresh: bool = True) -> str:
+        from .widgets.render import item_card_html, log_tail
+
+        data = self.info(refresh)
+        tail = None
+        if data["state"] == "failed" or data.get("log_bytes"):
+            tail = log_tail(self.client.logs(self.id)[0], 8) or None
+        return item_card_html(data, log_tail=tail)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from .widgets.render import item_line
+
+        p.text(item_line(self.info()))
+
+
+class Sweep(list):
+    """The items of one sweep (a list of ``Item``), grouped by ``sweep_id``."""
+
+    def __init__(self, client: Launch, sweep_id: str, items: Iterable[Item] = ()) -> None:
+        super().__init__(items)
+        self.client = client
+        self.id = sweep_id
+
+    def __repr__(self) -> str:
+        return f"<Sweep {self.id}: {len(self)} items>"
+
+    def refresh(self) -> list[dict]:
+        """Current records of the sweep's items, newest first."""
+        return self.client.store.list_items(sweep_id=self.id)[0]
+
+    @property
+    def states(self) -> dict[str, int]:
+        """How many items are in each state."""
+        counts: dict[str, int] = {}
+        for data in self.refresh():
+            counts[data["state"]] = counts.get(data["state"], 0) + 1
+        return counts
+
+    @property
+    def done(self) -> bool:
+        return all(data["state"] in TERMINAL for data in self.refresh())
+
+    def wait(self, timeout: float | None = None, poll: float = 0.3,
+             progress: bool | None = None) -> Sweep:
+        """Block until every item is finished (progress line in a notebook)."""
+        from .widgets.render import esc
+
+        timeout = _positive_timeout(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        display = _Progress(progress)
+        try:
+            while True:
+                rows = self.refresh()
+                finished = sum(1 for d in rows if d["state"] in TERMINAL)
+                summary = ", ".join(f"{n} {s}" for s, n in sorted(self._count(rows).items()))
+                display.update(f"<div class='lj-wait'>sweep <code>{esc(self.id)}</code>: "
+                               f"{finished}/{len(rows)} finished ({esc(summary)})</div>")
+                if finished == len(rows):
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"sweep {self.id}: {finished} of {len(rows)} items "
+                                       f"finished after {timeout} s ({summary})")
+                time.sleep(poll)
+        finally:
+            if display.handle is not None:
+                display.update(self._repr_html_())
+        return self
+
+    @staticmethod
+    def _count(rows: list[dict]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for data in rows:
+            counts[data["state"]] = counts.get(data["state"], 0) + 1
+        return counts
+
+    def panel(self) -> Any:
+        """The queue panel showing only this sweep's items."""
+        from .widgets import QueuePanel
+
+        return QueuePanel(self.client, sweep_id=self.id)
 
     def _repr_html_(self) -> str:
-        d = self.info()
-        colour = STATE_COLOURS.get(d["state"], "#6b7280")
-        err = d.get("error") or {}
-        rows = [("job", d["job"]), ("queue", d["queue"]), ("priority", d["priority"]),
-                ("parameters", d["parameters"]), ("attempt", f"{d['attempt']}/{d['max_attempts']}"),
-                ("duration", f"{d['duration']} s" if d.get("duration") is not None else "")]
-        if err:
-            rows.append(("error", err.get("message")))
-        body = "".join(
-            f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
-            f"<td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-        return (f"<div><b>item {html.escape(d['id'])}</b> <span style='color:{colour}'>"
-                f"&#9679; {html.escape(d['state'])}</span><table>{body}</table></div>")
+        from .widgets.render import items_table_html
+
+        return items_table_html(self.refresh())
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from .widgets.render import items_table_text
+
+        p.text(f"sweep {self.id}\n" + items_table_text(self.refresh()))
+
+
+_DEFAULT: dict[str, Launch] = {}
+
+
+def default_client() -> Launch:
+    """A shared client on the configured store (one per store URL in this process)."""
+    url = LaunchConfig.load().store
+    client = _DEFAULT.get(url)
+    if client is None:
+        client = _DEFAULT[url] = Launch(url)
+    return client
+
+
+def _job_of(client: Launch, ref: str | os.PathLike | JobRecord, name: str | None) -> JobRecord:
+    """A job ref, or a notebook/script path captured on the fly."""
+    if isinstance(ref, JobRecord):
+        return ref
+    text = os.fspath(ref)
+    if text.lower().endswith((".ipynb", ".py")) and os.path.exists(text):
+        return client.create_job(text, name=name)
+    if name is not None:
+        raise ParameterError(f"name={name!r} only applies when submitting a file path")
+    return client.job(text)
+
+
+def submit(ref: str | os.PathLike | JobRecord, *, queue: str | None = None,
+           parameters: Mapping[str, Any] | None = None, overrides: Iterable[str] = (),
+           priority: str | int | None = None, timeout: float | None = None,
+           name: str | None = None, client: Launch | None = None) -> Item:
+    """Submit a job ref (``train``, ``train:v3``) or a notebook/script path; returns the Item.
+
+    A path is captured as a new job version first (``name`` defaults to the file's stem).
+    """
+    client = client or default_client()
+    job = _job_of(client, ref, name)
+    return client.submit(job, queue=queue, parameters=parameters, overrides=overrides,
+                         priority=priority, timeout=timeout)
+
+
+def sweep(ref: str | os.PathLike | JobRecord, *, queue: str | None = None,
+          grid: Mapping[str, Sequence[Any]] | Sequence[str] = (), random: int | None = None,
+          parameters: Mapping[str, Any] | None = None, overrides: Iterable[str] = (),
+          priority: str | int | None = None, timeout: float | None = None,
+          seed: int | None = None, name: str | None = None,
+          client: Launch | None = None) -> Sweep:
+    """One item per grid point (``grid={"lr": [0.01, 0.1]}`` or ``["lr=0.01,0.1"]``) or per
+    ``random`` point drawn from the schema's bounds; see ``Launch.sweep``."""
+    client = client or default_client()
+    job = _job_of(client, ref, name)
+    return client.sweep(job, queue=queue, grid=grid, random=random, parameters=parameters,
+                        overrides=overrides, priority=priority, timeout=timeout, seed=seed)
 
 
 def connect(store: str | None = None) -> Launch:
@@ -267,4 +523,4 @@ def connect(store: str | None = None) -> Launch:
     return Launch(store)
 
 
-__all__ = ["Item", "Launch", "LaunchError", "connect"]
+__all__ = ["Item", "Launch", "LaunchError", "Sweep", "connect", "default_client", "submit", "sweep"]

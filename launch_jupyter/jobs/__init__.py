@@ -16,13 +16,14 @@ from launch_jupyter.jobs.parameters import (
     Parameters,
     effective_parameters,
     inject_parameters,
-    parameters,
     parse_overrides,
     parse_priority,
     render_literal,
     schema_for,
     validate_parameters,
 )
+from launch_jupyter.jobs.sweep import grid_points, parse_grid, random_points, sweep_points
+from launch_jupyter.runtime import parameters
 
 __all__ = [
     "NAME_RULE",
@@ -35,15 +36,19 @@ __all__ = [
     "check_requirements",
     "default_job_name",
     "effective_parameters",
+    "grid_points",
     "imported_modules",
     "inject_parameters",
     "parameters",
+    "parse_grid",
     "parse_overrides",
     "parse_priority",
     "parse_ref",
+    "random_points",
     "render_literal",
     "resolve_requirements",
     "schema_for",
+    "sweep_points",
     "validate_alias",
     "validate_name",
     "validate_parameters",

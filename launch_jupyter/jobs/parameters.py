@@ -34,7 +34,6 @@ import copy
 import json
 import keyword
 import math
-import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -43,11 +42,13 @@ import nbformat
 
 from launch_jupyter.errors import ParameterError
 
+# The runtime side (parameters(), Parameters) lives in launch_jupyter.runtime: jobs import it.
+from launch_jupyter.runtime import ENV_VAR, Parameters  # noqa: F401
+
 PRIORITIES = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 INJECTED_HEADER = "# Parameters injected by launch-jupyter"
-ENV_VAR = "LAUNCH_PARAMETERS"
 CONSTRAINT_KEYS = (
     "enum",
     "minimum",
@@ -504,35 +505,3 @@ def inject_parameters(
 # -- runtime helper -------------------------------------------------------------------------
 
 
-class Parameters(dict):
-    """A dict of parameters that also allows attribute access (``params.lr``)."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"no parameter {name!r}; parameters: {', '.join(self)}") from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self[name] = value
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(self))
-
-
-def parameters(**defaults: Any) -> Parameters:
-    """Declare a script's parameters: the defaults, overridden by the job's ``LAUNCH_PARAMETERS``.
-
-    Outside a job (no ``LAUNCH_PARAMETERS``) this returns the defaults unchanged.
-    """
-    params = Parameters(defaults)
-    raw = os.environ.get(ENV_VAR)
-    if raw:
-        try:
-            given = json.loads(raw)
-        except ValueError as err:
-            raise ParameterError(f"{ENV_VAR} is not valid JSON ({err}): {raw[:200]!r}") from None
-        if not isinstance(given, dict):
-            raise ParameterError(f"{ENV_VAR} must be a JSON object, got {raw[:200]!r}")
-        params.update(given)
-    return params

@@ -28,6 +28,8 @@ class RunRequest:
     agent_wake: str | None = None
     #: wall-clock time until which the lease handed to the run is certainly valid
     lease_until: float = 0.0
+    #: pinned requirements that differ from the environment (None: let the runner check)
+    requirement_warnings: list[str] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -55,6 +57,10 @@ class Runner(Protocol):
 
     def start(self, request: RunRequest) -> Run:
         """Start the attempt. Raises LaunchError when it cannot start at all."""
+        ...
+
+    def prepare(self) -> None:
+        """Get ready to start runs quickly (called before a lease is handed to a run)."""
         ...
 
     def close(self) -> None:

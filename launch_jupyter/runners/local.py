@@ -157,13 +157,21 @@ class LocalRunner:
             self._server.close()
             self._server = None
 
+    def prepare(self) -> None:
+        """Start the fork server now, so a lease granted next is not spent waiting for it."""
+        if self.use_fork_server and (self._server is None or not self._server.alive()):
+            try:
+                self._server = ForkServer()
+            except OSError:
+                self.use_fork_server = False
+
     def _spawn(self, spec_path: Path, run_dir: Path) -> LocalRun:
         if self.use_fork_server:
             try:
-                if self._server is None or not self._server.alive():
-                    self._server = ForkServer()
+                self.prepare()
+                assert self._server is not None
                 return LocalRun(self._server.spawn(spec_path), run_dir)
-            except OSError:
+            except (OSError, AssertionError):
                 self.close()  # fall back to a plain process below
         log = open(run_dir / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
         try:
@@ -195,6 +203,7 @@ class LocalRunner:
             "max_log_bytes": request.max_log_bytes,
             "mode": request.job.spec.get("mode"),
             "requirements": request.job.spec.get("requirements", []),
+            "requirement_warnings": request.requirement_warnings,
             "command": job_command(request, work, run_dir),
             "cwd": str(work),
             "env": job_environment(request, run_dir),

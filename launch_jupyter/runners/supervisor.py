@@ -123,6 +123,7 @@ class Supervisor:
         self.logged = 0
         self.truncated = False
         self.reader_done = threading.Event()
+        self.wake = threading.Event()  # set when output ends (the job exited) or a signal came
         self.stop_reason: str | None = None  # "cancel" | "timeout" | "lost" | "signal"
         self.store: Any = None
         self.kill_at: float | None = None
@@ -161,6 +162,7 @@ class Supervisor:
             with self.buffer_lock:
                 self.buffer += data
         self.reader_done.set()
+        self.wake.set()
 
     # -- the store ----------------------------------------------------------------------
     def open_store(self) -> None:
@@ -271,7 +273,13 @@ class Supervisor:
                 self.stop_job()
             if exited:
                 break
-            time.sleep(TICK)
+            if self.reader_done.is_set():
+                try:  # output closed: the exit is usually a moment away
+                    self.proc.wait(TICK)
+                except subprocess.TimeoutExpired:
+                    pass
+            elif self.wake.wait(TICK):  # returns at once when output ends or a signal comes
+                self.wake.clear()
         if self.stop_reason == "signal":
             self.flush_retrying()
             return 6  # leave the item to lease recovery
@@ -302,14 +310,17 @@ class Supervisor:
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.stop_reason is None:
             self.stop_reason = "signal"
+        self.wake.set()
 
     def _preamble(self) -> None:
-        try:
-            from launch_jupyter.jobs.deps import check_requirements
+        problems = self.spec.get("requirement_warnings")
+        if problems is None:  # the agent did not check for us
+            try:
+                from launch_jupyter.jobs.deps import check_requirements
 
-            problems = check_requirements(self.spec.get("requirements") or [])
-        except Exception as err:  # never let the check stop the run
-            problems = [f"could not check requirements: {err}"]
+                problems = check_requirements(self.spec.get("requirements") or [])
+            except Exception as err:  # never let the check stop the run
+                problems = [f"could not check requirements: {err}"]
         if problems:
             text = "".join(f"[launch-jupyter: warning: {p}]\n" for p in problems)
             self.log(text)

@@ -782,6 +782,16 @@ class Store:
             ).scalar()
             return True, bool(cancel)
 
+    def states(self, item_ids: Sequence[str]) -> dict[str, str]:
+        """Current state of each of ``item_ids`` (missing ids are left out)."""
+        if not item_ids:
+            return {}
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(t.items.c.id, t.items.c.state).where(t.items.c.id.in_(list(item_ids)))
+            ).all()
+            return {r.id: r.state for r in rows}
+
     def job_id_of(self, item_id: str) -> int:
         with self.read() as conn:
             job_id = conn.execute(

@@ -1,0 +1,263 @@
+"""REST handlers for ``/launch/api``: parse the request, call the LaunchManager, answer JSON.
+
+Every verb is authenticated and authorized on the ``launch`` resource; POSTs from cookie
+sessions need the XSRF token (APIHandler checks it). Errors answer ``{"message": ...}`` with
+400 for bad input, 404 for unknown things, 409 for conflicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from ..errors import LaunchError
+from .manager import LaunchManager
+
+T = TypeVar("T")
+
+#: JSON type names as messages say them.
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "an object",
+               list: "a list", type(None): "null"}
+
+
+def _is(value: Any, kinds: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):  # JSON true/false is no integer, whatever Python says
+        return bool in kinds
+    if isinstance(value, int) and float in kinds:
+        return True
+    return isinstance(value, kinds)
+
+
+class LaunchHandler(APIHandler):
+    """Base of the launch handlers: the manager, JSON bodies, errors mapped to status codes."""
+
+    auth_resource = "launch"
+
+    @property
+    def manager(self) -> LaunchManager:
+        return self.settings["launch_manager"]
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking manager method in a thread; LaunchError -> its HTTP status."""
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except LaunchError as err:
+            raise web.HTTPError(err.http_status, str(err)) from err
+
+    def body(self, fields: dict[str, tuple[type, ...]], required: tuple[str, ...] = ()
+             ) -> dict[str, Any]:
+        """The JSON object body, checked against ``fields`` (name -> allowed types)."""
+        if not self.request.body.strip():
+            if required:
+                raise web.HTTPError(400, f"Missing JSON body; required fields: "
+                                         f"{', '.join(required)}")
+            return {}
+        try:
+            data = json.loads(self.request.body)
+        except (UnicodeDecodeError, ValueError) as err:
+            raise web.HTTPError(400, f"Invalid JSON in body of request: {err}") from None
+        if not isinstance(data, dict):
+            raise web.HTTPError(400, "The JSON body must be an object with fields: "
+                                     f"{', '.join(fields)}")
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise web.HTTPError(400, f"Unknown field(s) in JSON data: {', '.join(unknown)}; "
+                                     f"allowed: {', '.join(fields)}")
+        for name in required:
+            if data.get(name) is None:
+                raise web.HTTPError(400, f"Missing field in JSON data: {name}")
+        for name, value in data.items():
+            kinds = fields[name]
+            if not _is(value, kinds):
+                expected = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+                raise web.HTTPError(400, f"Field {name!r} must be {expected}, "
+                                         f"got {json.dumps(value)}")
+        return data
+
+    def int_argument(self, name: str, default: int | None) -> int | None:
+        """An integer query argument (400 when it is not one)."""
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise web.HTTPError(400, f"Query argument {name!r} must be an integer, "
+                                     f"got {raw!r}") from None
+
+    def reply(self, data: Any, status: int = 200, location: str | None = None) -> None:
+        self.set_status(status)
+        if location is not None:
+            self.set_header("Location", url_path_join(self.base_url, "launch/api", location))
+        self.finish(json.dumps(data))
+
+
+class QueuesHandler(LaunchHandler):
+    """``/launch/api/queues``: list queues, create one."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.call(self.manager.queues))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        data = self.body({"name": (str,), "runner": (str,), "max_attempts": (int,),
+                          "timeout": (float, type(None)), "config": (dict,)}, ("name",))
+        queue = await self.call(self.manager.create_queue, **data)
+        self.reply(queue, 201, f"queues/{queue['name']}")
+
+
+class QueueHandler(LaunchHandler):
+    """``/launch/api/queues/{name}``: one queue with its counts per state."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        self.reply(await self.call(self.manager.queue, name))
+
+
+class JobsHandler(LaunchHandler):
+    """``/launch/api/jobs``: newest version of every job; capture a notebook as a job."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.call(self.manager.jobs))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        data = self.body({"path": (str,), "name": (str, type(None)),
+                          "alias": (str, type(None)), "include": (list,)}, ("path",))
+        include = data.pop("include", [])
+        if not all(isinstance(p, str) for p in include):
+            raise web.HTTPError(400, "Field 'include' must be a list of glob patterns (strings)")
+        job = await self.call(self.manager.create_job, include=include, **data)
+        self.reply(job, 201, f"jobs/{job['name']}")
+
+
+class JobHandler(LaunchHandler):
+    """``/launch/api/jobs/{name}``: every version of a job."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        self.reply(await self.call(self.manager.job_versions, name))
+
+
+class ItemsHandler(LaunchHandler):
+    """``/launch/api/items``: list items (filters, paging); submit a job to a queue."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        states = [s.strip() for arg in self.get_query_arguments("state")
+                  for s in arg.split(",") if s.strip()]
+        listing = await self.call(
+            self.manager.items, state=states or None,
+            queue=self.get_query_argument("queue", None) or None,
+            limit=self.int_argument("limit", None), offset=self.int_argument("offset", 0) or 0,
+        )
+        self.reply(listing)
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        data = self.body({"job": (str,), "queue": (str, type(None)),
+                          "parameters": (dict, type(None)), "priority": (str, int, type(None)),
+                          "template_values": (dict, type(None))}, ("job",))
+        item = await self.call(self.manager.submit, data.pop("job"), **data)
+        self.reply(item, 201, f"items/{item['id']}")
+
+
+class ItemHandler(LaunchHandler):
+    """``/launch/api/items/{id}``: the item as ``jupyter launch show --json`` prints it."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, item_id: str) -> None:
+        self.reply(await self.call(self.manager.item, item_id))
+
+
+class CancelHandler(LaunchHandler):
+    """``/launch/api/items/{id}/cancel``: cancel a queued or running item."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, item_id: str) -> None:
+        self.body({})  # no fields, but a body with any is a mistake worth a 400
+        self.reply(await self.call(self.manager.cancel, item_id))
+
+
+class RequeueHandler(LaunchHandler):
+    """``/launch/api/items/{id}/requeue``: a new item like a finished one."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, item_id: str) -> None:
+        self.body({})
+        item = await self.call(self.manager.requeue, item_id)
+        self.reply(item, 201, f"items/{item['id']}")
+
+
+class LogsHandler(LaunchHandler):
+    """``/launch/api/items/{id}/logs?offset=N``: log text from byte N."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, item_id: str) -> None:
+        offset = self.int_argument("offset", 0) or 0
+        self.reply(await self.call(self.manager.logs, item_id, offset))
+
+
+class NotebookHandler(LaunchHandler):
+    """``/launch/api/items/{id}/notebook``: where the executed notebook is, for Lab to open."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, item_id: str) -> None:
+        self.reply(await self.call(self.manager.notebook, item_id))
+
+
+class AgentsHandler(LaunchHandler):
+    """``/launch/api/agents``: running agents and their heartbeats."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.call(self.manager.agents))
+
+
+_NAME = r"(?P<name>[^/]+)"
+_ITEM = r"(?P<item_id>[^/]+)"
+
+#: (path under ``<base_url>/launch/api``, handler)
+ROUTES: list[tuple[str, type[LaunchHandler]]] = [
+    ("queues", QueuesHandler),
+    (f"queues/{_NAME}", QueueHandler),
+    ("jobs", JobsHandler),
+    (f"jobs/{_NAME}", JobHandler),
+    ("items", ItemsHandler),
+    (f"items/{_ITEM}", ItemHandler),
+    (f"items/{_ITEM}/cancel", CancelHandler),
+    (f"items/{_ITEM}/requeue", RequeueHandler),
+    (f"items/{_ITEM}/logs", LogsHandler),
+    (f"items/{_ITEM}/notebook", NotebookHandler),
+    ("agents", AgentsHandler),
+]
+
+
+def setup_handlers(web_app: web.Application, base_url: str) -> None:
+    """Register every route under ``<base_url>launch/api/``."""
+    web_app.add_handlers(
+        ".*$", [(url_path_join(base_url, "launch/api", path), handler) for path, handler in ROUTES]
+    )
