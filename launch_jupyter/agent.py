@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import LaunchConfig
-from .errors import LaunchError
+from .errors import LaunchError, StoreError
 from .runners import Run, Runner, RunRequest, get_runner
 from .store import ACTIVE, CANCELLED, FAILED, TERMINAL, JobRecord, Store, wakeup
 
@@ -109,6 +109,9 @@ class Agent:
     def run(self) -> None:
         """The loop itself (blocks until stopped, or idle with ``until_idle``)."""
         self._waker = wakeup.Waker(self.id)
+        listener = self.store.listener()  # PostgreSQL: LISTEN/NOTIFY across machines
+        if listener is not None:
+            self._waker.add_source(listener)
         ttl = self.config.lease_ttl
         if self.register:
             self.store.register_agent(self.id, self.queues or ["*"], self.max_jobs,
@@ -121,20 +124,30 @@ class Agent:
             pass
         self.started.set()
         next_heartbeat = next_reap = 0.0
+        backoff = 0.5
         try:
             while not self._stop.is_set():
-                now = time.monotonic()
-                if self.register and now >= next_heartbeat:
-                    self.store.heartbeat_agent(self.id)
-                    next_heartbeat = now + ttl / 3
-                if now >= next_reap:
-                    self.recover_lapsed()
-                    next_reap = now + min(ttl / 3, 2.0)
-                self._reap_finished()
-                claimed = self._fill()
-                if (self.until_idle and not self.active and not claimed
-                        and not self.store.has_queued(self.serves())):
-                    break
+                try:
+                    now = time.monotonic()
+                    if self.register and now >= next_heartbeat:
+                        self.store.heartbeat_agent(self.id)
+                        next_heartbeat = now + ttl / 3
+                    if now >= next_reap:
+                        self.recover_lapsed()
+                        next_reap = now + min(ttl / 3, 2.0)
+                    self._reap_finished()
+                    claimed = self._fill()
+                    if (self.until_idle and not self.active and not claimed
+                            and not self.store.has_queued(self.serves())):
+                        break
+                    backoff = 0.5
+                except StoreError as err:
+                    # The store is away (a PostgreSQL restart, say): keep trying with backoff.
+                    # Runs already started keep going under their supervisors.
+                    log.warning("agent %s: %s; retrying in %.1f s", self.id, err, backoff)
+                    self._waker.wait(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
                 if claimed:
                     continue
                 self._waker.wait(0.5 if self.active else 1.0)

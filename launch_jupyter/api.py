@@ -105,7 +105,7 @@ class Launch:
 
     def resume_queue(self, name: str) -> dict:
         queue = self.store.set_paused(name, False)
-        self._notify(name)
+        self._notify(name, submitted=False)
         return queue
 
     def delete_queue(self, name: str, *, force: bool = False) -> int:
@@ -183,8 +183,14 @@ class Launch:
                              timeout=timeout, sweep_id=sweep_id) for point in points]
         return Sweep(self, sweep_id, items)
 
-    def _notify(self, queue: str) -> None:
-        wakeup.notify(self.store.wake_addresses(queue, max_age=3 * self.config.lease_ttl))
+    def _notify(self, queue: str, *, submitted: bool = True) -> None:
+        """Wake agents: this process's at once, others by socket (SQLite) or NOTIFY (PG)."""
+        if self.store.is_sqlite:
+            wakeup.notify(self.store.wake_addresses(queue, max_age=3 * self.config.lease_ttl))
+            return
+        wakeup.notify([])
+        if not submitted:  # a submit already sent NOTIFY in its own transaction
+            self.store.notify(queue)
 
     def item(self, item_id: str) -> Item:
         return Item(self, item_id, self.store.get_item(item_id))

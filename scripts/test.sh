@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 "$PYTHON" -m pip install --quiet --disable-pip-version-check -e '.[test]'
 "$PYTHON" -m ruff check .
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
 "$PYTHON" -m pytest "$@"

@@ -168,3 +168,39 @@ def pid_alive(pid: int) -> bool:
             return fh.read().split(") ")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def require_service(name: str, why: str) -> None:
+    """Skip (on a user's machine) or fail (CI=true) when a real service is missing."""
+    message = f"{name} is not available: {why}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: scripts/test.sh should have started it)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the test server; dropped afterwards."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    base = os.environ.get("LAUNCH_JUPYTER_TEST_POSTGRES")
+    if not base:
+        require_service("PostgreSQL", "LAUNCH_JUPYTER_TEST_POSTGRES is not set")
+    admin_url = sa.engine.make_url(base).set(drivername="postgresql+psycopg")
+    name = f"launch_t_{secrets.token_hex(4)}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as err:
+        admin.dispose()
+        require_service("PostgreSQL", str(err.orig))
+    yield admin_url.set(database=name, drivername="postgresql").render_as_string(
+        hide_password=False)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()

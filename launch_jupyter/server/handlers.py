@@ -44,6 +44,14 @@ class LaunchHandler(APIHandler):
     def manager(self) -> LaunchManager:
         return self.settings["launch_manager"]
 
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """Log HTTP errors with their message as data: tornado would %-format user text."""
+        if isinstance(value, web.HTTPError):
+            self.log.warning("%d %s: %s", value.status_code, self._request_summary(),
+                             value.log_message)
+        else:
+            super().log_exception(typ, value, tb)
+
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking manager method in a thread; LaunchError -> its HTTP status."""
         try:
@@ -63,6 +71,8 @@ class LaunchHandler(APIHandler):
             data = json.loads(self.request.body)
         except (UnicodeDecodeError, ValueError) as err:
             raise web.HTTPError(400, f"Invalid JSON in body of request: {err}") from None
+        if data is None and not required:  # a literal null: as good as no body
+            return {}
         if not isinstance(data, dict):
             raise web.HTTPError(400, "The JSON body must be an object with fields: "
                                      f"{', '.join(fields)}")

@@ -33,6 +33,7 @@ ACTIVE = (LEASED, RUNNING)
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
 PRIORITY_NAMES = {0: "low", 1: "medium", 2: "high", 3: "critical"}
 RUNNERS = ("local", "docker", "kubernetes")
+NOTIFY_CHANNEL = "launch_jupyter"
 DEFAULT_QUEUE = "local"
 
 
@@ -166,19 +167,52 @@ class Store:
 
     # -- plumbing -------------------------------------------------------------------------
 
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for messages."""
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+
+    def _unreachable(self, err: sa.exc.DBAPIError) -> StoreError:
+        return StoreError(
+            f"the store at {self.safe_url} is unreachable or busy ({err.orig}); "
+            "operations retry on their own in agents; try the command again shortly"
+        )
+
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A write transaction (SQLite: BEGIN IMMEDIATE, so it serialises with other writers)."""
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(launch_write=True)
-            with conn.begin():
-                yield conn
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(launch_write=True)
+                with conn.begin():
+                    yield conn
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as err:
+            raise self._unreachable(err) from err
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
         """A read transaction."""
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as err:
+            raise self._unreachable(err) from err
+
+    # -- wake-ups across machines (PostgreSQL LISTEN/NOTIFY) ------------------------------
+
+    def notify(self, queue: str) -> None:
+        """Tell agents on other machines that ``queue`` has work (PostgreSQL only)."""
+        if not self.is_sqlite:
+            with self.write() as conn:
+                conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, queue)))
+
+    def listener(self) -> Any:
+        """A wake-up source for ``wakeup.Waker`` (PostgreSQL LISTEN), or None on SQLite."""
+        if self.is_sqlite:
+            return None
+        from .wakeup import PgListener
+
+        return PgListener(self.url)
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -289,6 +323,20 @@ class Store:
         *, alias: str | None = None, created_by: str | None = None,
     ) -> tuple[JobRecord, bool]:
         """Store a job version unless one with the same digest exists; (record, created)."""
+        files = list(files)
+        for attempt in range(5):
+            try:
+                return self._add_job(name, digest, spec, files, alias, created_by)
+            except sa.exc.IntegrityError:
+                # Two captures raced for the same version number (PostgreSQL): go again.
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _add_job(
+        self, name: str, digest: str, spec: dict, files: list[tuple[str, str, bytes]],
+        alias: str | None, created_by: str | None,
+    ) -> tuple[JobRecord, bool]:
         with self.write() as conn:
             row = conn.execute(
                 sa.select(t.jobs).where(t.jobs.c.name == name, t.jobs.c.digest == digest)
@@ -411,18 +459,24 @@ class Store:
             raise LaunchError(f"--max-attempts must be at least 1, got {max_attempts}")
         if timeout is not None and timeout <= 0:
             raise LaunchError(f"--timeout must be a positive number of seconds, got {timeout}")
-        with self.write() as conn:
-            if conn.execute(sa.select(t.queues.c.name).where(t.queues.c.name == name)).first():
-                raise ConflictError(
-                    f"queue {name!r} already exists; see it with `jupyter launch queue show {name}`"
+        exists = ConflictError(
+            f"queue {name!r} already exists; see it with `jupyter launch queue show {name}`"
+        )
+        try:
+            with self.write() as conn:
+                if conn.execute(
+                    sa.select(t.queues.c.name).where(t.queues.c.name == name)
+                ).first():
+                    raise exists
+                conn.execute(
+                    t.queues.insert().values(
+                        name=name, runner=runner, config=_dumps(config or {}),
+                        max_attempts=max_attempts, timeout=timeout, paused=False,
+                        created_at=time.time(),
+                    )
                 )
-            conn.execute(
-                t.queues.insert().values(
-                    name=name, runner=runner, config=_dumps(config or {}),
-                    max_attempts=max_attempts, timeout=timeout, paused=False,
-                    created_at=time.time(),
-                )
-            )
+        except sa.exc.IntegrityError:  # created concurrently by someone else
+            raise exists from None
         return self.get_queue(name)
 
     def _queue_json(self, conn: sa.Connection, row: Any) -> dict:
@@ -520,6 +574,8 @@ class Store:
                     log_bytes=0,
                 )
             )
+            if not self.is_sqlite and not lease_owner:  # delivered to listeners at commit
+                conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, queue)))
             self._event(conn, item_id, "submitted", None, QUEUED, submitted_by or whoami(),
                         {"requeued_from": requeued_from} if requeued_from else None)
             if lease_owner:

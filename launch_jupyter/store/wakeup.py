@@ -13,7 +13,9 @@ import select
 import socket
 import sys
 import threading
+import time
 import weakref
+from typing import Any
 
 _local_wakers: weakref.WeakSet[Waker] = weakref.WeakSet()
 _lock = threading.Lock()
@@ -24,7 +26,7 @@ class Waker:
 
     def __init__(self, name: str) -> None:
         self.address: str | None = None
-        self._event = threading.Event()
+        self._sources: list[Any] = []
         self._sock: socket.socket | None = None
         self._r, self._w = os.pipe()
         os.set_blocking(self._r, False)
@@ -49,14 +51,24 @@ class Waker:
         except (BlockingIOError, OSError):
             pass
 
+    def add_source(self, source: Any) -> None:
+        """Also wake on ``source`` (``fileno()``, ``drain()``, ``ensure()``): PG LISTEN."""
+        self._sources.append(source)
+
     def wait(self, timeout: float) -> bool:
         """Sleep up to ``timeout`` s; True when woken. Drains pending wake-ups."""
-        fds = [self._r] + ([self._sock] if self._sock is not None else [])
+        fds: list[Any] = [self._r] + ([self._sock] if self._sock is not None else [])
+        for source in self._sources:
+            source.ensure()
+            if source.fileno() >= 0:
+                fds.append(source.fileno())
         try:
             ready, _, _ = select.select(fds, [], [], max(0.0, timeout))
         except (OSError, ValueError):
             return False
         self._drain()
+        for source in self._sources:
+            source.drain()
         return bool(ready)
 
     def _drain(self) -> None:
@@ -73,6 +85,8 @@ class Waker:
                 pass
 
     def close(self) -> None:
+        for source in self._sources:
+            source.close()
         with _lock:
             _local_wakers.discard(self)
         if self._sock is not None:
@@ -106,3 +120,55 @@ def notify(addresses: list[str]) -> None:
                 pass  # that agent is gone or its buffer is full: it is awake anyway
     finally:
         sock.close()
+
+
+class PgListener:
+    """``LISTEN launch_jupyter`` on its own autocommit connection; reconnects when dropped."""
+
+    def __init__(self, url: str, channel: str = "launch_jupyter") -> None:
+        import sqlalchemy as sa
+
+        parsed = sa.engine.make_url(url)
+        self.conninfo = parsed.set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        self.channel = channel
+        self.conn: Any = None
+        self.next_try = 0.0
+        self.ensure()
+
+    def ensure(self) -> None:
+        if self.conn is not None and not self.conn.closed:
+            return
+        if time.monotonic() < self.next_try:
+            return
+        self.next_try = time.monotonic() + 2.0
+        try:
+            import psycopg
+
+            self.conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+            self.conn.execute(f"LISTEN {self.channel}")
+        except Exception:  # the server is away: the agent falls back to its timeout
+            self.conn = None
+
+    def fileno(self) -> int:
+        try:
+            return self.conn.fileno() if self.conn is not None else -1
+        except Exception:
+            return -1
+
+    def drain(self) -> None:
+        if self.conn is None:
+            return
+        try:
+            for _ in self.conn.notifies(timeout=0):
+                pass
+        except Exception:
+            self.close()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+            self.conn = None

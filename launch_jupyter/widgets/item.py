@@ -1,0 +1,150 @@
+"""Item detail panel: state, parameters, error with the failing cell, live log tail, and
+cancel / requeue / copy-the-executed-notebook buttons with feedback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from typing import Any
+
+import ipywidgets as w
+
+from ..errors import LaunchError
+from ..store import TERMINAL
+from .refresh import Refresher
+from .render import esc, item_card_html, log_tail, output_notebook
+
+LOG_LINES = 200
+
+
+class ItemDetail(w.VBox):
+    """Live view of one item. ``auto_refresh=False`` when a parent panel drives ``refresh``."""
+
+    def __init__(self, client: Any, item_id: str | None = None, *, interval: float = 1.0,
+                 auto_refresh: bool = True, **kwargs: Any) -> None:
+        self.client = client
+        self.item_id: str | None = None
+        self._lock = threading.RLock()
+        self._log = ""
+        self._offset = 0
+        self._data: dict | None = None
+        self.card = w.HTML()
+        self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="danger",
+                                      tooltip="cancel this item", disabled=True)
+        self.requeue_button = w.Button(description="Requeue", icon="redo", disabled=True,
+                                       tooltip="submit the same job and parameters again")
+        self.copy_button = w.Button(description="Copy notebook here", icon="copy", disabled=True,
+                                    tooltip="copy the executed notebook next to this one")
+        self.feedback = w.HTML()
+        self.log_view = w.HTML()
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.requeue_button.on_click(lambda _: self.requeue())
+        self.copy_button.on_click(lambda _: self.copy_notebook())
+        buttons = w.HBox([self.cancel_button, self.requeue_button, self.copy_button,
+                          self.feedback])
+        super().__init__([self.card, buttons, self.log_view], **kwargs)
+        self.refresher = None
+        if item_id is not None:
+            self.show(item_id)
+        if auto_refresh:
+            self.refresher = Refresher(self, self.refresh, interval).start()
+
+    def show(self, item_id: str | None) -> None:
+        """Switch to another item (None: show nothing)."""
+        with self._lock:
+            if item_id != self.item_id:
+                self.item_id = item_id
+                self._log, self._offset, self._data = "", 0, None
+                self.feedback.value = ""
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the item and its new log bytes; sets traits only when something changed."""
+        with self._lock:
+            if self.item_id is None:
+                self.card.value = "<i style='color:#6b7280'>no item selected</i>"
+                self.log_view.value = ""
+                for button in (self.cancel_button, self.requeue_button, self.copy_button):
+                    button.disabled = True
+                return
+            data = self.client.store.get_item(self.item_id)
+            text, self._offset = self.client.logs(self.item_id, self._offset)
+            if text:
+                self._log = log_tail(self._log + text, LOG_LINES)
+            self._data = data
+            card = item_card_html(data)
+            if self.card.value != card:
+                self.card.value = card
+            logs = (f"<pre class='lj-log' style='max-height:16em;overflow:auto;margin:2px 0;"
+                    f"background:#f9fafb;font-size:11px;padding:4px'>{esc(self._log)}</pre>"
+                    if self._log else "<i style='color:#6b7280'>no log output yet</i>")
+            if self.log_view.value != logs:
+                self.log_view.value = logs
+            finished = data["state"] in TERMINAL
+            self.cancel_button.disabled = finished or data["cancel_requested"]
+            self.requeue_button.disabled = not finished
+            self.copy_button.disabled = output_notebook(data) is None
+
+    def _say(self, message: str, ok: bool = True) -> None:
+        colour = "#16a34a" if ok else "#dc2626"
+        self.feedback.value = f"<span style='color:{colour}'>{esc(message)}</span>"
+
+    def cancel(self) -> None:
+        """The Cancel button: request the cancel and say what happens next."""
+        if self.item_id is None:
+            return
+        try:
+            data = self.client.cancel(self.item_id)
+        except LaunchError as err:
+            self._say(str(err), ok=False)
+            return
+        if data["state"] == "cancelled":
+            self._say("cancelled")
+        else:
+            self._say(f"cancel requested: stopping the {data['state']} run\u2026")
+        self.refresh()
+
+    def requeue(self) -> Any:
+        """The Requeue button: a new item with the same job and parameters."""
+        if self.item_id is None:
+            return None
+        try:
+            new = self.client.requeue(self.item_id)
+        except LaunchError as err:
+            self._say(str(err), ok=False)
+            return None
+        self._say(f"requeued as {new.id}")
+        return new
+
+    def copy_notebook(self, folder: str | None = None) -> str | None:
+        """Copy the executed notebook to ``folder`` (default ``./launch-runs``)."""
+        data = self._data or (self.client.store.get_item(self.item_id) if self.item_id else {})
+        path = output_notebook(data) if data else None
+        if path is None:
+            self._say("no executed notebook yet", ok=False)
+            return None
+        target_dir = folder or os.path.join(os.getcwd(), "launch-runs")
+        os.makedirs(target_dir, exist_ok=True)
+        target = os.path.join(target_dir, f"{self.item_id}.ipynb")
+        shutil.copyfile(path, target)
+        self._say(f"copied to {os.path.relpath(target)}: open it from the file browser")
+        return target
+
+    def close(self) -> None:
+        if self.refresher is not None:
+            self.refresher.stop()
+        for child in (self.card, self.cancel_button, self.requeue_button, self.copy_button,
+                      self.feedback, self.log_view):
+            child.close()
+        super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict | None:
+        data = super()._repr_mimebundle_(**kwargs)
+        if data is not None and self._data is not None:
+            data["text/html"] = item_card_html(self._data)
+            data["text/plain"] = f"item {self._data['id']} {self._data['state']}"
+        return data
+
+
+__all__ = ["ItemDetail"]

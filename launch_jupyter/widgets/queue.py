@@ -1,0 +1,184 @@
+"""The queue panel: items with state, job:version, parameters, priority, age and duration;
+a state filter, paging, an item detail below, and auto-refresh from a background thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import ipywidgets as w
+
+from ..store import STATES
+from .item import ItemDetail
+from .refresh import Refresher, widgets_available
+from .render import esc, items_table_html, items_table_text
+
+ALL = "all"
+
+
+class ItemsView:
+    """A static items table: HTML in a notebook, text in a terminal (``%launch items``)."""
+
+    def __init__(self, items: Sequence[dict], total: int | None = None) -> None:
+        self.items = list(items)
+        self.total = len(self.items) if total is None else total
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _repr_html_(self) -> str:
+        more = (f"<div style='color:#6b7280;font-size:12px'>showing {len(self.items)} of "
+                f"{self.total}</div>" if self.total > len(self.items) else "")
+        return items_table_html(self.items) + more
+
+    def __repr__(self) -> str:
+        return items_table_text(self.items, total=self.total)
+
+
+class QueuePanel(w.VBox):
+    """Live table of a queue's items (all queues when ``queue`` is None).
+
+    Parameters: ``state`` filter, ``sweep_id`` to show one sweep, ``page_size`` rows per page,
+    ``interval`` seconds between refreshes.
+    """
+
+    def __init__(self, client: Any, queue: str | None = None, *, state: str | None = None,
+                 sweep_id: str | None = None, page_size: int = 20, interval: float = 1.0,
+                 **kwargs: Any) -> None:
+        self.client = client
+        self.queue = queue
+        self.sweep_id = sweep_id
+        self.page_size = max(1, int(page_size))
+        self.page = 0
+        self.total = 0
+        self.rows: list[dict] = []
+        self._lock = threading.RLock()
+        self._picked: str | None = None  # an item the user chose; else follow the newest
+        title = f"queue {queue}" if queue else "all queues"
+        if sweep_id:
+            title += f" \u00b7 sweep {sweep_id}"
+        self.title = w.HTML(f"<b>{esc(title)}</b>")
+        self.counts = w.HTML()
+        self.state_filter = w.Dropdown(options=[ALL, *STATES], value=state or ALL,
+                                       description="state", layout=w.Layout(width="180px"))
+        self.table = w.HTML(layout=w.Layout(overflow="auto"))
+        self.prev_button = w.Button(description="\u2039 prev", layout=w.Layout(width="70px"))
+        self.next_button = w.Button(description="next \u203a", layout=w.Layout(width="70px"))
+        self.page_label = w.Label()
+        self.item_picker = w.Dropdown(options=[], description="item",
+                                      layout=w.Layout(width="340px"))
+        self.detail = ItemDetail(client, auto_refresh=False)
+        self.state_filter.observe(self._on_filter, names="value")
+        self.prev_button.on_click(lambda _: self.go(self.page - 1))
+        self.next_button.on_click(lambda _: self.go(self.page + 1))
+        self.item_picker.observe(self._on_pick, names="value")
+        header = w.HBox([self.title, self.counts, self.state_filter],
+                        layout=w.Layout(align_items="center", justify_content="space-between"))
+        pager = w.HBox([self.prev_button, self.page_label, self.next_button, self.item_picker],
+                       layout=w.Layout(align_items="center"))
+        super().__init__([header, self.table, pager, self.detail], **kwargs)
+        self.refresh()
+        self.refresher = Refresher(self, self.refresh, interval).start()
+
+    # -- state ----------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str | None:
+        value = self.state_filter.value
+        return None if value == ALL else value
+
+    def _on_filter(self, change: dict) -> None:
+        self.page = 0
+        self.refresh()
+
+    def _on_pick(self, change: dict) -> None:
+        if change["new"] is not None and change["new"] != self.detail.item_id:
+            self._picked = change["new"]
+            self.detail.show(change["new"])
+
+    def go(self, page: int) -> None:
+        """Show page ``page`` (0-based; clamped)."""
+        pages = max(1, -(-self.total // self.page_size))
+        self.page = min(max(0, page), pages - 1)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the page and the counts; set only the traits whose value changed."""
+        with self._lock:
+            store = self.client.store
+            rows, total = store.list_items(queue=self.queue, state=self.state,
+                                           limit=self.page_size,
+                                           offset=self.page * self.page_size,
+                                           sweep_id=self.sweep_id)
+            if not rows and total and self.page:
+                self.page = max(0, -(-total // self.page_size) - 1)
+                rows, total = store.list_items(queue=self.queue, state=self.state,
+                                               limit=self.page_size,
+                                               offset=self.page * self.page_size,
+                                               sweep_id=self.sweep_id)
+            self.rows, self.total = rows, total
+            selected = self._picked if self._picked else (rows[0]["id"] if rows else None)
+            empty = "no items yet" if self.state is None else f"no {self.state} items"
+            html = items_table_html(rows, selected=selected, empty=empty)
+            if self.table.value != html:
+                self.table.value = html
+            counts = self._counts()
+            if self.counts.value != counts:
+                self.counts.value = counts
+            pages = max(1, -(-total // self.page_size))
+            label = f"page {self.page + 1} of {pages} \u00b7 {total} items"
+            if self.page_label.value != label:
+                self.page_label.value = label
+            self.prev_button.disabled = self.page == 0
+            self.next_button.disabled = self.page >= pages - 1
+            options = [(f"{r['id']} {r['state']}", r["id"]) for r in rows]
+            if self._picked and self._picked not in {r["id"] for r in rows}:
+                options.append((self._picked, self._picked))
+            if list(self.item_picker.options) != options:
+                self.item_picker.options = options
+            if selected is not None and self.item_picker.value != selected:
+                self.item_picker.value = selected
+            if self.detail.item_id != selected:
+                self.detail.show(selected)
+            else:
+                self.detail.refresh()
+
+    def _counts(self) -> str:
+        if self.sweep_id is not None:
+            rows = self.client.store.list_items(sweep_id=self.sweep_id)[0]
+            counts: dict[str, int] = {}
+            for row in rows:
+                counts[row["state"]] = counts.get(row["state"], 0) + 1
+        else:
+            queues = ([self.client.store.get_queue(self.queue)] if self.queue
+                      else self.client.store.list_queues())
+            counts = {}
+            for q in queues:
+                for state, n in q["counts"].items():
+                    counts[state] = counts.get(state, 0) + n
+        from .render import badge
+
+        return " ".join(f"{badge(s)}&nbsp;{counts[s]}" for s in STATES if counts.get(s))
+
+    # -- lifecycle and fallbacks ----------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the panel and stop its refresh thread."""
+        self.refresher.stop()
+        for child in (self.title, self.counts, self.state_filter, self.table, self.prev_button,
+                      self.next_button, self.page_label, self.item_picker):
+            child.close()
+        self.detail.close()
+        super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict | None:
+        data = super()._repr_mimebundle_(**kwargs)
+        if data is not None:  # for front ends without widgets (nbconvert, terminal)
+            view = ItemsView(self.rows, self.total)
+            data["text/plain"] = repr(view)
+            data["text/html"] = view._repr_html_()
+        return data
+
+
+__all__ = ["ItemsView", "QueuePanel", "widgets_available"]
