@@ -42,7 +42,7 @@ class Launch:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.config.store)
+            self._store = Store(self.config.store, migrate=self.config.auto_migrate)
         return self._store
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_config_path, jupyter_data_dir
-from traitlets import Float, Int, Unicode, default, validate
+from traitlets import Bool, Float, Int, Unicode, default, validate
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
@@ -23,6 +23,7 @@ ENV_VARS = {
     "LAUNCH_JUPYTER_CANCEL_GRACE": "cancel_grace",
     "LAUNCH_JUPYTER_DEFAULT_QUEUE": "default_queue",
     "LAUNCH_JUPYTER_MAX_LOG_BYTES": "max_log_bytes",
+    "LAUNCH_JUPYTER_AUTO_MIGRATE": "auto_migrate",
 }
 
 
@@ -52,6 +53,12 @@ class LaunchConfig(Configurable):
     default_queue = Unicode("local", help="Queue used when --queue is left out.").tag(
         config=True
     )
+
+    auto_migrate = Bool(
+        True,
+        help="Apply pending schema migrations when the store is opened. Operators who "
+        "migrate by hand (`jupyter launch store migrate`) turn this off.",
+    ).tag(config=True)
 
     max_log_bytes = Int(
         50 * 1024 * 1024,

@@ -35,7 +35,13 @@ class _Parser(MagicArgumentParser):
     """A magic parser whose errors carry the usage line."""
 
     def error(self, message: str) -> Any:
-        raise UsageError(f"{self.format_usage().strip()}\n%launch: error: {message}")
+        raise UsageError(f"{self.plain_usage()}\n{self.prog}: error: {message}")
+
+    def plain_usage(self) -> str:
+        """``usage: %launch submit [...]`` (MagicHelpFormatter's usage is reST-flavoured)."""
+        formatter = argparse.HelpFormatter(self.prog)
+        formatter.add_usage(self.usage, self._actions, self._mutually_exclusive_groups)
+        return formatter.format_help().strip()
 
 
 # -- the in-kernel agent ---------------------------------------------------------------------

@@ -44,13 +44,17 @@ class LaunchHandler(APIHandler):
     def manager(self) -> LaunchManager:
         return self.settings["launch_manager"]
 
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        """Log HTTP errors with their message as data: tornado would %-format user text."""
-        if isinstance(value, web.HTTPError):
-            self.log.warning("%d %s: %s", value.status_code, self._request_summary(),
-                             value.log_message)
-        else:
-            super().log_exception(typ, value, tb)
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """``{"message", "reason"}`` with the message verbatim (APIHandler would double '%')."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, web.HTTPError):
+            message = exc.get_message() if hasattr(exc, "get_message") else exc.log_message
+            if message:
+                self.log.warning("wrote error: %r", message)
+                self.set_header("Content-Type", "application/json")
+                self.finish(json.dumps({"message": message, "reason": exc.reason}))
+                return
+        super().write_error(status_code, **kwargs)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking manager method in a thread; LaunchError -> its HTTP status."""
@@ -73,13 +77,13 @@ class LaunchHandler(APIHandler):
             raise web.HTTPError(400, f"Invalid JSON in body of request: {err}") from None
         if data is None and not required:  # a literal null: as good as no body
             return {}
+        allowed = ", ".join(fields) or "none, send no body"
         if not isinstance(data, dict):
-            raise web.HTTPError(400, "The JSON body must be an object with fields: "
-                                     f"{', '.join(fields)}")
+            raise web.HTTPError(400, f"The JSON body must be an object (fields: {allowed})")
         unknown = sorted(set(data) - set(fields))
         if unknown:
             raise web.HTTPError(400, f"Unknown field(s) in JSON data: {', '.join(unknown)}; "
-                                     f"allowed: {', '.join(fields)}")
+                                     f"allowed: {allowed}")
         for name in required:
             if data.get(name) is None:
                 raise web.HTTPError(400, f"Missing field in JSON data: {name}")
