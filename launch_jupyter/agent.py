@@ -66,7 +66,7 @@ class Agent:
         self._waker: wakeup.Waker | None = None
         self._rr = 0
         self._job_cache: dict[int, tuple[JobRecord, list[tuple[str, bytes]]]] = {}
-        self._runner_of: dict[str, str] = {}
+        self._queue_info: dict[str, tuple[float, dict]] = {}
         self._runners: dict[str, Runner] = {}
         self._req_cache: dict[tuple[str, ...], tuple[float, list[str]]] = {}
         self.started = threading.Event()
@@ -104,7 +104,7 @@ class Agent:
     def serves(self) -> list[str]:
         if self.queues:
             return self.queues
-        return [q["name"] for q in self.store.list_queues()]
+        return self.store.queue_names()
 
     def run(self) -> None:
         """The loop itself (blocks until stopped, or idle with ``until_idle``)."""
@@ -205,10 +205,11 @@ class Agent:
         try:
             job_id = self.store.job_id_of(item_id)
             job, files = self._job(job_id)
-            runner_name = self._runner_of.get(item["queue"])
-            if runner_name is None:
-                runner_name = self.store.get_queue(item["queue"])["runner"]
-                self._runner_of[item["queue"]] = runner_name
+            queue_info = self._queue_info.get(item["queue"])
+            if queue_info is None or time.monotonic() - queue_info[0] > 30:
+                queue_info = (time.monotonic(), self.store.get_queue(item["queue"]))
+                self._queue_info[item["queue"]] = queue_info
+            runner_name = queue_info[1]["runner"]
             runner = self._runner(runner_name)
         except LaunchError as err:
             self.store.finish(item_id, self.id, FAILED,
@@ -231,6 +232,7 @@ class Agent:
             agent_id=self.id, agent_wake=self._waker.address if self._waker else None,
             lease_until=granted + self.config.lease_ttl,
             requirement_warnings=self._requirement_warnings(job),
+            queue_config=queue_info[1]["config"],
         )
         try:
             run = runner.start(request)

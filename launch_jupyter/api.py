@@ -118,6 +118,7 @@ class Launch:
         parameters: Mapping[str, Any] | None = None, overrides: Iterable[str] = (),
         priority: str | int | None = None, timeout: float | None = None,
         sweep_id: str | None = None, lease_owner: str | None = None,
+        template_values: Mapping[str, Any] | None = None, template_pairs: Iterable[str] = (),
     ) -> Item:
         """Put a job on a queue. ``parameters`` are typed values, ``overrides`` ``k=v`` strings.
 
@@ -139,12 +140,18 @@ class Launch:
         if overrides:
             values.update(parse_overrides(overrides, schema))
         prio = parse_priority(priority)
-        self.store.get_queue(queue)  # unknown queue: NotFoundError before anything is written
+        queue_info = self.store.get_queue(queue)  # unknown queue: NotFoundError, nothing written
+        if template_values is not None and not isinstance(template_values, Mapping):
+            raise ParameterError("template_values must be a dict of name -> value")
+        from .runners.templates import validate_template_values
+
+        templated = validate_template_values(queue_info["config"], template_values,
+                                             template_pairs)
         effective = effective_parameters(job.spec.get("parameters") or {}, values)
         item = self.store.submit(
             job=job, queue=queue, overrides=values, parameters=effective, priority=prio,
             timeout=_positive_timeout(timeout), sweep_id=sweep_id, lease_owner=lease_owner,
-            lease_ttl=self.config.lease_ttl,
+            lease_ttl=self.config.lease_ttl, template_values=templated,
         )
         if lease_owner is None:
             self._notify(queue)

@@ -100,8 +100,13 @@ QUEUE_HEADERS = ["NAME", "RUNNER", "STATUS", "QUEUED", "RUNNING", "SUCCEEDED", "
 
 
 def cmd_queue_create(client: Any, args: argparse.Namespace) -> int:
+    config = None
+    if args.config:
+        from .runners.templates import load_queue_config
+
+        config = load_queue_config(args.config)
     q = client.create_queue(args.name, runner=args.runner, max_attempts=args.max_attempts,
-                            timeout=args.timeout)
+                            timeout=args.timeout, config=config)
     if args.json:
         _print_json(q)
     else:
@@ -150,7 +155,8 @@ def cmd_queue_delete(client: Any, args: argparse.Namespace) -> int:
 
 def cmd_submit(client: Any, args: argparse.Namespace) -> int:
     item = client.submit(args.ref, queue=args.queue, overrides=args.param,
-                         priority=args.priority, timeout=args.timeout)
+                         priority=args.priority, timeout=args.timeout,
+                         template_pairs=args.set)
     if args.json:
         _print_json(item.info(refresh=False))
     else:
@@ -386,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-attempts", type=int, default=3,
                    help="attempts before an item whose agent was lost fails (default 3)")
     p.add_argument("--timeout", type=float, help="default per-item timeout in seconds")
+    p.add_argument("--config", metavar="FILE.yaml",
+                   help="runner config: template with {{variables}}, their schema, admin "
+                        "options (see docs/usage.md)")
     add(queue, "list", cmd_queue_list, "list queues with item counts", [as_json])
     for name, func, text in [("show", cmd_queue_show, "show a queue"),
                              ("pause", cmd_queue_pause, "stop agents starting a queue's items"),
@@ -404,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="parameter override, typed by the job's schema (repeatable)")
     p.add_argument("--priority", help="critical, high, medium (default) or low")
     p.add_argument("--timeout", type=float, help="seconds before the item fails")
+    p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
+                   help="queue template value, checked against the queue's variables "
+                        "(repeatable)")
 
     p = add(sub, "agent", cmd_agent, "run an agent in the foreground (Ctrl-C stops it; "
             "started runs keep going)")

@@ -26,6 +26,8 @@ class RunRequest:
     max_log_bytes: int
     agent_id: str
     agent_wake: str | None = None
+    #: the queue's config (template, variables, admin options): see runners/templates.py
+    queue_config: dict = field(default_factory=dict)
     #: wall-clock time until which the lease handed to the run is certainly valid
     lease_until: float = 0.0
     #: pinned requirements that differ from the environment (None: let the runner check)

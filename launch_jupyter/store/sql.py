@@ -506,6 +506,12 @@ class Store:
             f"Create it with `jupyter launch queue create {name}`"
         )
 
+    def queue_names(self) -> list[str]:
+        """Names of all queues (cheap: no item counts)."""
+        with self.read() as conn:
+            return list(conn.execute(
+                sa.select(t.queues.c.name).order_by(t.queues.c.name)).scalars())
+
     def list_queues(self) -> list[dict]:
         with self.read() as conn:
             rows = conn.execute(sa.select(t.queues).order_by(t.queues.c.name)).all()

@@ -1,0 +1,187 @@
+"""Queue config templates, shared by every runner.
+
+A queue's config (``jupyter launch queue create NAME --config FILE.yaml``)::
+
+    template:            # runner-specific settings with {{variable}} placeholders
+      gpus: "{{gpus}}"
+      memory: "{{memory}}"
+      labels: {team: ml, item: "${item_id}"}
+    variables:           # what a submitter may set (--set gpus=2), with a JSON-Schema subset
+      gpus: {type: integer, minimum: 0, maximum: 4, default: 0}
+      memory: {type: string, enum: [4g, 16g], default: 4g}
+    admin:               # what only the queue's creator decides
+      allow_privileged: false
+
+``{{variable}}`` takes the item's template value (validated at submit, so a bad value never
+reaches an agent); ``${macro}`` is filled when the agent starts the item: ``${item_id}``,
+``${job}``, ``${queue}``, ``${image}``, or an environment variable of the agent.
+A value that is exactly one placeholder keeps its type (``"{{gpus}}"`` -> 2).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import LaunchError, ParameterError
+
+CONFIG_KEYS = {"template", "variables", "admin", "image", "registry", "base_image",
+               "description"}
+VARIABLE_KEYS = {"type", "enum", "minimum", "maximum", "default", "description"}
+TYPES = {"integer", "number", "boolean", "string"}
+_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_MACRO = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def load_queue_config(path: str | os.PathLike) -> dict:
+    """Read and validate a queue config file (YAML or JSON)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as err:
+        raise LaunchError(f"cannot read queue config {str(p)!r}: {err.strerror}") from None
+    try:
+        import yaml
+
+        data = yaml.safe_load(text)
+    except ImportError:  # PyYAML missing: JSON still works
+        try:
+            data = json.loads(text)
+        except ValueError as err:
+            raise LaunchError(f"queue config {str(p)!r} is not JSON ({err}); "
+                              "install PyYAML for YAML files") from None
+    except Exception as err:
+        raise LaunchError(f"queue config {str(p)!r} is not valid YAML: {err}") from None
+    return validate_queue_config(data, where=str(p))
+
+
+def validate_queue_config(data: Any, where: str = "queue config") -> dict:
+    """Check the shape of a queue config; returns it normalised."""
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise LaunchError(f"{where} must be a mapping with keys among: "
+                          f"{', '.join(sorted(CONFIG_KEYS))}")
+    unknown = set(data) - CONFIG_KEYS
+    if unknown:
+        raise LaunchError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+                          f"use: {', '.join(sorted(CONFIG_KEYS))}")
+    variables = data.get("variables") or {}
+    if not isinstance(variables, Mapping):
+        raise LaunchError(f"{where}: 'variables' must map names to their schema")
+    for name, schema in variables.items():
+        if not isinstance(schema, Mapping) or schema.get("type") not in TYPES:
+            raise LaunchError(f"{where}: variable {name!r} needs a type among "
+                              f"{', '.join(sorted(TYPES))}")
+        extra = set(schema) - VARIABLE_KEYS
+        if extra:
+            raise LaunchError(f"{where}: variable {name!r} has unknown key(s) "
+                              f"{', '.join(sorted(extra))}; use {', '.join(sorted(VARIABLE_KEYS))}")
+        if "default" in schema:
+            _check(name, schema["default"], schema)
+    used = set(_VAR.findall(json.dumps(data.get("template") or {})))
+    undeclared = used - set(variables)
+    if undeclared:
+        raise LaunchError(f"{where}: the template uses undeclared variable(s) "
+                          f"{', '.join(sorted(undeclared))}; declare them under 'variables'")
+    for key in ("template", "admin"):
+        if key in data and not isinstance(data[key], Mapping):
+            raise LaunchError(f"{where}: {key!r} must be a mapping")
+    return json.loads(json.dumps(dict(data)))
+
+
+def _parse(name: str, raw: str, schema: Mapping) -> Any:
+    kind = schema["type"]
+    try:
+        if kind == "integer":
+            return int(raw)
+        if kind == "number":
+            return float(raw)
+        if kind == "boolean":
+            low = raw.strip().lower()
+            if low in ("true", "1", "yes"):
+                return True
+            if low in ("false", "0", "no"):
+                return False
+            raise ValueError
+    except ValueError:
+        raise ParameterError(f"template value {name}={raw!r} is not a valid {kind}") from None
+    return raw
+
+
+def _check(name: str, value: Any, schema: Mapping) -> Any:
+    kind = schema["type"]
+    ok = {
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "boolean": isinstance(value, bool),
+        "string": isinstance(value, str),
+    }[kind]
+    if not ok:
+        raise ParameterError(f"template value {name!r} must be a {kind}, got {value!r}")
+    if "enum" in schema and value not in schema["enum"]:
+        raise ParameterError(f"template value {name}={value!r} is not one of "
+                             f"{', '.join(map(str, schema['enum']))}")
+    if "minimum" in schema and value < schema["minimum"]:
+        raise ParameterError(f"template value {name!r} must be >= {schema['minimum']}, "
+                             f"got {value!r}")
+    if "maximum" in schema and value > schema["maximum"]:
+        raise ParameterError(f"template value {name!r} must be <= {schema['maximum']}, "
+                             f"got {value!r}")
+    return float(value) if kind == "number" else value
+
+
+def validate_template_values(config: Mapping, values: Mapping[str, Any] | None = None,
+                             pairs: Iterable[str] = ()) -> dict:
+    """Typed, bounded template values with defaults filled (``pairs`` are ``k=v`` strings)."""
+    variables = (config or {}).get("variables") or {}
+    given: dict[str, Any] = dict(values or {})
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ParameterError(f"malformed template value {pair!r}; write --set key=value")
+        if key not in variables:
+            raise ParameterError(_unknown(key, variables))
+        given[key] = _parse(key, raw, variables[key])
+    out = {}
+    for key, value in given.items():
+        if key not in variables:
+            raise ParameterError(_unknown(key, variables))
+        out[key] = _check(key, value, variables[key])
+    for key, schema in variables.items():
+        if key not in out and "default" in schema:
+            out[key] = schema["default"]
+    return out
+
+
+def _unknown(key: str, variables: Mapping) -> str:
+    if not variables:
+        return (f"unknown template value {key!r}: this queue declares no template variables")
+    return (f"unknown template value {key!r}; this queue's variables: "
+            f"{', '.join(sorted(variables))}")
+
+
+def render(value: Any, values: Mapping[str, Any], macros: Mapping[str, str]) -> Any:
+    """Fill ``{{variable}}`` and ``${macro}`` placeholders throughout ``value``."""
+    if isinstance(value, Mapping):
+        return {k: render(v, values, macros) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v, values, macros) for v in value]
+    if not isinstance(value, str):
+        return value
+    whole = _VAR.fullmatch(value.strip())
+    if whole:
+        return values.get(whole.group(1))
+    text = _VAR.sub(lambda m: str(values.get(m.group(1), "")), value)
+
+    def macro(m: re.Match) -> str:
+        name = m.group(1)
+        if name in macros:
+            return str(macros[name])
+        return os.environ.get(name, m.group(0))
+
+    return _MACRO.sub(macro, text)
