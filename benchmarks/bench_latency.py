@@ -23,6 +23,8 @@ from common import (
     median,
     ms,
     parse_iso,
+    pg_temp_store,
+    postgres_base_url,
     summary,
     temp_store,
     tool,
@@ -144,14 +146,18 @@ def run(quick: bool) -> list[Figure]:
     base_ms = {k: (v if k == "n" else ms(v)) for k, v in base_s.items()}
     log(f"  baseline Popen -> first line: p50 {base_ms['p50']} ms, p99 {base_ms['p99']} ms")
     cases = [
-        # (agent in another process, seconds between items, label, p50 target in ms)
-        (False, 0.0, "same-process agent, back to back", 50),
-        (True, 0.0, "agent process, back to back", 300),
-        (False, 1.0, "same-process agent, idle agent", 50),
-        (True, 1.0, "agent process, idle agent", 300),
+        # (agent in another process, seconds between items, label, p50 target in ms, store)
+        (False, 0.0, "same-process agent, back to back", 50, temp_store),
+        (True, 0.0, "agent process, back to back", 300, temp_store),
+        (False, 1.0, "same-process agent, idle agent", 50, temp_store),
+        (True, 1.0, "agent process, idle agent", 300, temp_store),
     ]
-    for cross, gap, label, target_ms in cases:
-        with temp_store("latency") as store:
+    if postgres_base_url():
+        cases.append((True, 1.0, "agent process, idle agent, PostgreSQL", 200, pg_temp_store))
+    else:
+        log("  (no LAUNCH_JUPYTER_BENCH_POSTGRES: PostgreSQL latency not measured)")
+    for cross, gap, label, target_ms, make_store in cases:
+        with make_store("latency") as store:
             samples, extra = agent_samples(store, n, cross_process=cross, idle_gap=gap)
         s = {k: (v if k == "n" else ms(v)) for k, v in summary(samples).items()}
         log(f"  {label}: p50 {s['p50']} ms, p99 {s['p99']} ms {extra}")

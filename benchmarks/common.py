@@ -90,13 +90,14 @@ def tool(name: str) -> str:
 
 @dataclass
 class TempStore:
-    """A fresh SQLite store in a temporary folder (runs directory beside it)."""
+    """A fresh store (SQLite file, or a fresh PostgreSQL database) and a runs folder."""
 
     root: Path
+    database_url: str | None = None
 
     @property
     def url(self) -> str:
-        return f"sqlite:///{self.root / 'launch.db'}"
+        return self.database_url or f"sqlite:///{self.root / 'launch.db'}"
 
     def env(self) -> dict[str, str]:
         """The environment for subprocesses that must use this store."""
@@ -110,6 +111,37 @@ class TempStore:
 def temp_store(prefix: str) -> Iterator[TempStore]:
     with tempfile.TemporaryDirectory(prefix=f"lj-bench-{prefix}-") as tmp:
         yield TempStore(Path(tmp))
+
+
+def postgres_base_url() -> str | None:
+    """The PostgreSQL server to benchmark against, if any (same variable as the tests)."""
+    return (os.environ.get("LAUNCH_JUPYTER_BENCH_POSTGRES")
+            or os.environ.get("LAUNCH_JUPYTER_TEST_POSTGRES"))
+
+
+@contextlib.contextmanager
+def pg_temp_store(prefix: str) -> Iterator[TempStore]:
+    """A fresh PostgreSQL database (dropped afterwards) with a temporary runs folder."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    base = postgres_base_url()
+    if not base:
+        raise RuntimeError("set LAUNCH_JUPYTER_BENCH_POSTGRES=postgresql://... to benchmark it")
+    admin_url = sa.engine.make_url(base).set(drivername="postgresql+psycopg")
+    name = f"lj_bench_{secrets.token_hex(4)}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"lj-bench-{prefix}-") as tmp:
+            url = admin_url.set(database=name, drivername="postgresql")
+            yield TempStore(Path(tmp), url.render_as_string(hide_password=False))
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 def time_command(argv: Sequence[str], *, env: dict[str, str] | None = None,

@@ -24,6 +24,7 @@ import bench_breakdown  # noqa: E402
 import bench_capture  # noqa: E402
 import bench_latency  # noqa: E402
 import bench_notebook  # noqa: E402
+import bench_race  # noqa: E402
 import bench_throughput  # noqa: E402
 from common import Figure, log  # noqa: E402
 
@@ -33,6 +34,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "notebook": bench_notebook.run,
     "capture": bench_capture.run,
     "breakdown": bench_breakdown.run,
+    "race": bench_race.run,
 }
 
 
