@@ -22,6 +22,7 @@ from typing import Any
 PR_SET_PDEATHSIG = 1
 TICK = 0.2  # seconds between log flushes / cancel checks
 CHECK_EVERY = 0.5  # seconds between cancel-flag reads
+MAX_BUFFER = 4 * 1024 * 1024  # bytes of output held between two flushes to the store
 
 
 def _child_setup(parent: int) -> None:  # runs in the child between fork and exec
@@ -119,7 +120,7 @@ class Supervisor:
         self.run_dir: str = spec["run_dir"]
         self.proc: subprocess.Popen | ForkedJob | None = None
         self.buffer = bytearray()
-        self.buffer_lock = threading.Lock()
+        self.buffer_lock = threading.Condition()
         self.logged = 0
         self.truncated = False
         self.reader_done = threading.Event()
@@ -160,7 +161,13 @@ class Supervisor:
             if not data:
                 break
             with self.buffer_lock:
+                if self.truncated:
+                    continue  # past the cap: drain and drop, memory stays bounded
                 self.buffer += data
+                # Backpressure: a job printing faster than the store takes it waits here
+                # (its pipe fills) instead of growing this buffer without bound.
+                while len(self.buffer) > MAX_BUFFER and not self.truncated:
+                    self.buffer_lock.wait(0.5)
         self.reader_done.set()
         self.wake.set()
 
@@ -179,6 +186,7 @@ class Supervisor:
         with self.buffer_lock:
             data = bytes(self.buffer)
             self.buffer.clear()
+            self.buffer_lock.notify_all()
         if not data or self.truncated:
             return True  # past the cap, output is drained and dropped: memory stays bounded
         room = max(0, self.max_log_bytes - self.logged)

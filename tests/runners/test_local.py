@@ -174,3 +174,28 @@ def test_cancel_stops_a_running_notebook_and_its_kernel(
     item.wait(15)
     assert item.state == "cancelled"
     wait_for(lambda: not pid_alive(kernel_pid), 10, what="the kernel to be stopped")
+
+
+def test_huge_output_is_capped_with_a_visible_marker(
+    client: Launch, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("LAUNCH_JUPYTER_MAX_LOG_BYTES", str(1024 * 1024))
+    capped = Launch(client.config.store)  # reads the cap from the environment
+    agent = capped.agent().start()
+    try:
+        path = write_script(tmp_path, "loud.py", """
+            import sys
+            line = "x" * 1023 + "\\n"
+            for _ in range(50 * 1024):  # 50 MB
+                sys.stdout.write(line)
+            print("the end")
+        """)
+        item = capped.submit(capped.create_job(path).ref).wait(120)
+        assert item.state == "succeeded"
+        logs = item.logs()
+        assert "[launch-jupyter: log truncated at 1048576 bytes" in logs
+        assert len(logs.encode()) < 1024 * 1024 + 200
+        assert "the end" not in logs
+    finally:
+        agent.stop()
+        capped.close()
