@@ -91,6 +91,10 @@ class Launch:
         from .jobs import validate_name
 
         validate_name(name, "queue")
+        if config:
+            from .runners.templates import validate_queue_config
+
+            config = validate_queue_config(config)
         return self.store.create_queue(name, runner=runner, max_attempts=int(max_attempts),
                                        timeout=_positive_timeout(timeout), config=config)
 

@@ -16,7 +16,7 @@ import pytest
 
 from launch_jupyter.api import Launch
 
-from .conftest import CLI, TTL, pid_alive, wait_for, write_script
+from .conftest import CLI, SHORT_TTL, pid_alive, wait_for, write_script
 
 GUARDED_JOB = """
     import fcntl, os, sys, time
@@ -51,8 +51,9 @@ def _marks(path: Path) -> list[list[str]]:
 
 
 def test_agent_killed_mid_run_item_still_succeeds_once(
-    client: Launch, cli: CLI, tmp_path: Path
+    client: Launch, cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("LAUNCH_JUPYTER_LEASE_TTL", str(SHORT_TTL))
     ref, marks, go = _guarded_job(client, tmp_path)
     agent = cli.popen("agent")
     item = client.submit(ref)
@@ -62,7 +63,7 @@ def test_agent_killed_mid_run_item_still_succeeds_once(
     killed_at = time.time()
     cli.popen("agent")  # a second agent must not start another copy
     # Give the second agent more than two lease lifetimes to misbehave.
-    wait_for(lambda: time.time() > killed_at + 2.5 * TTL
+    wait_for(lambda: time.time() > killed_at + 2.5 * SHORT_TTL
              and any(a["heartbeat_age"] < 1 for a in client.agents()), 30,
              what="a live second agent after two lease lifetimes")
     assert item.state == "running"
@@ -76,8 +77,9 @@ def test_agent_killed_mid_run_item_still_succeeds_once(
 
 
 def test_supervisor_killed_job_dies_and_another_agent_reruns_it(
-    client: Launch, cli: CLI, tmp_path: Path
+    client: Launch, cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("LAUNCH_JUPYTER_LEASE_TTL", str(SHORT_TTL))
     ref, marks, go = _guarded_job(client, tmp_path)
     (tmp_path / "go2").touch()  # the second attempt finishes at once
     cli.popen("agent")

@@ -7,15 +7,15 @@ Methods raise ``LaunchError`` subclasses, whose ``http_status`` becomes the HTTP
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ..api import Launch
 from ..config import LaunchConfig
-from ..errors import LaunchError, NotFoundError, ParameterError
-from ..store import TERMINAL
+from ..errors import LaunchError, NotFoundError
+from ..store import TERMINAL, Store
 
 #: Most log bytes one ``logs`` answer carries; the client asks again from ``next_offset``.
 LOG_PAGE_BYTES = 1024 * 1024
@@ -60,7 +60,7 @@ class LaunchManager:
         return self.client
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         """The client's store (see ``launch``)."""
         return self.launch.store
 
@@ -79,6 +79,10 @@ class LaunchManager:
 
     def create_queue(self, name: str, *, runner: str = "local", max_attempts: int = 3,
                      timeout: float | None = None, config: dict | None = None) -> dict:
+        """Create a queue; ``config`` is checked as ``queue create --config FILE`` checks it."""
+        from ..runners.templates import validate_queue_config
+
+        config = validate_queue_config(config, where="queue config")
         return self.launch.create_queue(name, runner=runner, max_attempts=max_attempts,
                                         timeout=timeout, config=config)
 
@@ -147,17 +151,8 @@ class LaunchManager:
                priority: str | int | None = None,
                template_values: dict | None = None) -> dict:
         """Put job ``job`` (``name``, ``name:vN``, ``name:alias``) on a queue; the new item."""
-        queue = queue or self.launch.config.default_queue
-        self.store.get_queue(queue)  # unknown queue: 404 before the template values are judged
-        if template_values:
-            # Accepted for forward compatibility: no runner declares template variables yet.
-            raise ParameterError(
-                f"queue {queue!r} declares no template variables, so template_values "
-                f"{', '.join(map(repr, sorted(template_values)))} cannot be set; submit "
-                "without template_values"
-            )
         item = self.launch.submit(job, queue=queue, parameters=parameters or {},
-                                  priority=priority)
+                                  priority=priority, template_values=template_values or {})
         return item.info(refresh=False)
 
     def item(self, item_id: str) -> dict:
@@ -197,13 +192,24 @@ class LaunchManager:
             raise NotFoundError(f"item {item_id} has no executed notebook ({item['state']}); "
                                 "only notebook-mode items that have started keep one")
         full = Path(paths[0]).resolve()
-        if not full.is_relative_to(self.root_dir):
+        if full.is_relative_to(self.root_dir):
+            return {"path": full.relative_to(self.root_dir).as_posix()}
+        # Runs usually live outside the root dir (the Jupyter data dir): open a copy from
+        # <root>/launch-runs/<item>/ so Lab can show it; refreshed while the item may change.
+        if not full.is_file():
+            raise NotFoundError(f"the executed notebook of item {item_id} ({full}) is gone")
+        copy = self.root_dir / "launch-runs" / item_id / full.name
+        try:
+            if not copy.exists() or copy.stat().st_mtime < full.stat().st_mtime:
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(full, copy)
+        except OSError as err:
             raise NotFoundError(
                 f"the executed notebook of item {item_id} is at {full}, outside the server's "
-                "root dir; set LaunchConfig.data_dir to a folder under the root dir to open "
-                "executed notebooks in Jupyter"
-            )
-        return {"path": full.relative_to(self.root_dir).as_posix()}
+                f"root dir, and copying it under the root failed ({err.strerror}); set "
+                "LaunchConfig.data_dir to a folder under the root dir"
+            ) from None
+        return {"path": copy.relative_to(self.root_dir).as_posix()}
 
     # -- agents -------------------------------------------------------------------------
 
