@@ -352,7 +352,12 @@ class Item:
                 time.sleep(poll)
         finally:
             if display.handle is not None and self._data is not None:
-                display.update(self._repr_html_(refresh=False))
+                # One line, not the card: the cell's last line usually shows the card.
+                data = self._data
+                display.update(
+                    f"<div class='lj-wait' data-state='{esc(data['state'])}'>item "
+                    f"<code>{esc(self.id)}</code> {badge(data['state'])} after "
+                    f"{span(time.monotonic() - start)}</div>")
         return self
 
     def logs(self, tail: int | None = None) -> str:

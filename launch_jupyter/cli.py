@@ -164,6 +164,19 @@ def cmd_submit(client: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(client: Any, args: argparse.Namespace) -> int:
+    sweep = client.sweep(args.ref, queue=args.queue, grid=args.grid, random=args.random,
+                         overrides=args.param, priority=args.priority, timeout=args.timeout,
+                         seed=args.seed)
+    if args.json:
+        _print_json({"sweep_id": sweep.id, "items": [i.id for i in sweep]})
+    else:
+        print(f"sweep {sweep.id}: {len(sweep)} items", file=sys.stderr)
+        for item in sweep:
+            print(item.id)
+    return 0
+
+
 def _item_rows(items: list[dict]) -> list[list[str]]:
     return [[i["id"], i["queue"], i["job"], i["state"], i["priority"],
              _short(i["overrides"], 30), str(i["attempt"]), _duration(i)] for i in items]
@@ -416,6 +429,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
                    help="queue template value, checked against the queue's variables "
                         "(repeatable)")
+
+    p = add(sub, "sweep", cmd_sweep, "one item per grid point (or --random point), grouped "
+            "by a sweep id; prints the item ids", [as_json])
+    p.add_argument("ref", help="NAME, NAME:vN or NAME:ALIAS")
+    p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                   help="a grid axis: comma-separated values or a JSON array (repeatable)")
+    p.add_argument("--random", type=int, metavar="N",
+                   help="N points drawn from the schema's bounds instead of a grid")
+    p.add_argument("--seed", type=int, help="seed for --random")
+    p.add_argument("--queue", help="queue (default: local)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="parameter fixed for every point (repeatable)")
+    p.add_argument("--priority", help="critical, high, medium (default) or low")
+    p.add_argument("--timeout", type=float, help="seconds before each item fails")
 
     p = add(sub, "agent", cmd_agent, "run an agent in the foreground (Ctrl-C stops it; "
             "started runs keep going)")

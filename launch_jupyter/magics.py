@@ -21,7 +21,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import MagicArgumentParser, MagicHelpFormatter
+from IPython.core.magic_arguments import MagicArgumentParser
 
 from .errors import LaunchError
 
@@ -32,7 +32,11 @@ INERT = ("launch-jupyter: %launch is inert inside a running job (item {item}): n
 
 
 class _Parser(MagicArgumentParser):
-    """A magic parser whose errors carry the usage line."""
+    """A magic parser whose errors carry the usage line, with plain argparse help text."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["formatter_class"] = argparse.HelpFormatter
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:
         raise UsageError(f"{self.plain_usage()}\n{self.prog}: error: {message}")
@@ -135,8 +139,7 @@ def _add_submit_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> _Parser:
     """The ``%launch`` parser: one subcommand per CLI command, plus agent and panels."""
-    parser = _Parser(prog="%launch", description="Jobs, queues and agents from a notebook.",
-                     formatter_class=MagicHelpFormatter)
+    parser = _Parser(prog="%launch", description="Jobs, queues and agents from a notebook.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -169,6 +172,8 @@ def build_parser() -> _Parser:
     p.add_argument("--runner", default="local", help="local (default), docker or kubernetes")
     p.add_argument("--max-attempts", type=int, default=3, help="attempts (default 3)")
     p.add_argument("--timeout", type=float, help="default per-item timeout in seconds")
+    p.add_argument("--config", metavar="FILE",
+                   help="runner config template (as for `jupyter launch queue create`)")
     queue.add_parser("list", help="list queues with item counts", prog="%launch queue list")
     p = queue.add_parser("show", help="show a queue", prog="%launch queue show")
     p.add_argument("name")
@@ -231,8 +236,7 @@ def build_parser() -> _Parser:
 
 def build_cell_parser() -> _Parser:
     """``%%launch`` options."""
-    p = _Parser(prog="%%launch", description="Run this cell as a job; returns its item.",
-                formatter_class=MagicHelpFormatter)
+    p = _Parser(prog="%%launch", description="Run this cell as a job; returns its item.")
     p.add_argument("--name", help="job name (default: <notebook>-cell)")
     _add_submit_options(p)
     return p
@@ -245,14 +249,10 @@ CELL_PARSER = build_cell_parser()
 def _help_text() -> str:
     parts = [PARSER.format_help().strip(), ""]
     for action in PARSER._subparsers._group_actions:  # noqa: SLF001 - argparse has no API
-        for name, sub in action.choices.items():
+        for sub in action.choices.values():
             nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
-            if nested:
-                for child in nested[0].choices.values():
-                    parts.append(child.format_usage().strip().replace("usage: ", ""))
-            else:
-                parts.append(sub.format_usage().strip().replace("usage: ", ""))
-            del name
+            for child in nested[0].choices.values() if nested else [sub]:
+                parts.append(child.plain_usage().replace("usage: ", "", 1))
     parts += ["", CELL_PARSER.format_help().strip(), "",
               f"%%launch: the job is the notebook's `{PARAMETERS_TAG}` cell (so -p works), "
               f"then every cell tagged `{SETUP_TAG}` in notebook order (imports, helpers), "
@@ -346,9 +346,20 @@ class LaunchMagics(Magics):
     # -- jobs and queues (the CLI's own printing) -----------------------------------------
 
     def _cli(self, func: str, **ns: Any) -> None:
+        """Run a CLI command with its own defaults for anything the magic does not set."""
         from . import cli
 
-        getattr(cli, func)(self.client, argparse.Namespace(json=False, **ns))
+        words = func.removeprefix("cmd_").split("_")
+        parser: argparse.ArgumentParser = cli.build_parser()
+        for word in words:
+            actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            if not actions or word not in actions[0].choices:
+                break
+            parser = actions[0].choices[word]
+        values = {a.dest: a.default for a in parser._actions
+                  if a.default is not argparse.SUPPRESS and a.dest != "help"}
+        values.update(json=False, **ns)
+        getattr(cli, func)(self.client, argparse.Namespace(**values))
 
     def _cmd_job_create(self, a: argparse.Namespace) -> None:
         self._cli("cmd_job_create", path=a.path, name=a.name, alias=a.alias, include=a.include,
@@ -362,7 +373,7 @@ class LaunchMagics(Magics):
 
     def _cmd_queue_create(self, a: argparse.Namespace) -> None:
         self._cli("cmd_queue_create", name=a.name, runner=a.runner,
-                  max_attempts=a.max_attempts, timeout=a.timeout)
+                  max_attempts=a.max_attempts, timeout=a.timeout, config=a.config)
 
     def _cmd_queue_list(self, a: argparse.Namespace) -> None:
         self._cli("cmd_queue_list")

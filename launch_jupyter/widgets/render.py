@@ -138,8 +138,16 @@ def item_card_html(item: dict, *, log_tail: str | None = None) -> str:
     if files:
         rows.append(("outputs", esc(", ".join(o["name"] for o in files[:8])
                                     + (" \u2026" if len(files) > 8 else ""))))
-    body = "".join(f"<tr><th style='{_CELL};color:#6b7280;font-weight:normal'>{k}</th>"
-                   f"<td style='{_CELL}'>{v}</td></tr>" for k, v in rows)
+    # Two fields per row keeps the card short enough to sit above the log and buttons.
+    errors = [r for r in rows if r[0] in ("error", "executed notebook", "outputs")]
+    pairs = [r for r in rows if r not in errors]
+    th = f"{_CELL};color:#6b7280;font-weight:normal"
+    body = "".join(
+        "<tr>" + "".join(f"<th style='{th}'>{k}</th><td style='{_CELL}'>{v}</td>"
+                         for k, v in pairs[i:i + 2]) + "</tr>"
+        for i in range(0, len(pairs), 2))
+    body += "".join(f"<tr><th style='{th}'>{k}</th><td colspan=3 style='{_CELL};"
+                    f"white-space:normal'>{v}</td></tr>" for k, v in errors)
     tail = ""
     if log_tail:
         tail = (f"<pre style='max-height:12em;overflow:auto;background:#f9fafb;padding:4px;"
