@@ -1,0 +1,282 @@
+/**
+ * The launch REST API (`<base_url>launch/api`, see launch_jupyter/server/openapi.yaml):
+ * its JSON types, URL building and a small client over any fetch-like function.
+ */
+
+export type ItemState =
+  | 'queued'
+  | 'leased'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled';
+
+/** Every state, in the order the sidebar shows counts. */
+export const STATES: readonly ItemState[] = [
+  'queued',
+  'leased',
+  'running',
+  'succeeded',
+  'failed',
+  'cancelled'
+];
+
+const TERMINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** Whether an item in `state` can never change again. */
+export function isTerminal(state: string): boolean {
+  return TERMINAL.has(state);
+}
+
+export interface ItemError {
+  message: string;
+  stage?: string | null;
+  cell?: number | string | null;
+}
+
+export interface ItemOutput {
+  name: string;
+  path: string;
+  size: number;
+  kind: 'file' | 'notebook';
+}
+
+export interface Item {
+  id: string;
+  queue: string;
+  job: string;
+  state: ItemState;
+  attempt: number;
+  max_attempts?: number;
+  priority: string | number;
+  parameters: Record<string, unknown>;
+  overrides?: Record<string, unknown>;
+  exit_code?: number | null;
+  error?: ItemError | null;
+  cancel_requested?: boolean;
+  created_at: string | null;
+  started_at?: string | null;
+  finished_at?: string | null;
+  duration?: number | null;
+  outputs: ItemOutput[];
+  requeued_from: string | null;
+  log_bytes?: number;
+}
+
+export interface ItemList {
+  items: Item[];
+  total: number;
+}
+
+export interface Queue {
+  name: string;
+  runner: string;
+  paused: boolean;
+  max_attempts: number;
+  timeout: number | null;
+  created_at: string | null;
+  counts: Record<string, number>;
+}
+
+export interface SchemaProperty {
+  type?: string | string[];
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  enum?: unknown[];
+  title?: string;
+  description?: string;
+}
+
+export interface JobSchema {
+  type?: string;
+  properties?: Record<string, SchemaProperty>;
+  required?: string[];
+}
+
+export interface Job {
+  name: string;
+  version: number;
+  ref: string;
+  mode?: string | null;
+  parameters: Record<string, unknown>;
+  schema: JobSchema;
+}
+
+export interface Agent {
+  id: string;
+  host: string;
+  pid: number;
+  queues: string[];
+  max_jobs: number;
+  started_at: string | null;
+  heartbeat_at: string | null;
+  heartbeat_age: number;
+  running: number;
+}
+
+export interface LogPage {
+  text: string;
+  next_offset: number;
+  done: boolean;
+}
+
+export interface ItemQuery {
+  queue?: string | null;
+  state?: readonly string[];
+  limit?: number;
+  offset?: number;
+}
+
+export interface SubmitRequest {
+  job: string;
+  queue?: string | null;
+  parameters?: Record<string, unknown>;
+  priority?: string | number | null;
+  template_values?: Record<string, unknown> | null;
+}
+
+type QueryValue = string | number | readonly string[] | null | undefined;
+
+/**
+ * The URL of `path` under `<baseUrl>launch/api/`, with `query` (empty and null values left out,
+ * lists joined by commas). `path` segments must already be encoded (see `itemPath`).
+ */
+export function apiUrl(
+  baseUrl: string,
+  path: string,
+  query: Record<string, QueryValue> = {}
+): string {
+  const base = baseUrl.endsWith('/') ? baseUrl : baseUrl + '/';
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value === null || value === undefined) {
+      continue;
+    }
+    const text = typeof value === 'object' ? value.join(',') : String(value);
+    if (text !== '') {
+      params.append(key, text);
+    }
+  }
+  const search = params.toString();
+  return `${base}launch/api/${path.replace(/^\/+/, '')}${search ? '?' + search : ''}`;
+}
+
+/** `items/<id>[/<action>]` with the id encoded. */
+export function itemPath(id: string, action?: string): string {
+  const item = `items/${encodeURIComponent(id)}`;
+  return action ? `${item}/${action}` : item;
+}
+
+/** A failed request: the server's `message` (or why the server could not be reached). */
+export class LaunchAPIError extends Error {
+  constructor(
+    message: string,
+    readonly status: number
+  ) {
+    super(message);
+    this.name = 'LaunchAPIError';
+  }
+}
+
+/** Anything that sends a request like `fetch` (ServerConnection.makeRequest in Lab). */
+export type Fetcher = (url: string, init: RequestInit) => Promise<Response>;
+
+/** The launch REST API over `fetcher`. */
+export class LaunchClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly _fetch: Fetcher
+  ) {}
+
+  queues(): Promise<Queue[]> {
+    return this._get('queues');
+  }
+
+  agents(): Promise<Agent[]> {
+    return this._get('agents');
+  }
+
+  jobs(): Promise<Job[]> {
+    return this._get('jobs');
+  }
+
+  items(query: ItemQuery = {}): Promise<ItemList> {
+    return this._get('items', {
+      queue: query.queue,
+      state: query.state,
+      limit: query.limit,
+      offset: query.offset
+    });
+  }
+
+  item(id: string): Promise<Item> {
+    return this._get(itemPath(id));
+  }
+
+  logs(id: string, offset: number): Promise<LogPage> {
+    return this._get(itemPath(id, 'logs'), { offset });
+  }
+
+  /** The executed notebook's path, relative to the server's root dir. */
+  notebook(id: string): Promise<{ path: string }> {
+    return this._get(itemPath(id, 'notebook'));
+  }
+
+  cancel(id: string): Promise<Item> {
+    return this._post(itemPath(id, 'cancel'));
+  }
+
+  /** A new item like the finished item `id`. */
+  requeue(id: string): Promise<Item> {
+    return this._post(itemPath(id, 'requeue'));
+  }
+
+  /** Capture the notebook at `path` (relative to the server's root dir) as a job version. */
+  createJob(path: string): Promise<Job> {
+    return this._post('jobs', { path });
+  }
+
+  submit(request: SubmitRequest): Promise<Item> {
+    return this._post('items', request);
+  }
+
+  private _get<T>(path: string, query?: Record<string, QueryValue>): Promise<T> {
+    return this._request(apiUrl(this.baseUrl, path, query), { method: 'GET' });
+  }
+
+  private _post<T>(path: string, body?: unknown): Promise<T> {
+    return this._request(apiUrl(this.baseUrl, path), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    });
+  }
+
+  private async _request<T>(url: string, init: RequestInit): Promise<T> {
+    let response: Response;
+    try {
+      response = await this._fetch(url, init);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new LaunchAPIError(`Cannot reach the Jupyter server: ${why}`, 0);
+    }
+    const text = await response.text();
+    let data: unknown = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (!response.ok) {
+      const message =
+        data && typeof data === 'object' && 'message' in data
+          ? String((data as { message: unknown }).message)
+          : `${response.status} ${response.statusText}`.trim();
+      throw new LaunchAPIError(message, response.status);
+    }
+    return data as T;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * How the sidebar words durations, ages, parameters and agent health.
+ */
+
+import { Item, isTerminal } from './api';
+
+/** `12.3 s`, `3 min 05 s`, `2 h 04 min`; an em dash when unknown. */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !isFinite(seconds) || seconds < 0) {
+    return '—';
+  }
+  if (seconds < 10) {
+    return `${seconds.toFixed(1)} s`;
+  }
+  const whole = Math.round(seconds);
+  if (whole < 60) {
+    return `${whole} s`;
+  }
+  const minutes = Math.floor(whole / 60);
+  if (minutes < 60) {
+    return `${minutes} min ${String(whole % 60).padStart(2, '0')} s`;
+  }
+  const hours = Math.floor(minutes / 60);
+  return `${hours} h ${String(minutes % 60).padStart(2, '0')} min`;
+}
+
+/** `just now`, `5 s ago`, `3 min ago`, `2 h ago`. */
+export function formatAge(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !isFinite(seconds)) {
+    return 'never';
+  }
+  if (seconds < 1) {
+    return 'just now';
+  }
+  if (seconds < 60) {
+    return `${Math.floor(seconds)} s ago`;
+  }
+  if (seconds < 3600) {
+    return `${Math.floor(seconds / 60)} min ago`;
+  }
+  return `${Math.floor(seconds / 3600)} h ago`;
+}
+
+/** How long the item has run: its duration once finished, else the time since it started. */
+export function itemDuration(item: Item, now: number = Date.now()): number | null {
+  if (item.duration !== null && item.duration !== undefined) {
+    return item.duration;
+  }
+  if (!item.started_at || isTerminal(item.state)) {
+    return null;
+  }
+  const started = Date.parse(item.started_at);
+  return isNaN(started) ? null : Math.max(0, (now - started) / 1000);
+}
+
+/** An ISO time as local time: `14:03:09` today, `2024-05-02 14:03` on other days. */
+export function formatTime(iso: string | null | undefined, now: Date = new Date()): string {
+  const time = iso ? new Date(iso) : null;
+  if (time === null || isNaN(time.getTime())) {
+    return '—';
+  }
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const clock = `${pad(time.getHours())}:${pad(time.getMinutes())}`;
+  if (time.toDateString() === now.toDateString()) {
+    return `${clock}:${pad(time.getSeconds())}`;
+  }
+  return `${time.getFullYear()}-${pad(time.getMonth() + 1)}-${pad(time.getDate())} ${clock}`;
+}
+
+/** `lr=0.01, epochs=5` with values as JSON, cut at `max` characters. */
+export function formatParameters(parameters: Record<string, unknown>, max = 80): string {
+  const text = Object.entries(parameters)
+    .map(([name, value]) => `${name}=${JSON.stringify(value)}`)
+    .join(', ');
+  return text.length > max ? text.slice(0, max - 1) + '…' : text;
+}
+
+/** The item's priority as a word (`medium`) whether the server sent a word or a number. */
+export function formatPriority(priority: string | number): string {
+  const words = ['low', 'medium', 'high', 'critical'];
+  return typeof priority === 'number' ? (words[priority] ?? String(priority)) : priority;
+}
+
+export type Health = 'ok' | 'late' | 'lost';
+
+/**
+ * An agent's health from its heartbeat age: late after `lateAfter` seconds (one lease ttl by
+ * default), lost after three.
+ */
+export function agentHealth(heartbeatAge: number, lateAfter = 30): Health {
+  if (heartbeatAge < lateAfter) {
+    return 'ok';
+  }
+  return heartbeatAge < 3 * lateAfter ? 'late' : 'lost';
+}
+
+/** The short form of an item id (ULIDs share their time prefix; the tail tells them apart). */
+export function shortId(id: string): string {
+  return id.length > 10 ? id.slice(-8) : id;
+}

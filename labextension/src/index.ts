@@ -1,0 +1,95 @@
+/**
+ * launch-jupyter's JupyterLab extension: the Launch sidebar, and "Submit this notebook to a
+ * queue…" in the command palette and the notebook toolbar.
+ */
+
+import {
+  ILabShell,
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { IDocumentWidget } from '@jupyterlab/docregistry';
+import { ServerConnection } from '@jupyterlab/services';
+import { Widget } from '@lumino/widgets';
+
+import { LaunchClient } from './api';
+import { launchIcon } from './icon';
+import { LaunchSidebar } from './sidebar';
+import { submitNotebook } from './submit';
+
+namespace CommandIDs {
+  export const submit = 'launch-jupyter:submit-notebook';
+  export const open = 'launch-jupyter:open-sidebar';
+}
+
+/** A client that sends Jupyter's credentials and XSRF token with every request. */
+function serverClient(): LaunchClient {
+  const settings = ServerConnection.makeSettings();
+  return new LaunchClient(settings.baseUrl, (url, init) =>
+    ServerConnection.makeRequest(url, init, settings)
+  );
+}
+
+/** The notebook document in `widget`, if it is one. */
+function notebookOf(widget: Widget | null): IDocumentWidget | null {
+  const doc = widget as Partial<IDocumentWidget> | null;
+  const path = doc?.context?.path;
+  return path && path.endsWith('.ipynb') ? (doc as IDocumentWidget) : null;
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'launch-jupyter:plugin',
+  description: 'The Launch sidebar: queues, items with live logs, agents; submit notebooks.',
+  autoStart: true,
+  optional: [ICommandPalette, ILayoutRestorer, ILabShell],
+  activate: (
+    app: JupyterFrontEnd,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null,
+    labShell: ILabShell | null
+  ) => {
+    const client = serverClient();
+    const current = () => notebookOf(labShell?.currentWidget ?? app.shell.currentWidget);
+
+    const sidebar = new LaunchSidebar({
+      client,
+      openNotebook: path => app.commands.execute('docmanager:open', { path }),
+      submitNotebook: () => app.commands.execute(CommandIDs.submit)
+    });
+    app.shell.add(sidebar, 'left', { rank: 600 });
+    restorer?.add(sidebar, sidebar.id);
+
+    app.commands.addCommand(CommandIDs.submit, {
+      label: 'Submit this notebook to a queue…',
+      caption: 'Capture this notebook as a job and put it on a launch queue',
+      icon: args => (args.toolbar ? launchIcon : undefined),
+      isEnabled: () => current() !== null,
+      execute: async () => {
+        const notebook = current();
+        if (notebook === null) {
+          return;
+        }
+        if (notebook.context.model.dirty) {
+          await notebook.context.save(); // the job is captured from the file on disk
+        }
+        const item = await submitNotebook(client, notebook.context.path);
+        if (item) {
+          app.shell.activateById(sidebar.id);
+          await sidebar.model.selectItem(item.id);
+        }
+      }
+    });
+    app.commands.addCommand(CommandIDs.open, {
+      label: 'Show the Launch sidebar',
+      execute: () => app.shell.activateById(sidebar.id)
+    });
+    if (palette) {
+      palette.addItem({ command: CommandIDs.submit, category: 'Launch' });
+      palette.addItem({ command: CommandIDs.open, category: 'Launch' });
+    }
+  }
+};
+
+export default plugin;

@@ -1,0 +1,450 @@
+/**
+ * The Launch sidebar: queues with their counts, a queue's items, an item's detail with its live
+ * log, and the agents with their heartbeats. A view over LaunchModel; it holds no data itself.
+ */
+
+import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import { Message } from '@lumino/messaging';
+import * as React from 'react';
+
+import { Agent, Item, LaunchClient, Queue, STATES } from './api';
+import {
+  agentHealth,
+  formatAge,
+  formatDuration,
+  formatParameters,
+  formatPriority,
+  formatTime,
+  itemDuration,
+  shortId
+} from './format';
+import { launchIcon } from './icon';
+import { LaunchModel, canCancel, canRequeue, hasNotebook } from './model';
+
+const STATE_SYMBOLS: Record<string, string> = {
+  queued: '○',
+  leased: '◔',
+  running: '◑',
+  succeeded: '✓',
+  failed: '✗',
+  cancelled: '⊘'
+};
+
+export interface LaunchSidebarOptions {
+  client: LaunchClient;
+  /** Open a notebook path (relative to the server's root dir) in Lab. */
+  openNotebook: (path: string) => Promise<unknown>;
+  /** Open the submit dialog for the current notebook, when there is one. */
+  submitNotebook?: () => Promise<unknown>;
+}
+
+/** The left-sidebar panel; it polls only while shown (and the page is visible). */
+export class LaunchSidebar extends ReactWidget {
+  constructor(options: LaunchSidebarOptions) {
+    super();
+    this.id = 'launch-jupyter-sidebar';
+    this.addClass('jp-LaunchSidebar');
+    this.title.icon = launchIcon;
+    this.title.caption = 'Launch: queues, runs and agents';
+    this._openNotebook = options.openNotebook;
+    this._submitNotebook = options.submitNotebook;
+    this.model = new LaunchModel({
+      client: options.client,
+      standby: () => (this.isVisible ? 'when-hidden' : true)
+    });
+  }
+
+  readonly model: LaunchModel;
+
+  dispose(): void {
+    this.model.dispose();
+    super.dispose();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.model.refresh();
+  }
+
+  render(): JSX.Element {
+    return (
+      <UseSignal signal={this.model.changed}>
+        {() => (
+          <SidebarView
+            model={this.model}
+            openNotebook={this._openNotebook}
+            submitNotebook={this._submitNotebook}
+          />
+        )}
+      </UseSignal>
+    );
+  }
+
+  private readonly _openNotebook: (path: string) => Promise<unknown>;
+  private readonly _submitNotebook?: () => Promise<unknown>;
+}
+
+interface ViewProps {
+  model: LaunchModel;
+  openNotebook: (path: string) => Promise<unknown>;
+  submitNotebook?: () => Promise<unknown>;
+}
+
+function SidebarView(props: ViewProps): JSX.Element {
+  const { model } = props;
+  return (
+    <div className="jp-LaunchSidebar-content">
+      <header className="jp-LaunchSidebar-header">
+        <h2 className="jp-LaunchSidebar-title">Launch</h2>
+        {props.submitNotebook && (
+          <button
+            className="jp-LaunchSidebar-button"
+            title="Submit the current notebook to a queue"
+            onClick={() => void props.submitNotebook?.()}
+          >
+            Submit…
+          </button>
+        )}
+        <button
+          className="jp-LaunchSidebar-button"
+          title="Refresh now"
+          onClick={() => void model.refresh()}
+        >
+          Refresh
+        </button>
+      </header>
+      {model.error && (
+        <div className="jp-LaunchSidebar-error" role="alert">
+          {model.error}
+        </div>
+      )}
+      {model.selectedItemId !== null ? (
+        <ItemDetail {...props} />
+      ) : (
+        <>
+          <QueueList model={model} />
+          <ItemList model={model} />
+          <AgentList agents={model.agents} />
+        </>
+      )}
+    </div>
+  );
+}
+
+function StateBadge({ state }: { state: string }): JSX.Element {
+  return (
+    <span className={`jp-LaunchState jp-LaunchState-${state}`} data-state={state}>
+      <span className="jp-LaunchState-symbol" aria-hidden="true">
+        {STATE_SYMBOLS[state] ?? '?'}
+      </span>
+      {state}
+    </span>
+  );
+}
+
+function Counts({ counts }: { counts: Record<string, number> }): JSX.Element {
+  const shown = STATES.filter(s => (counts[s] ?? 0) > 0);
+  return (
+    <span className="jp-LaunchSidebar-counts">
+      {shown.length === 0 && <span className="jp-LaunchSidebar-muted">empty</span>}
+      {shown.map(s => (
+        <span
+          key={s}
+          className={`jp-LaunchCount jp-LaunchState-${s}`}
+          data-state={s}
+          title={`${counts[s]} ${s}`}
+        >
+          {STATE_SYMBOLS[s]} {counts[s]}
+        </span>
+      ))}
+    </span>
+  );
+}
+
+function QueueList({ model }: { model: LaunchModel }): JSX.Element {
+  return (
+    <section className="jp-LaunchSidebar-section jp-LaunchSidebar-queues">
+      <h3>Queues</h3>
+      {model.loaded && model.queues.length === 0 && (
+        <p className="jp-LaunchSidebar-muted">
+          No queues yet. Create one with <code>%launch queue create NAME</code>.
+        </p>
+      )}
+      <ul>
+        {model.queues.map((queue: Queue) => (
+          <li
+            key={queue.name}
+            className={
+              'jp-LaunchSidebar-row jp-LaunchSidebar-queue' +
+              (queue.name === model.selectedQueue ? ' jp-mod-selected' : '')
+            }
+            data-queue={queue.name}
+            title={`Show the items of queue ${queue.name}`}
+            onClick={() =>
+              void model.selectQueue(queue.name === model.selectedQueue ? null : queue.name)
+            }
+          >
+            <span className="jp-LaunchSidebar-name">{queue.name}</span>
+            <span className="jp-LaunchSidebar-muted">
+              {queue.runner}
+              {queue.paused ? ' · paused' : ''}
+            </span>
+            <Counts counts={queue.counts} />
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function ItemList({ model }: { model: LaunchModel }): JSX.Element {
+  const now = Date.now();
+  return (
+    <section className="jp-LaunchSidebar-section jp-LaunchSidebar-items">
+      <h3>
+        Items{model.selectedQueue ? ` on ${model.selectedQueue}` : ''}
+        <span className="jp-LaunchSidebar-muted"> ({model.total})</span>
+        {model.selectedQueue && (
+          <button className="jp-LaunchSidebar-link" onClick={() => void model.selectQueue(null)}>
+            all queues
+          </button>
+        )}
+      </h3>
+      {model.loaded && model.items.length === 0 && (
+        <p className="jp-LaunchSidebar-muted">Nothing submitted yet.</p>
+      )}
+      <ul>
+        {model.items.map((item: Item) => (
+          <li
+            key={item.id}
+            className="jp-LaunchSidebar-row jp-LaunchSidebar-item"
+            data-item-id={item.id}
+            data-state={item.state}
+            title={`Item ${item.id}: show its detail and log`}
+            onClick={() => void model.selectItem(item.id)}
+          >
+            <div className="jp-LaunchSidebar-line">
+              <StateBadge state={item.state} />
+              <span className="jp-LaunchSidebar-name">{item.job}</span>
+              <span className="jp-LaunchSidebar-muted">{formatDuration(itemDuration(item, now))}</span>
+            </div>
+            <div className="jp-LaunchSidebar-line jp-LaunchSidebar-muted">
+              <span>{shortId(item.id)}</span>
+              {!model.selectedQueue && <span>{item.queue}</span>}
+              <span>{formatPriority(item.priority)}</span>
+              <span className="jp-LaunchSidebar-params">{formatParameters(item.parameters)}</span>
+            </div>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function AgentList({ agents }: { agents: readonly Agent[] }): JSX.Element {
+  return (
+    <section className="jp-LaunchSidebar-section jp-LaunchSidebar-agents">
+      <h3>Agents</h3>
+      {agents.length === 0 && (
+        <p className="jp-LaunchSidebar-muted">
+          No agent is running. Start one with <code>%launch agent start</code>.
+        </p>
+      )}
+      <ul>
+        {agents.map(agent => {
+          const health = agentHealth(agent.heartbeat_age);
+          return (
+            <li key={agent.id} className="jp-LaunchSidebar-row jp-LaunchSidebar-agent" data-agent-id={agent.id}>
+              <div className="jp-LaunchSidebar-line">
+                <span
+                  className={`jp-LaunchHealth jp-LaunchHealth-${health}`}
+                  title={`heartbeat ${health}`}
+                />
+                <span className="jp-LaunchSidebar-name">
+                  {agent.host}:{agent.pid}
+                </span>
+                <span className="jp-LaunchSidebar-muted">
+                  {agent.running}/{agent.max_jobs} running
+                </span>
+              </div>
+              <div className="jp-LaunchSidebar-line jp-LaunchSidebar-muted">
+                <span>{agent.queues.length ? agent.queues.join(', ') : 'every queue'}</span>
+                <span className="jp-LaunchSidebar-heartbeat">
+                  heartbeat {formatAge(agent.heartbeat_age)}
+                </span>
+              </div>
+            </li>
+          );
+        })}
+      </ul>
+    </section>
+  );
+}
+
+function ItemDetail(props: ViewProps): JSX.Element {
+  const { model } = props;
+  const item = model.item;
+  const id = model.selectedItemId ?? '';
+  const [busy, setBusy] = React.useState(false);
+  const run = (action: () => Promise<unknown>) => async () => {
+    setBusy(true);
+    try {
+      await action();
+    } finally {
+      setBusy(false);
+    }
+  };
+  const openNotebook = run(async () => {
+    const path = await model.notebookPath(id);
+    if (path !== null) {
+      await props.openNotebook(path);
+    }
+  });
+  return (
+    <section className="jp-LaunchSidebar-section jp-LaunchSidebar-detail" data-item-id={id}>
+      <div className="jp-LaunchSidebar-toolbar">
+        <button className="jp-LaunchSidebar-link" onClick={() => void model.selectItem(null)}>
+          ← Items
+        </button>
+        {item && canCancel(item) && (
+          <button
+            className="jp-LaunchSidebar-button jp-mod-warn"
+            disabled={busy}
+            onClick={run(() => model.cancel(id))}
+          >
+            Cancel
+          </button>
+        )}
+        {item && canRequeue(item) && (
+          <button
+            className="jp-LaunchSidebar-button"
+            disabled={busy}
+            onClick={run(() => model.requeue(id))}
+          >
+            Requeue
+          </button>
+        )}
+        {item && hasNotebook(item) && (
+          <button className="jp-LaunchSidebar-button" disabled={busy} onClick={openNotebook}>
+            Open executed notebook
+          </button>
+        )}
+      </div>
+      {model.actionError && (
+        <div className="jp-LaunchSidebar-error" role="alert">
+          {model.actionError}
+        </div>
+      )}
+      {item === null ? (
+        <p className="jp-LaunchSidebar-muted">Loading item {id}…</p>
+      ) : (
+        <ItemFacts item={item} />
+      )}
+      <h3>
+        Log
+        {model.log?.truncated && <span className="jp-LaunchSidebar-muted"> (last part)</span>}
+      </h3>
+      <LogView text={model.log?.text ?? ''} done={model.log?.done ?? false} />
+    </section>
+  );
+}
+
+function ItemFacts({ item }: { item: Item }): JSX.Element {
+  const rows: [string, React.ReactNode][] = [
+    ['item', item.id],
+    ['queue', item.queue],
+    ['attempt', item.max_attempts ? `${item.attempt} of ${item.max_attempts}` : String(item.attempt)],
+    ['priority', formatPriority(item.priority)],
+    ['duration', formatDuration(itemDuration(item))],
+    ['created', formatTime(item.created_at)]
+  ];
+  if (item.started_at) {
+    rows.push(['started', formatTime(item.started_at)]);
+  }
+  if (item.finished_at) {
+    rows.push(['finished', formatTime(item.finished_at)]);
+  }
+  if (item.exit_code !== null && item.exit_code !== undefined) {
+    rows.push(['exit code', String(item.exit_code)]);
+  }
+  if (item.requeued_from) {
+    rows.push(['requeued from', item.requeued_from]);
+  }
+  const parameters = Object.entries(item.parameters);
+  return (
+    <div className="jp-LaunchSidebar-facts">
+      <div className="jp-LaunchSidebar-line">
+        <StateBadge state={item.state} />
+        <span className="jp-LaunchSidebar-name">{item.job}</span>
+        {item.cancel_requested && item.state !== 'cancelled' && (
+          <span className="jp-LaunchSidebar-muted">cancelling…</span>
+        )}
+      </div>
+      <dl>
+        {rows.map(([key, value]) => (
+          <React.Fragment key={key}>
+            <dt>{key}</dt>
+            <dd>{value}</dd>
+          </React.Fragment>
+        ))}
+      </dl>
+      {parameters.length > 0 && (
+        <>
+          <h3>Parameters</h3>
+          <dl className="jp-LaunchSidebar-parameters">
+            {parameters.map(([name, value]) => (
+              <React.Fragment key={name}>
+                <dt>{name}</dt>
+                <dd>
+                  {JSON.stringify(value)}
+                  {item.overrides && name in item.overrides ? ' (set)' : ''}
+                </dd>
+              </React.Fragment>
+            ))}
+          </dl>
+        </>
+      )}
+      {item.error && (
+        <div className="jp-LaunchSidebar-failure" role="alert">
+          <strong>{item.error.message}</strong>
+          {(item.error.stage || item.error.cell !== undefined) && (
+            <div className="jp-LaunchSidebar-muted">
+              {item.error.stage ? `stage: ${item.error.stage}` : ''}
+              {item.error.cell !== null && item.error.cell !== undefined
+                ? ` · failing cell: ${item.error.cell}`
+                : ''}
+            </div>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** The log text; it follows the end while the reader is at the end. */
+function LogView({ text, done }: { text: string; done: boolean }): JSX.Element {
+  const ref = React.useRef<HTMLPreElement>(null);
+  const atEnd = React.useRef(true);
+  React.useLayoutEffect(() => {
+    const node = ref.current;
+    if (node && atEnd.current) {
+      node.scrollTop = node.scrollHeight;
+    }
+  }, [text]);
+  const onScroll = () => {
+    const node = ref.current;
+    if (node) {
+      atEnd.current = node.scrollHeight - node.scrollTop - node.clientHeight < 24;
+    }
+  };
+  return (
+    <pre
+      ref={ref}
+      className="jp-LaunchSidebar-log"
+      data-done={done ? 'true' : 'false'}
+      onScroll={onScroll}
+    >
+      {text || (done ? '(no output)' : 'waiting for output…')}
+    </pre>
+  );
+}

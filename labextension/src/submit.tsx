@@ -1,0 +1,229 @@
+/**
+ * "Submit this notebook to a queue…": capture the notebook as a job (POST /jobs), then ask for
+ * the queue, the parameters (fields from the job's schema) and the priority, and submit it.
+ */
+
+import { Dialog, ReactWidget, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import * as React from 'react';
+
+import { Item, Job, LaunchClient, Queue } from './api';
+import { ParameterField, RawValue, collectParameters, fieldsFromJob, initialValue } from './schema';
+
+const PRIORITIES = ['low', 'medium', 'high', 'critical'];
+
+export interface SubmitChoice {
+  queue: string;
+  priority: string;
+  raw: Record<string, RawValue>;
+}
+
+/** The dialog body: the form keeps its values in `choice`, read when the dialog closes. */
+class SubmitForm extends ReactWidget {
+  constructor(
+    private readonly _job: Job,
+    private readonly _queues: Queue[],
+    private readonly _fields: ParameterField[],
+    readonly choice: SubmitChoice,
+    private readonly _errors: string[]
+  ) {
+    super();
+    this.addClass('jp-LaunchSubmit');
+  }
+
+  getValue(): SubmitChoice {
+    return this.choice;
+  }
+
+  render(): JSX.Element {
+    return (
+      <SubmitFormView
+        job={this._job}
+        queues={this._queues}
+        fields={this._fields}
+        choice={this.choice}
+        errors={this._errors}
+      />
+    );
+  }
+}
+
+interface FormProps {
+  job: Job;
+  queues: Queue[];
+  fields: ParameterField[];
+  choice: SubmitChoice;
+  errors: string[];
+}
+
+function SubmitFormView(props: FormProps): JSX.Element {
+  const { choice } = props;
+  const [, redraw] = React.useReducer((n: number) => n + 1, 0);
+  const set = (update: () => void) => {
+    update();
+    redraw();
+  };
+  return (
+    <form className="jp-LaunchSubmit-form" onSubmit={e => e.preventDefault()}>
+      <p className="jp-LaunchSubmit-job">
+        Job <strong>{props.job.ref}</strong>
+      </p>
+      {props.errors.length > 0 && (
+        <ul className="jp-LaunchSidebar-error" role="alert">
+          {props.errors.map(e => (
+            <li key={e}>{e}</li>
+          ))}
+        </ul>
+      )}
+      <label>
+        Queue
+        <select
+          name="queue"
+          value={choice.queue}
+          onChange={e => set(() => (choice.queue = e.target.value))}
+        >
+          {props.queues.map(q => (
+            <option key={q.name} value={q.name}>
+              {q.name} ({q.runner})
+            </option>
+          ))}
+        </select>
+      </label>
+      {props.fields.length > 0 && <h3>Parameters</h3>}
+      {props.fields.map(field => (
+        <FieldInput
+          key={field.name}
+          field={field}
+          value={choice.raw[field.name] ?? initialValue(field)}
+          onChange={value => set(() => (choice.raw[field.name] = value))}
+        />
+      ))}
+      <label>
+        Priority
+        <select
+          name="priority"
+          value={choice.priority}
+          onChange={e => set(() => (choice.priority = e.target.value))}
+        >
+          {PRIORITIES.map(p => (
+            <option key={p} value={p}>
+              {p}
+            </option>
+          ))}
+        </select>
+      </label>
+    </form>
+  );
+}
+
+function FieldInput(props: {
+  field: ParameterField;
+  value: RawValue;
+  onChange: (value: RawValue) => void;
+}): JSX.Element {
+  const { field, value, onChange } = props;
+  const name = `parameter-${field.name}`;
+  let input: JSX.Element;
+  switch (field.kind) {
+    case 'boolean':
+      input = (
+        <input
+          type="checkbox"
+          name={name}
+          checked={value === true}
+          onChange={e => onChange(e.target.checked)}
+        />
+      );
+      break;
+    case 'enum':
+      input = (
+        <select name={name} value={String(value)} onChange={e => onChange(e.target.value)}>
+          {(field.options ?? []).map((option, index) => (
+            <option key={index} value={String(index)}>
+              {typeof option === 'string' ? option : JSON.stringify(option)}
+            </option>
+          ))}
+        </select>
+      );
+      break;
+    case 'integer':
+    case 'number':
+      input = (
+        <input
+          type="number"
+          name={name}
+          value={String(value)}
+          min={field.minimum}
+          max={field.maximum}
+          step={field.kind === 'integer' ? 1 : 'any'}
+          onChange={e => onChange(e.target.value)}
+        />
+      );
+      break;
+    default:
+      input = (
+        <input
+          type="text"
+          name={name}
+          value={String(value)}
+          placeholder={field.kind === 'json' ? 'JSON value' : ''}
+          onChange={e => onChange(e.target.value)}
+        />
+      );
+  }
+  return (
+    <label className={`jp-LaunchSubmit-field jp-LaunchSubmit-${field.kind}`} title={field.description}>
+      {field.name}
+      {input}
+    </label>
+  );
+}
+
+/**
+ * Capture the notebook at `path` and submit it with what the user picks; the new item, or null
+ * when the user closed the dialog.
+ */
+export async function submitNotebook(client: LaunchClient, path: string): Promise<Item | null> {
+  let job: Job;
+  let queues: Queue[];
+  try {
+    [job, queues] = await Promise.all([client.createJob(path), client.queues()]);
+  } catch (err) {
+    await showErrorMessage('Cannot submit this notebook', String((err as Error).message ?? err));
+    return null;
+  }
+  if (queues.length === 0) {
+    await showErrorMessage(
+      'No queue to submit to',
+      'Create a queue first, e.g. with `%launch queue create local` in a notebook.'
+    );
+    return null;
+  }
+  const fields = fieldsFromJob(job);
+  const choice: SubmitChoice = { queue: queues[0].name, priority: 'medium', raw: {} };
+  let errors: string[] = [];
+  for (;;) {
+    const result = await showDialog({
+      title: 'Submit this notebook to a queue',
+      body: new SubmitForm(job, queues, fields, choice, errors),
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Submit' })]
+    });
+    if (!result.button.accept) {
+      return null;
+    }
+    const collected = collectParameters(fields, choice.raw);
+    errors = collected.errors;
+    if (errors.length > 0) {
+      continue;
+    }
+    try {
+      return await client.submit({
+        job: job.ref,
+        queue: choice.queue,
+        parameters: collected.parameters,
+        priority: choice.priority
+      });
+    } catch (err) {
+      errors = [String((err as Error).message ?? err)];
+    }
+  }
+}

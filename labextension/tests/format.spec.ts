@@ -1,0 +1,60 @@
+import { Item } from '../src/api';
+import {
+  agentHealth,
+  formatAge,
+  formatDuration,
+  formatParameters,
+  formatPriority,
+  formatTime,
+  itemDuration,
+  shortId
+} from '../src/format';
+
+describe('formatting', () => {
+  it('words durations', () => {
+    expect(formatDuration(null)).toBe('—');
+    expect(formatDuration(0.42)).toBe('0.4 s');
+    expect(formatDuration(42)).toBe('42 s');
+    expect(formatDuration(185)).toBe('3 min 05 s');
+    expect(formatDuration(7440)).toBe('2 h 04 min');
+  });
+
+  it('words heartbeat ages and health', () => {
+    expect(formatAge(0.2)).toBe('just now');
+    expect(formatAge(12.7)).toBe('12 s ago');
+    expect(formatAge(125)).toBe('2 min ago');
+    expect(agentHealth(5)).toBe('ok');
+    expect(agentHealth(45)).toBe('late');
+    expect(agentHealth(200)).toBe('lost');
+  });
+
+  it('counts a running item up from its start', () => {
+    const running = {
+      state: 'running',
+      started_at: '2024-05-02T10:00:00Z',
+      duration: null
+    } as unknown as Item;
+    expect(itemDuration(running, Date.parse('2024-05-02T10:00:30Z'))).toBe(30);
+    expect(itemDuration({ ...running, state: 'queued', started_at: null })).toBeNull();
+    expect(itemDuration({ ...running, state: 'succeeded', duration: 12 })).toBe(12);
+  });
+
+  it('shows parameters as JSON, cut to a length', () => {
+    expect(formatParameters({ lr: 0.01, opt: 'adam' })).toBe('lr=0.01, opt="adam"');
+    expect(formatParameters({ text: 'x'.repeat(100) }, 20)).toHaveLength(20);
+  });
+
+  it('words priorities and shortens ids', () => {
+    expect(formatPriority(2)).toBe('high');
+    expect(formatPriority('low')).toBe('low');
+    expect(shortId('01HXYZABCDEFGHJKMNPQRSTVWX')).toBe('QRSTVWX'.padStart(8, 'P'));
+    expect(shortId('short')).toBe('short');
+  });
+
+  it('shows times of today as a clock, others with the date', () => {
+    const now = new Date(2024, 4, 2, 15, 0, 0);
+    expect(formatTime(new Date(2024, 4, 2, 14, 3, 9).toISOString(), now)).toBe('14:03:09');
+    expect(formatTime(new Date(2024, 3, 30, 8, 5, 0).toISOString(), now)).toBe('2024-04-30 08:05');
+    expect(formatTime(null)).toBe('—');
+  });
+});
