@@ -21,7 +21,7 @@ import pytest
 from launch_jupyter.api import Launch
 
 TTL = 10.0  # leases in tests: short enough to be seen lapsing, long enough for a loaded box
-SHORT_TTL = 3.0  # recovery tests, where a lease must lapse quickly
+SHORT_TTL = 5.0  # recovery tests, where a lease must lapse quickly
 
 
 def wait_for(cond: Callable[[], object], timeout: float = 30.0, interval: float = 0.05,
