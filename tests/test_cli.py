@@ -146,15 +146,16 @@ def _snapshot(home: Path) -> dict[str, int]:
 
 
 @pytest.fixture
-def prepared(cli: CLI, tmp_path: Path, home: Path) -> dict[str, str]:
+def prepared(client: Launch, tmp_path: Path, home: Path) -> dict[str, str]:
+    # Set up through the Python API (fast); only the command under test runs as a process.
     nb = write_notebook(tmp_path, "train.ipynb", ["print(lr)"],
                         parameters="lr = 0.1  # launch: minimum=0, maximum=1\n"
                                    "opt = 'adam'  # launch: enum=['adam', 'sgd']")
     plain = write_notebook(tmp_path, "plain.ipynb", ["print(1)"])
-    cli("job", "create", str(nb), check=True)
-    cli("job", "create", str(plain), check=True)
-    done = cli("submit", "plain", check=True).stdout.strip()
-    cli("cancel", done, check=True)
+    client.create_job(nb)
+    client.create_job(plain)
+    done = client.submit("plain").id
+    client.cancel(done)
     (tmp_path / "truncated.ipynb").write_text(nb.read_text()[:50])
     (tmp_path / "garbage.ipynb").write_text("this is not json")
     empty = nbformat.v4.new_notebook()
