@@ -22,7 +22,7 @@ from pathlib import Path
 from .config import LaunchConfig
 from .errors import LaunchError, StoreError
 from .runners import Run, Runner, RunRequest, get_runner
-from .store import ACTIVE, CANCELLED, FAILED, TERMINAL, JobRecord, Store, wakeup
+from .store import ACTIVE, CANCELLED, FAILED, RUNNING, TERMINAL, JobRecord, Store, wakeup
 
 log = logging.getLogger("launch_jupyter.agent")
 
@@ -39,6 +39,8 @@ class _Active:
     token: str
     run: Run
     queue: str
+    #: monotonic time of the next lease renewal by the agent (runs that do not self-renew)
+    renew_at: float = 0.0
 
 
 class Agent:
@@ -132,6 +134,7 @@ class Agent:
                     if self.register and now >= next_heartbeat:
                         self.store.heartbeat_agent(self.id)
                         next_heartbeat = now + ttl / 3
+                    self.renew_held_runs()
                     if now >= next_reap:
                         self.recover_lapsed()
                         next_reap = now + min(ttl / 3, 2.0)
@@ -290,11 +293,98 @@ class Agent:
         for row in self.store.expired_leases():
             if row["queue"] not in served or row["lease_owner"] is None:
                 continue
+            if row["id"] in self.active and not self.active[row["id"]].run.self_renewing:
+                continue  # ours: renewed next round, or fenced by the run itself
+            adopted = self._adopt(row)
+            if adopted is not False:
+                if adopted:
+                    done.append((row["id"], "adopted"))
+                continue  # the runner could not tell: never risk a second copy; retry later
             new_state = self.store.recover(row["id"], row["lease_owner"], self.id)
             if new_state is not None:
                 log.info("item %s: lease lapsed -> %s", row["id"], new_state)
                 done.append((row["id"], new_state))
         return done
+
+    # -- runs whose lease the agent holds (docker, kubernetes) ------------------------------
+
+    def renew_held_runs(self) -> None:
+        """Renew, every ttl/3, the leases of runs that do not renew their own.
+
+        A run told its lease is lost stops itself (fencing); a cancel request reaches it here
+        too. When the store is away the StoreError goes up to the loop's backoff, and the run
+        fences itself once its lease is about to lapse.
+        """
+        ttl = self.config.lease_ttl
+        for item_id, active in list(self.active.items()):
+            if active.run.self_renewing or time.monotonic() < active.renew_at:
+                continue
+            asked = time.time()
+            held, cancel = self.store.renew(item_id, active.token, ttl)
+            active.renew_at = time.monotonic() + ttl / 3
+            renewed = getattr(active.run, "lease_renewed", None)
+            if renewed is not None:
+                renewed(asked + ttl if held else 0.0)
+            if held and cancel:
+                active.run.cancel(self.config.cancel_grace)
+
+    def _queue_config(self, name: str) -> dict:
+        info = self._queue_info.get(name)
+        if info is None or time.monotonic() - info[0] > 30:
+            info = self._queue_info[name] = (time.monotonic(), self.store.get_queue(name))
+        return info[1]
+
+    def _adopt(self, row: dict) -> bool | None:
+        """A lapsed lease whose run may still be alive (a container): adopt it if it is.
+
+        The agent takes the lease over with the run's token (renewing it), then asks the
+        runner for the run. True: adopted; False: gone (recover the item as usual); None:
+        the runner could not tell (its engine is away), so the item is left for later.
+        """
+        if row["state"] != RUNNING:
+            return False
+        try:
+            queue = self._queue_config(row["queue"])
+            runner = self._runner(queue["runner"])
+        except LaunchError:
+            return False
+        adopt = getattr(runner, "adopt", None)
+        if adopt is None:
+            return False
+        item_id, ttl = row["id"], self.config.lease_ttl
+        # Take the lapsed lease over under a new token in one guarded UPDATE: of two agents
+        # recovering the same item at once, exactly one wins.
+        token = f"{item_id}/{row['attempt']}/{secrets.token_hex(4)}"
+        asked = time.time()
+        if not self.store.take_over(item_id, row["lease_owner"], token, ttl):
+            return False  # finished, recovered or adopted by another agent meanwhile
+        run = None
+        try:
+            item = self.store.get_item(item_id)
+            job, files = self._job(self.store.job_id_of(item_id))
+            request = RunRequest(
+                item=item, job=job, files=files, token=token, attempt=row["attempt"],
+                run_dir=Path(self.config.runs_dir) / item_id / str(row["attempt"]),
+                store_url=self.store.url, lease_ttl=ttl,
+                cancel_grace=self.config.cancel_grace, max_log_bytes=self.config.max_log_bytes,
+                agent_id=self.id, agent_wake=self._waker.address if self._waker else None,
+                lease_until=asked + ttl, queue_config=queue["config"],
+            )
+            run = adopt(request)
+        except (LaunchError, OSError) as err:
+            log.warning("agent %s could not look for the run of item %s: %s", self.id,
+                        item_id, err)
+            self.store.expire_lease(item_id, token)
+            return None
+        if run is None:
+            self.store.expire_lease(item_id, token)
+            return False
+        log.info("agent %s adopted the run of item %s", self.id, item_id)
+        self.store.update_run_info(item_id, token, agent=self.id, adopted_by=self.id,
+                                   **run.info())
+        self.active[item_id] = _Active(item_id, token, run, row["queue"],
+                                       renew_at=time.monotonic() + ttl / 3)
+        return True
 
     def status(self) -> dict:
         """What the agent is doing, for ``agent status`` and the panels."""

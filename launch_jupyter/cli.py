@@ -223,12 +223,18 @@ def cmd_show(client: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow(client: Any, item_id: str, out: Any, *, interval: float = 0.2) -> dict:
-    """Print the log as it grows until the item is finished; returns the final item."""
+def _follow(client: Any, item_id: str, out: Any, *, interval: float = 0.2,
+            tick: Any = None) -> dict:
+    """Print the log as it grows until the item is finished; returns the final item.
+
+    ``tick`` is called every round (``run`` renews the lease of a docker run with it).
+    """
     from .store import TERMINAL
 
     offset = 0
     while True:
+        if tick is not None:
+            tick()
         item = client.store.get_item(item_id)
         text, offset = client.logs(item_id, offset)
         if text:
@@ -323,7 +329,8 @@ def cmd_run(client: Any, args: argparse.Namespace) -> int:
         final = None
         while final is None:
             try:
-                final = _follow(client, item.id, sys.stderr)
+                # Runs that do not renew their own lease (docker) rely on us meanwhile.
+                final = _follow(client, item.id, sys.stderr, tick=agent.renew_held_runs)
             except KeyboardInterrupt:
                 print("\ncancelling…", file=sys.stderr)
                 client.cancel(item.id)

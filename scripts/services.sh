@@ -3,6 +3,7 @@
 # PostgreSQL: use LAUNCH_JUPYTER_TEST_POSTGRES when set; else start the machine's cluster
 # (Debian's pg_ctlcluster) if it is down, create a role and database, export the URL.
 # Chromium: installed with apt-get under CI when missing (the browser tests need it).
+# Docker: a private dockerd, a debootstrap base image and a local registry (scripts/docker.sh).
 # With CI=true a service that cannot start fails the run; elsewhere its tests skip.
 
 _launch_started_pg=""
@@ -15,7 +16,11 @@ _launch_fail_or_warn() {
   echo "scripts/test.sh: $1; tests that need it will be skipped" >&2
 }
 
+# shellcheck source=scripts/docker.sh
+source scripts/docker.sh
+
 _launch_stop_services() {
+  _launch_stop_docker || true
   if [ -n "$_launch_started_pg" ]; then
     pg_ctlcluster $_launch_started_pg stop || true
   fi
@@ -69,3 +74,4 @@ _launch_install_chromium() {
 
 _launch_start_postgres
 _launch_install_chromium
+_launch_start_docker

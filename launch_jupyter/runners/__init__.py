@@ -14,7 +14,11 @@ def get_runner(name: str) -> Runner:
         from .local import LocalRunner
 
         return LocalRunner()
+    if name == "docker":
+        from .docker import DockerRunner
+
+        return DockerRunner()
     raise LaunchError(
         f"runner {name!r} is not available in this version of launch-jupyter; "
-        "queues can use: local"
+        "queues can use: local, docker"
     )

@@ -54,6 +54,21 @@ class Run(Protocol):
         ...
 
 
+class AgentHeldRun(Run, Protocol):
+    """A run whose lease the agent renews (docker, kubernetes): ``self_renewing`` is False."""
+
+    def lease_renewed(self, until: float) -> None:
+        """The lease now holds until ``until`` (wall clock); 0 means it is lost.
+
+        The run stops itself (fencing) when the lease is about to lapse unrenewed.
+        """
+        ...
+
+    def detach(self) -> None:
+        """Stop watching the run (the agent is stopping); the run itself keeps going."""
+        ...
+
+
 class Runner(Protocol):
     name: str
 
@@ -67,4 +82,16 @@ class Runner(Protocol):
 
     def close(self) -> None:
         """Release what the runner holds (helper processes, clients); runs keep going."""
+        ...
+
+
+class AdoptingRunner(Runner, Protocol):
+    """A runner whose runs outlive the agent and can be taken over by another agent."""
+
+    def adopt(self, request: RunRequest) -> Run | None:
+        """The still-present run of ``request``'s attempt, now watched by this agent.
+
+        ``request.token`` is the lapsed lease's token, already renewed by the agent.
+        None when the run is gone (the item is then recovered as usual).
+        """
         ...

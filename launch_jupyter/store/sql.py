@@ -863,6 +863,22 @@ class Store:
                 raise NotFoundError(f"item {item_id!r} does not exist")
             return job_id
 
+    def take_over(self, item_id: str, old_token: str, new_token: str, ttl: float) -> bool:
+        """Move a *lapsed* lease from ``old_token`` to ``new_token`` (adoption of a run)."""
+        now = time.time()
+        with self.write() as conn:
+            result = conn.execute(
+                t.items.update()
+                .where(t.items.c.id == item_id, t.items.c.lease_owner == old_token,
+                       t.items.c.state == RUNNING, t.items.c.lease_expires_at < now)
+                .values(lease_owner=new_token, lease_expires_at=now + ttl, updated_at=now)
+            )
+            if result.rowcount != 1:
+                return False
+            self._event(conn, item_id, "adopted", RUNNING, RUNNING, new_token,
+                        {"from": old_token})
+            return True
+
     def expire_lease(self, item_id: str, token: str, margin: float = 0.0) -> bool:
         """Let a lease lapse ``margin`` s from now (its holder is known to be dead)."""
         with self.write() as conn:

@@ -1,0 +1,741 @@
+"""The docker runner: each attempt runs in a container (the ``docker`` SDK).
+
+The agent holds the lease of a docker run and renews it (see DESIGN.md, "Who holds the
+lease"); the container keeps running without the agent. A thread per run, in the agent's
+process, builds the image (phase ``building``), creates and starts the container with
+labels, the LAUNCH_* variables and the allowed resources of the queue's rendered template,
+streams its output into the store, watches cancel, timeout and the lease (fencing), copies
+the executed notebook and ``LAUNCH_OUTPUT_DIR`` out, records the outcome and removes the
+container. An agent restarted after a crash finds a running container by its labels and
+adopts it (``DockerRunner.adopt``) instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import posixpath
+import shutil
+import socket
+import tarfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import LaunchError
+from . import build
+from .base import RunRequest
+from .templates import render
+
+log = logging.getLogger("launch_jupyter.runners.docker")
+
+LABEL = "launch-jupyter"
+TICK = 0.2  # seconds between log flushes
+CHECK_EVERY = 0.5  # seconds between cancel-flag reads
+
+#: template keys the docker runner understands; anything else is refused
+ALLOWED_KEYS = {"gpus", "cpus", "memory", "shm_size", "volumes", "network", "env", "labels",
+                "privileged", "pid", "ipc", "devices", "cap_add"}
+#: admin switches (queue config ``admin:``) and what each unlocks
+ADMIN_KEYS = {"allow_privileged", "allow_host_namespaces", "allow_devices",
+              "allow_host_network"}
+
+
+def container_options(template: dict, admin: dict) -> dict[str, Any]:
+    """``containers.create`` keyword arguments from a rendered queue template.
+
+    Only allowlisted keys pass; privileged mode, extra capabilities, host PID/IPC, devices
+    and the host network need the matching ``admin`` switch. Raises LaunchError.
+    """
+    template = dict(template or {})
+    admin = dict(admin or {})
+    unknown = set(template) - ALLOWED_KEYS
+    if unknown:
+        raise LaunchError(f"the queue template has key(s) the docker runner does not allow: "
+                          f"{', '.join(sorted(unknown))}; "
+                          f"allowed: {', '.join(sorted(ALLOWED_KEYS))}")
+    bad_admin = set(admin) - ADMIN_KEYS
+    if bad_admin:
+        raise LaunchError(f"unknown admin option(s) {', '.join(sorted(bad_admin))}; "
+                          f"use: {', '.join(sorted(ADMIN_KEYS))}")
+
+    def refuse(what: str, switch: str) -> LaunchError:
+        return LaunchError(f"{what} is refused on this queue: its admin config does not set "
+                           f"`{switch}: true` (only the queue's creator can; recreate the queue "
+                           "with it, or remove it from the template)")
+
+    opts: dict[str, Any] = {}
+    if template.get("privileged") not in (None, False, "false", ""):
+        if not admin.get("allow_privileged"):
+            raise refuse("privileged mode", "allow_privileged")
+        opts["privileged"] = True
+    if template.get("cap_add"):
+        if not admin.get("allow_privileged"):
+            raise refuse("cap_add", "allow_privileged")
+        opts["cap_add"] = _string_list(template["cap_add"], "cap_add")
+    for key in ("pid", "ipc"):
+        value = template.get(key)
+        if value in (None, ""):
+            continue
+        if value != "host":
+            raise LaunchError(f"template {key}: {value!r} is not supported; use 'host' or "
+                              "leave it out")
+        if not admin.get("allow_host_namespaces"):
+            raise refuse(f"the host {key.upper()} namespace", "allow_host_namespaces")
+        opts[f"{key}_mode"] = "host"
+    if template.get("devices"):
+        if not admin.get("allow_devices"):
+            raise refuse("devices", "allow_devices")
+        opts["devices"] = _string_list(template["devices"], "devices")
+    network = template.get("network")
+    if network not in (None, ""):
+        if not isinstance(network, str):
+            raise LaunchError(f"template network must be a string, got {network!r}")
+        if network == "host":
+            if not admin.get("allow_host_network"):
+                raise refuse("the host network", "allow_host_network")
+            opts["network_mode"] = "host"
+        elif network == "none":
+            opts["network_mode"] = "none"
+        else:
+            opts["network"] = network
+    gpus = template.get("gpus")
+    if gpus not in (None, "", 0):
+        try:
+            count = -1 if gpus == "all" else int(gpus)
+        except (TypeError, ValueError):
+            raise LaunchError(f"template gpus must be an integer or 'all', got {gpus!r}") from None
+        from docker.types import DeviceRequest
+
+        opts["device_requests"] = [DeviceRequest(count=count, capabilities=[["gpu"]])]
+    cpus = template.get("cpus")
+    if cpus not in (None, "", 0):
+        try:
+            opts["nano_cpus"] = int(float(cpus) * 1e9)
+        except (TypeError, ValueError):
+            raise LaunchError(f"template cpus must be a number, got {cpus!r}") from None
+    for key, arg in (("memory", "mem_limit"), ("shm_size", "shm_size")):
+        value = template.get(key)
+        if value not in (None, ""):
+            if not isinstance(value, (str, int)) or isinstance(value, bool):
+                raise LaunchError(f"template {key} must be like '4g' or a byte count, "
+                                  f"got {value!r}")
+            opts[arg] = value
+    volumes = template.get("volumes")
+    if volumes:
+        if isinstance(volumes, dict):
+            opts["volumes"] = volumes
+        else:
+            opts["volumes"] = _string_list(volumes, "volumes")
+    return opts
+
+
+def _string_list(value: Any, key: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise LaunchError(f"template {key} must be a string or a list of strings, got {value!r}")
+
+
+def _template_mapping(value: Any, key: str) -> dict[str, str]:
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise LaunchError(f"template {key} must be a mapping of names to values")
+    return {str(k): "" if v is None else str(v) for k, v in value.items()}
+
+
+def container_name(item_id: str, attempt: int) -> str:
+    """One name per attempt: docker refuses a second container of the same attempt."""
+    return f"launch-{item_id.lower()}-{attempt}"
+
+
+def _parse_time(text: str | None) -> float | None:
+    """Docker's RFC 3339 nano timestamps to epoch seconds."""
+    if not text or text.startswith("0001-"):
+        return None
+    main, _, frac = text.rstrip("Z").partition(".")
+    try:
+        stamp = datetime.fromisoformat(main + "+00:00").timestamp()
+    except ValueError:
+        return None
+    return stamp + (float("0." + frac) if frac.isdigit() else 0.0)
+
+
+def _overlap(stored: bytes, output: bytes) -> int:
+    """How many leading bytes of ``output`` are already at the end of ``stored``."""
+    start = max(0, len(stored) - len(output))
+    for pos in range(start, len(stored) + 1):
+        if output.startswith(stored[pos:]):
+            return len(stored) - pos
+    return 0
+
+
+def _extract(archive: Any, dest: Path) -> None:
+    """Extract a ``get_archive`` stream under ``dest`` (no path may escape it)."""
+    data = b"".join(archive)
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(dest, filter="data")
+
+
+class DockerRun:
+    """One attempt in a container, driven by a thread of the agent's process."""
+
+    self_renewing = False
+
+    def __init__(self, runner: DockerRunner, request: RunRequest, *,
+                 plan: build.ImagePlan | None = None, options: dict | None = None,
+                 container: Any = None) -> None:
+        self.runner = runner
+        self.request = request
+        self.item_id: str = request.item["id"]
+        self.token = request.token
+        self.attempt = request.attempt
+        self.name = container_name(self.item_id, self.attempt)
+        self.plan = plan
+        self.options = options or {}
+        self.container = container
+        self.adopted = container is not None
+        self.timeout: float | None = request.item.get("timeout")
+        self.lease_until = request.lease_until or time.time() + request.lease_ttl
+        self.buffer = bytearray()
+        self.buffer_lock = threading.Lock()
+        self.logged = 0
+        self.truncated = False
+        self.skip = 0  # bytes of container output already in the store (adoption)
+        self.cancel_requested = threading.Event()
+        self.detached = threading.Event()
+        self.output_done = threading.Event()
+        self.stop_reason: str | None = None  # "cancel" | "timeout"
+        self.fenced = False
+        self.started_at: float | None = None
+        self._stream: Any = None
+        self._stopper: threading.Thread | None = None
+        self.thread = threading.Thread(target=self._main, name=f"docker-{self.item_id}",
+                                       daemon=True)
+
+    # -- the Run protocol ---------------------------------------------------------------
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+    def cancel(self, grace: float) -> None:
+        self.cancel_requested.set()
+
+    def info(self) -> dict[str, Any]:
+        return {"runner": "docker", "host": socket.gethostname(), "container": self.name,
+                "run_dir": str(self.request.run_dir)}
+
+    def lease_renewed(self, until: float) -> None:
+        """The agent renewed the lease until ``until`` (0: it could not: fence now)."""
+        self.lease_until = until
+
+    def detach(self) -> None:
+        """Stop watching (the agent is stopping); the container keeps running."""
+        self.detached.set()
+        self._close_stream()
+
+    # -- the thread ---------------------------------------------------------------------
+
+    @property
+    def store(self) -> Any:
+        return self.runner.store(self.request.store_url)
+
+    def _main(self) -> None:
+        try:
+            if self.container is None:
+                self._create_and_start()
+                if self.container is None:
+                    return
+            self._follow()
+        except LaunchError as err:
+            self._fail(str(err), "start")
+        except Exception as err:  # the engine went away, a bug: never leave the item hanging
+            log.exception("docker run of %s failed", self.item_id)
+            self._fail(f"docker runner error: {type(err).__name__}: {err}", "run")
+
+    def _fail(self, message: str, stage: str) -> None:
+        if self.detached.is_set() or self.fenced:
+            return
+        self.log_line(f"[launch-jupyter: {message}]")
+        try:
+            self.flush()
+            self.store.finish(self.item_id, self.token, "failed",
+                              error={"message": message, "stage": stage, "cell": None})
+        except Exception:
+            log.exception("could not record the failure of %s", self.item_id)
+        self._remove()
+
+    def _create_and_start(self) -> None:
+        assert self.plan is not None
+        docker = self.runner.client()
+        request = self.request
+        self.store.update_run_info(self.item_id, self.token, phase="building",
+                                   image=self.plan.tag)
+        last_flush = [time.monotonic()]
+
+        def progress(line: str) -> None:
+            self.log_line(line, leading=False)
+            if time.monotonic() - last_flush[0] > TICK:
+                self.flush()
+                last_flush[0] = time.monotonic()
+
+        image = build.ensure_image(docker, self.plan, progress)
+        self.flush()
+        if time.time() > self.lease_until - self._margin():
+            self.fenced = True  # the lease was lost during the build: start nothing
+            return
+        if self.detached.is_set() or self._cancel_seen():
+            if not self.detached.is_set():
+                self._finish_cancelled_before_start()
+            return
+        spec = request.job.spec
+        mode = spec.get("mode") or "script"
+        entry = spec["entrypoint"]
+        executed = ""
+        uploads: list[tuple[str, bytes]] = []
+        if mode == "notebook":
+            import nbformat
+
+            from ..jobs.parameters import inject_parameters
+
+            source = dict(request.files)[entry]
+            nb = nbformat.reads(source.decode(), as_version=4)
+            nb = inject_parameters(nb, request.item.get("parameters") or {})
+            name = posixpath.basename(entry)
+            uploads.append((f"launch/run/{name}", nbformat.writes(nb).encode()))
+            executed = f"{build.EXECUTED_DIR}/{name}"
+            command = ["python3", build.EXECUTOR, "--input", f"{build.RUN_DIR}/{name}",
+                       "--output", executed, "--kernel", "python3",
+                       "--error-file", build.ERROR_FILE]
+        else:
+            command = ["python3", "-u", f"{build.JOB_DIR}/{entry}"]
+        dirs: list[tuple[str, int]] = []
+        if not self.plan.has_code:
+            # Prebuilt image or the job's own Dockerfile: the code and support files come in
+            # now; the directories are open to whatever user the image runs as.
+            uploads += [(f"launch/job/{p}", c) for p, c in request.files]
+            uploads += [(f"launch/lib/{p}", c) for p, c in build.support_files()]
+            dirs = [("launch", 0o777), ("launch/job", 0o777), ("launch/output", 0o777),
+                    ("launch/executed", 0o777), ("launch/run", 0o755)]
+        labels = {
+            **self.options.pop("_labels", {}),
+            f"{LABEL}.item": self.item_id,
+            f"{LABEL}.job": request.job.ref,
+            f"{LABEL}.queue": request.item["queue"],
+            f"{LABEL}.agent": request.agent_id,
+            f"{LABEL}.attempt": str(self.attempt),
+            f"{LABEL}.mode": mode,
+            f"{LABEL}.executed": executed,
+        }
+        environment = {
+            **(spec.get("env") or {}),
+            **request.extra_env,
+            **self.options.pop("_env", {}),
+            "LAUNCH_ITEM_ID": self.item_id,
+            "LAUNCH_QUEUE": request.item["queue"],
+            "LAUNCH_JOB": request.job.ref,
+            "LAUNCH_PARAMETERS": json.dumps(request.item.get("parameters") or {}),
+            "LAUNCH_OUTPUT_DIR": build.OUTPUT_DIR,
+            "LAUNCH_ATTEMPT": str(self.attempt),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": build.LIB_DIR,
+        }
+        from docker.errors import APIError
+
+        try:
+            container = docker.containers.create(
+                image.id, command=command, name=self.name, labels=labels,
+                environment=environment, working_dir=build.JOB_DIR, init=True, detach=True,
+                **self.options)
+        except APIError as err:
+            if err.status_code == 409:
+                raise LaunchError(f"a container for attempt {self.attempt} of item "
+                                  f"{self.item_id} already exists ({self.name}); it is "
+                                  "adopted, not started twice") from None
+            raise LaunchError(f"docker could not create the container: "
+                              f"{build._explain(err)}") from None
+        self.container = container
+        try:
+            if uploads or dirs:
+                container.put_archive("/", build.tar_bytes(uploads, dirs=dirs))
+            container.start()
+        except APIError as err:
+            raise LaunchError(f"docker could not start the container: "
+                              f"{build._explain(err)}") from None
+        self.started_at = time.time()
+        self.store.update_run_info(self.item_id, self.token, phase="running",
+                                   container=self.name, container_id=container.id,
+                                   image=image.tag, image_id=image.id,
+                                   image_source=image.source)
+
+    def _cancel_seen(self) -> bool:
+        if self.cancel_requested.is_set():
+            return True
+        try:
+            return self.store.item_state(self.item_id)[1]
+        except Exception:
+            return False
+
+    def _finish_cancelled_before_start(self) -> None:
+        self.flush()
+        self.store.finish(self.item_id, self.token, "cancelled",
+                          error={"message": "cancelled before the container started",
+                                 "stage": "run", "cell": None})
+
+    def _prepare_adopted(self) -> None:
+        """Skip the output the store already holds; learn when the container started."""
+        container = self.container
+        self.started_at = _parse_time(container.attrs.get("State", {}).get("StartedAt"))
+        output = container.logs(stdout=True, stderr=True)
+        item = self.store.get_item(self.item_id)
+        size = item.get("log_bytes") or 0
+        stored, _ = self.store.read_log(self.item_id, max(0, size - len(output)))
+        self.skip = _overlap(stored, output)
+        self.logged = self.skip
+        self.truncated = b"[launch-jupyter: log truncated at" in stored
+        self.log_line(f"[launch-jupyter: agent {self.request.agent_id} adopted container "
+                      f"{self.name}]")
+
+    def _read_output(self) -> None:
+        skip = self.skip
+        try:
+            stream = self.container.logs(stdout=True, stderr=True, stream=True, follow=True)
+            self._stream = stream
+            for data in stream:
+                if self.detached.is_set():
+                    break
+                if skip:
+                    cut = min(skip, len(data))
+                    data, skip = data[cut:], skip - cut
+                if data:
+                    with self.buffer_lock:
+                        self.buffer += data
+        except Exception as err:  # the stream was closed under us, or the engine went away
+            if not self.detached.is_set():
+                log.debug("log stream of %s ended: %s", self.name, err)
+        finally:
+            self.output_done.set()
+
+    def _follow(self) -> None:
+        if self.adopted:
+            self._prepare_adopted()
+        if self.started_at is None:
+            self.started_at = time.time()
+        threading.Thread(target=self._read_output, daemon=True,
+                         name=f"docker-logs-{self.item_id}").start()
+        margin = self._margin()
+        next_check = time.monotonic()
+        while True:
+            if self.detached.is_set():
+                return
+            if time.time() > self.lease_until - margin:
+                self._fence()
+                return
+            self.flush()
+            now = time.monotonic()
+            if now >= next_check and self.stop_reason is None:
+                next_check = now + CHECK_EVERY
+                if self._cancel_seen():
+                    self._stop("cancel", "cancel requested")
+            if (self.timeout and self.stop_reason is None
+                    and time.time() - self.started_at > self.timeout):
+                self._stop("timeout", f"timed out after {self.timeout:g} s")
+            if self.output_done.wait(TICK):
+                break
+        if self.detached.is_set():
+            return
+        self._conclude()
+
+    def _margin(self) -> float:
+        """Stop this long before the lease would lapse unrenewed."""
+        return min(self.request.lease_ttl / 4, 5.0)
+
+    def _stop(self, reason: str, why: str) -> None:
+        """Stop the container: SIGTERM now, SIGKILL after the grace period (docker stop)."""
+        self.stop_reason = reason
+        self.log_line(f"[launch-jupyter: {why}; stopping the container]")
+        grace = max(0, int(round(self.request.cancel_grace)))
+
+        def stop() -> None:
+            try:
+                self.container.stop(timeout=grace)
+            except Exception as err:
+                log.warning("could not stop %s: %s", self.name, err)
+
+        self._stopper = threading.Thread(target=stop, daemon=True)
+        self._stopper.start()
+
+    def _fence(self) -> None:
+        """The lease could not be renewed in time: no second copy may run; kill it."""
+        self.fenced = True
+        log.warning("lease of %s could not be renewed in time; killing container %s",
+                    self.item_id, self.name)
+        self._close_stream()
+        self._remove()
+
+    def _conclude(self) -> None:
+        from docker.errors import APIError
+
+        try:
+            result = self.container.wait(timeout=max(30.0, self.request.cancel_grace + 10))
+            code: int | None = int(result.get("StatusCode", -1))
+        except Exception as err:
+            self.log_line(f"[launch-jupyter: could not read the exit status: {err}]")
+            code = None
+        try:
+            self.container.reload()
+            oom = bool(self.container.attrs.get("State", {}).get("OOMKilled"))
+        except APIError:
+            oom = False
+        run_dir = self.request.run_dir
+        outputs = self._collect_outputs(run_dir)
+        error = None
+        if self.stop_reason == "cancel":
+            state = "cancelled"
+            error = {"message": "cancelled", "stage": "run", "cell": None}
+        elif self.stop_reason == "timeout":
+            state = "failed"
+            error = {"message": f"timed out after {self.timeout:g} s", "stage": "timeout",
+                     "cell": None}
+        elif code == 0:
+            state = "succeeded"
+        else:
+            state = "failed"
+            error = self._job_error(code, oom)
+        deadline = time.monotonic() + max(self.request.lease_ttl * 0.75, 1.0)
+        while True:
+            try:
+                self.flush()
+                self.store.finish(self.item_id, self.token, state, exit_code=code,
+                                  error=error, outputs=outputs)
+                break
+            except Exception as err:
+                if time.monotonic() > deadline:
+                    log.warning("could not record the outcome of %s: %s", self.item_id, err)
+                    return  # keep the container: the next agent adopts it and records it
+                time.sleep(0.5)
+        self._remove()
+
+    def _job_error(self, code: int | None, oom: bool) -> dict:
+        if oom:
+            return {"message": "the container ran out of memory (the queue's memory limit)",
+                    "stage": "run", "cell": None}
+        try:
+            archive, _ = self.container.get_archive(build.ERROR_FILE)
+            data = b"".join(archive)
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                member = tar.next()
+                handle = tar.extractfile(member) if member is not None else None
+                error = json.loads(handle.read()) if handle is not None else None
+            if isinstance(error, dict) and "message" in error:
+                error.setdefault("stage", "execute")
+                error.setdefault("cell", None)
+                return error
+        except Exception:  # no error file: the job itself failed
+            pass
+        if code is None:
+            return {"message": "the container's exit status is unknown", "stage": "run",
+                    "cell": None}
+        if code == 137:
+            return {"message": "the job was killed (SIGKILL, exit code 137)", "stage": "run",
+                    "cell": None}
+        return {"message": f"the job exited with code {code}", "stage": "run", "cell": None}
+
+    def _collect_outputs(self, run_dir: Path) -> list[dict]:
+        """Copy the executed notebook and LAUNCH_OUTPUT_DIR out of the container."""
+        from docker.errors import APIError, NotFound
+
+        found: list[dict] = []
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            for folder in (build.OUTPUT_DIR, build.EXECUTED_DIR):
+                target = run_dir / posixpath.basename(folder)
+                if target.exists():
+                    shutil.rmtree(target)
+                try:
+                    archive, _ = self.container.get_archive(folder)
+                except NotFound:
+                    continue
+                _extract(archive, run_dir)
+        except (APIError, OSError, tarfile.TarError) as err:
+            self.log_line(f"[launch-jupyter: could not copy the outputs out: {err}]")
+            return found
+        out_dir = run_dir / "output"
+        for base, _dirs, files in os.walk(out_dir):
+            for name in sorted(files):
+                path = os.path.join(base, name)
+                found.append({"name": os.path.relpath(path, out_dir), "path": path,
+                              "size": os.path.getsize(path), "kind": "file"})
+        executed = run_dir / "executed"
+        if executed.is_dir():
+            for path in sorted(executed.iterdir()):
+                if path.is_file():
+                    found.insert(0, {"name": path.name, "path": str(path),
+                                     "size": path.stat().st_size, "kind": "notebook"})
+        return found
+
+    def _close_stream(self) -> None:
+        stream = self._stream
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:
+                pass
+
+    def _remove(self) -> None:
+        if self.container is None:
+            return
+        try:
+            self.container.remove(force=True)
+        except Exception as err:
+            log.debug("could not remove %s: %s", self.name, err)
+
+    # -- logs ---------------------------------------------------------------------------
+
+    def log_line(self, text: str, leading: bool = True) -> None:
+        with self.buffer_lock:
+            if leading and self.buffer and not self.buffer.endswith(b"\n"):
+                self.buffer += b"\n"
+            self.buffer += (text + "\n").encode()
+
+    def flush(self) -> None:
+        """Move buffered output to the store, capped at ``max_log_bytes``."""
+        with self.buffer_lock:
+            data = bytes(self.buffer)
+            self.buffer.clear()
+        if not data or self.truncated:
+            return
+        cap = self.request.max_log_bytes
+        room = max(0, cap - self.logged)
+        truncating = False
+        if len(data) > room:
+            marker = (f"\n[launch-jupyter: log truncated at {cap} bytes; "
+                      "further output was dropped]\n")
+            data, truncating = data[:room] + marker.encode(), True
+        try:
+            size = self.store.append_log(self.item_id, self.token, self.attempt, data)
+        except Exception:  # store away: keep the data for the next tick
+            with self.buffer_lock:
+                self.buffer[:0] = data
+            return
+        if size is not None:
+            self.logged += len(data)
+            self.truncated = truncating
+
+
+class DockerRunner:
+    """Runs each attempt in a container on the Docker engine of ``DOCKER_HOST``."""
+
+    name = "docker"
+
+    def __init__(self, client: Any = None) -> None:
+        self._client = client
+        self._stores: dict[str, Any] = {}
+        self._runs: list[DockerRun] = []
+        self._lock = threading.Lock()
+
+    def client(self) -> Any:
+        """The Docker client (created on first use). Raises LaunchError when unreachable."""
+        with self._lock:
+            if self._client is None:
+                try:
+                    import docker
+                except ImportError:
+                    raise LaunchError("the docker runner needs the docker SDK: "
+                                      "pip install 'docker>=7.0'") from None
+                try:
+                    client = docker.from_env()
+                    client.ping()
+                except Exception as err:
+                    where = os.environ.get("DOCKER_HOST") or "the default socket"
+                    raise LaunchError(f"cannot reach the Docker engine at {where} ({err}); "
+                                      "start dockerd or set DOCKER_HOST") from None
+                self._client = client
+            return self._client
+
+    def store(self, url: str) -> Any:
+        """The runner's own store connection for ``url`` (shared by its run threads)."""
+        with self._lock:
+            store = self._stores.get(url)
+            if store is None:
+                from ..store import Store
+
+                store = self._stores[url] = Store(url, migrate=False, check=False)
+            return store
+
+    def prepare(self) -> None:
+        """Nothing to warm: the client connects on first use."""
+
+    def close(self) -> None:
+        """Stop watching runs (their containers keep going) and close the connections."""
+        with self._lock:
+            runs, self._runs = self._runs, []
+        for run in runs:
+            run.detach()
+        for run in runs:
+            run.thread.join(2.0)
+        with self._lock:
+            stores, self._stores = self._stores, {}
+            client, self._client = self._client, None
+        for store in stores.values():
+            store.close()
+        if client is not None:
+            client.close()
+
+    def _plan(self, request: RunRequest) -> tuple[build.ImagePlan, dict]:
+        config = request.queue_config or {}
+        plan = build.plan_image(request.job, request.files, config)
+        macros = {"item_id": request.item["id"], "job": request.job.ref,
+                  "queue": request.item["queue"], "image": plan.tag}
+        template = render(config.get("template") or {}, request.item.get("template_values")
+                          or {}, macros)
+        if not isinstance(template, dict):
+            raise LaunchError("the queue template must be a mapping")
+        env = _template_mapping(template.pop("env", None), "env")
+        labels = {k: v for k, v in _template_mapping(template.pop("labels", None),
+                                                     "labels").items()
+                  if not k.startswith(f"{LABEL}.")}
+        options = container_options(template, config.get("admin") or {})
+        options["_env"] = env
+        options["_labels"] = labels
+        return plan, options
+
+    def start(self, request: RunRequest) -> DockerRun:
+        """Check the queue template (refusals happen here), then build and run in a thread."""
+        plan, options = self._plan(request)
+        self.client()  # an unreachable engine fails the start at once, with the reason
+        if request.run_dir.exists():
+            shutil.rmtree(request.run_dir)
+        request.run_dir.mkdir(parents=True)
+        run = DockerRun(self, request, plan=plan, options=options)
+        self._track(run)
+        return run
+
+    def find(self, item_id: str, attempt: int | None = None) -> list[Any]:
+        """Containers of ``item_id`` (and ``attempt``), found by label, running or not."""
+        filters = [f"{LABEL}.item={item_id}"]
+        if attempt is not None:
+            filters.append(f"{LABEL}.attempt={attempt}")
+        return self.client().containers.list(all=True, filters={"label": filters})
+
+    def adopt(self, request: RunRequest) -> DockerRun | None:
+        """Take over the container of this attempt, if it is still there (None if not)."""
+        found = self.find(request.item["id"], request.attempt)
+        if not found:
+            return None
+        run = DockerRun(self, request, container=found[0])
+        self._track(run)
+        return run
+
+    def _track(self, run: DockerRun) -> None:
+        with self._lock:
+            self._runs = [r for r in self._runs if not r.done()]
+            self._runs.append(run)
+        run.thread.start()
