@@ -95,8 +95,21 @@ class Launch:
             from .runners.templates import validate_queue_config
 
             config = validate_queue_config(config)
+        if runner == "docker":
+            # Refuse privileged/host options now, not when the first item starts.
+            self._check_docker_options(config or {}, {})
         return self.store.create_queue(name, runner=runner, max_attempts=int(max_attempts),
                                        timeout=_positive_timeout(timeout), config=config)
+
+    @staticmethod
+    def _check_docker_options(config: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+        """The docker options a queue template gives with these values (LaunchError if not)."""
+        from .runners.docker import container_options
+        from .runners.templates import render, validate_template_values
+
+        values = dict(values) or validate_template_values(config)
+        container_options(render(config.get("template") or {}, values, {}),
+                          config.get("admin") or {})
 
     def queue(self, name: str) -> dict:
         return self.store.get_queue(name)
@@ -151,6 +164,8 @@ class Launch:
 
         templated = validate_template_values(queue_info["config"], template_values,
                                              template_pairs)
+        if queue_info["runner"] == "docker":
+            self._check_docker_options(queue_info["config"], templated)
         effective = effective_parameters(job.spec.get("parameters") or {}, values)
         item = self.store.submit(
             job=job, queue=queue, overrides=values, parameters=effective, priority=prio,

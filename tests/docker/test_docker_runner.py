@@ -10,6 +10,7 @@ import nbformat
 import pytest
 
 from launch_jupyter.api import Launch
+from launch_jupyter.errors import LaunchError
 
 from ..conftest import require_service, wait_for, write_notebook, write_script
 from .conftest import make_queue, unique_name
@@ -187,12 +188,12 @@ def test_privileged_through_the_template_is_refused_unless_admin_allows(
                          variables={"privileged": {"type": "boolean", "default": False}})
     plain = docker_launch.submit(job.ref, queue=refused).wait(120)
     assert plain.state == "succeeded", plain.logs()
-    item = docker_launch.submit(job.ref, queue=refused,
-                                template_values={"privileged": True}).wait(60)
-    data = item.info()
-    assert data["state"] == "failed"
-    assert "privileged mode is refused" in data["error"]["message"]
-    assert "allow_privileged" in data["error"]["message"]
+    before = len(docker_launch.items())
+    with pytest.raises(LaunchError, match="privileged mode is refused.*allow_privileged"):
+        docker_launch.submit(job.ref, queue=refused, template_values={"privileged": True})
+    assert len(docker_launch.items()) == before  # refused at submit: nothing written
+    with pytest.raises(LaunchError, match="privileged mode is refused"):
+        make_queue(docker_launch, template={"privileged": True})  # and at queue create
     allowed = make_queue(docker_launch, template={"privileged": True},
                          admin={"allow_privileged": True})
     item = docker_launch.submit(job.ref, queue=allowed).wait(120)
