@@ -493,6 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jupyter launch`` / ``jupyter-launch``."""
+    # jsonschema (under nbformat) imports rfc3987_syntax when it is installed, which builds a
+    # grammar for ~1 s on every start; the CLI never checks IRI formats, so skip it here.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

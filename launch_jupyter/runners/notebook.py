@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
     client = StreamingClient(
         nb, kernel_name=args.kernel, timeout=None, allow_errors=False,
+        # The run is over once the last cell ran: no need to wait for a polite kernel exit.
+        shutdown_kernel="immediate",
         # ipykernel warns about TCP transport on every start; keep real errors only.
         extra_arguments=[
             "--IPKernelApp.log_level="
