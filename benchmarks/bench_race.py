@@ -55,6 +55,9 @@ def run(quick: bool) -> list[Figure]:
     figures = []
     sqlite_wrong, sqlite_rate = race(temp_store, n, 8)
     log(f"  SQLite, 8 agents, {n} items: {sqlite_wrong} not exactly once, {sqlite_rate:.1f}/s")
+    figures.append(Figure(
+        name=f"SQLite, 8 agent processes over {n} items: items not run exactly once",
+        value=sqlite_wrong, unit="items", target="0", met=sqlite_wrong == 0))
     if not postgres_base_url():
         log("  (no LAUNCH_JUPYTER_BENCH_POSTGRES: PostgreSQL race not measured)")
         return figures

@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder for the JSON results (default benchmarks/results)")
     args = parser.parse_args(argv)
     # Every benchmark makes its own store: do not let the caller's settings leak in.
-    for var in [v for v in os.environ if v.startswith("LAUNCH_JUPYTER_")]:
+    for var in [v for v in os.environ if v.startswith("LAUNCH_JUPYTER_")
+                and not v.startswith(("LAUNCH_JUPYTER_BENCH_", "LAUNCH_JUPYTER_TEST_"))]:
         del os.environ[var]
 
     started = datetime.now(timezone.utc)
