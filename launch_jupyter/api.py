@@ -108,8 +108,12 @@ class Launch:
         from .runners.templates import render, validate_template_values
 
         values = dict(values) or validate_template_values(config)
-        container_options(render(config.get("template") or {}, values, {}),
-                          config.get("admin") or {})
+        try:
+            container_options(render(config.get("template") or {}, values, {}),
+                              config.get("admin") or {})
+        except ImportError as err:
+            raise LaunchError(f"docker queues need the docker SDK ({err}); install it with "
+                              "pip install 'launch-jupyter[docker]'") from None
 
     def queue(self, name: str) -> dict:
         return self.store.get_queue(name)
