@@ -18,6 +18,15 @@ import sys
 
 
 def _serve() -> int:
+    # Die with the agent that started us, and check it is still there: set before the slow
+    # imports below, so an agent killed meanwhile cannot leave this server behind.
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    parent = os.environ.pop("LAUNCH_FORKSERVER_PARENT", "")
+    if parent and os.getppid() != int(parent):
+        return 0
     from launch_jupyter.runners import supervisor  # warm the imports the children need
 
     supervisor.warm_up()
@@ -25,10 +34,6 @@ def _serve() -> int:
     # them would copy every page the fork shares (copy-on-write) and cost tens of ms per run.
     gc.collect()
     gc.freeze()
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     stdout.write(b"ready\n")

@@ -111,6 +111,7 @@ class ForkServer:
             [sys.executable, "-m", "launch_jupyter.runners.forkserver"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
             start_new_session=True, close_fds=True,
+            env={**os.environ, "LAUNCH_FORKSERVER_PARENT": str(os.getpid())},
         )
         assert self.proc.stdout is not None
         if self.proc.stdout.readline().strip() != b"ready":
