@@ -95,3 +95,16 @@ class AdoptingRunner(Runner, Protocol):
         None when the run is gone (the item is then recovered as usual).
         """
         ...
+
+
+def outcome(stop_reason: str | None, exit_code: int | None, timeout: float | None,
+            job_error: Any) -> tuple[str, dict | None]:
+    """(terminal state, error) of a finished run; ``job_error()`` explains a failing exit."""
+    if stop_reason == "cancel":
+        return "cancelled", {"message": "cancelled", "stage": "run", "cell": None}
+    if stop_reason == "timeout":
+        return "failed", {"message": f"timed out after {timeout or 0:g} s", "stage": "timeout",
+                          "cell": None}
+    if exit_code == 0:
+        return "succeeded", None
+    return "failed", job_error()

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import LaunchError
 from . import build
-from .base import RunRequest
+from .base import RunRequest, outcome
 from .templates import render
 
 log = logging.getLogger("launch_jupyter.runners.docker")
@@ -496,19 +496,8 @@ class DockerRun:
             oom = False
         run_dir = self.request.run_dir
         outputs = self._collect_outputs(run_dir)
-        error = None
-        if self.stop_reason == "cancel":
-            state = "cancelled"
-            error = {"message": "cancelled", "stage": "run", "cell": None}
-        elif self.stop_reason == "timeout":
-            state = "failed"
-            error = {"message": f"timed out after {self.timeout:g} s", "stage": "timeout",
-                     "cell": None}
-        elif code == 0:
-            state = "succeeded"
-        else:
-            state = "failed"
-            error = self._job_error(code, oom)
+        state, error = outcome(self.stop_reason, code, self.timeout,
+                               lambda: self._job_error(code, oom))
         deadline = time.monotonic() + max(self.request.lease_ttl * 0.75, 1.0)
         while True:
             try:

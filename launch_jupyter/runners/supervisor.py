@@ -361,19 +361,10 @@ class Supervisor:
     def finish(self) -> int:
         assert self.proc is not None
         code = self.proc.returncode
-        error = None
-        if self.stop_reason == "cancel":
-            state = "cancelled"
-            error = {"message": "cancelled", "stage": "run", "cell": None}
-        elif self.stop_reason == "timeout":
-            state = "failed"
-            error = {"message": f"timed out after {self.timeout:g} s", "stage": "timeout",
-                     "cell": None}
-        elif code == 0:
-            state = "succeeded"
-        else:
-            state = "failed"
-            error = self._job_error(code)
+        from launch_jupyter.runners.base import outcome
+
+        state, error = outcome(self.stop_reason, code, self.timeout,
+                               lambda: self._job_error(code))
         try:
             outputs = self.outputs()
         except OSError as err:
