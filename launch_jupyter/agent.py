@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .config import LaunchConfig
 from .errors import LaunchError, StoreError
@@ -25,6 +26,11 @@ from .runners import Run, Runner, RunRequest, get_runner
 from .store import ACTIVE, CANCELLED, FAILED, RUNNING, TERMINAL, JobRecord, Store, wakeup
 
 log = logging.getLogger("launch_jupyter.agent")
+
+
+def _run_token(item_id: str, attempt: int) -> str:
+    """The lease owner of one attempt's run: unique per start or adoption."""
+    return f"{item_id}/{attempt}/{secrets.token_hex(4)}"
 
 
 def new_agent_id() -> str:
@@ -201,42 +207,31 @@ class Agent:
     def launch(self, item: dict) -> str | None:
         """Start a leased item; returns its run token, or None when it did not start."""
         item_id, attempt = item["id"], item["attempt"]
-        token = f"{item_id}/{attempt}/{secrets.token_hex(4)}"
+        token = _run_token(item_id, attempt)
         if self._stop.is_set():
             self.store.hand_back(item_id, self.id)
             return None
         try:
             job_id = self.store.job_id_of(item_id)
             job, files = self._job(job_id)
-            queue_info = self._queue_info.get(item["queue"])
-            if queue_info is None or time.monotonic() - queue_info[0] > 30:
-                queue_info = (time.monotonic(), self.store.get_queue(item["queue"]))
-                self._queue_info[item["queue"]] = queue_info
-            runner_name = queue_info[1]["runner"]
+            queue = self._queue(item["queue"])
+            runner_name = queue["runner"]
             runner = self._runner(runner_name)
         except LaunchError as err:
             self.store.finish(item_id, self.id, FAILED,
                               error={"message": str(err), "stage": "start", "cell": None})
             return None
-        run_dir = Path(self.config.runs_dir) / item_id / str(attempt)
         granted = time.time()
+        request = self._run_request(item, job, files, token, granted, queue,
+                                    requirement_warnings=self._requirement_warnings(job))
         if not self.store.start_run(item_id, self.id, token, self.config.lease_ttl,
                                     {"runner": runner_name, "host": socket.gethostname(),
-                                     "run_dir": str(run_dir), "agent": self.id}):
+                                     "run_dir": str(request.run_dir), "agent": self.id}):
             # Cancelled between claim and start: it never ran.
             self.store.finish(item_id, self.id, CANCELLED,
                               error={"message": "cancelled before it started",
                                      "stage": "queued", "cell": None})
             return None
-        request = RunRequest(
-            item=item, job=job, files=files, token=token, attempt=attempt, run_dir=run_dir,
-            store_url=self.store.url, lease_ttl=self.config.lease_ttl,
-            cancel_grace=self.config.cancel_grace, max_log_bytes=self.config.max_log_bytes,
-            agent_id=self.id, agent_wake=self._waker.address if self._waker else None,
-            lease_until=granted + self.config.lease_ttl,
-            requirement_warnings=self._requirement_warnings(job),
-            queue_config=queue_info[1]["config"],
-        )
         try:
             run = runner.start(request)
         except (LaunchError, OSError) as err:
@@ -247,6 +242,19 @@ class Agent:
         self.store.update_run_info(item_id, token, **run.info())
         self.active[item_id] = _Active(item_id, token, run, item["queue"])
         return token
+
+    def _run_request(self, item: dict, job: JobRecord, files: list[tuple[str, bytes]],
+                     token: str, granted: float, queue: dict, **extra: Any) -> RunRequest:
+        """What a runner needs to start (or adopt) the item's current attempt."""
+        ttl = self.config.lease_ttl
+        return RunRequest(
+            item=item, job=job, files=files, token=token, attempt=item["attempt"],
+            run_dir=Path(self.config.runs_dir) / item["id"] / str(item["attempt"]),
+            store_url=self.store.url, lease_ttl=ttl, cancel_grace=self.config.cancel_grace,
+            max_log_bytes=self.config.max_log_bytes, agent_id=self.id,
+            agent_wake=self._waker.address if self._waker else None,
+            lease_until=granted + ttl, queue_config=queue["config"], **extra,
+        )
 
     def _runner(self, name: str) -> Runner:
         runner = self._runners.get(name)
@@ -328,7 +336,8 @@ class Agent:
             if held and cancel:
                 active.run.cancel(self.config.cancel_grace)
 
-    def _queue_config(self, name: str) -> dict:
+    def _queue(self, name: str) -> dict:
+        """The queue (runner, config), re-read at most every 30 s."""
         info = self._queue_info.get(name)
         if info is None or time.monotonic() - info[0] > 30:
             info = self._queue_info[name] = (time.monotonic(), self.store.get_queue(name))
@@ -337,14 +346,14 @@ class Agent:
     def _adopt(self, row: dict) -> bool | None:
         """A lapsed lease whose run may still be alive (a container): adopt it if it is.
 
-        The agent takes the lease over with the run's token (renewing it), then asks the
-        runner for the run. True: adopted; False: gone (recover the item as usual); None:
+        The agent takes the lapsed lease over under a new token, then asks the runner for the
+        run. True: adopted; False: gone (recover the item as usual); None:
         the runner could not tell (its engine is away), so the item is left for later.
         """
         if row["state"] != RUNNING:
             return False
         try:
-            queue = self._queue_config(row["queue"])
+            queue = self._queue(row["queue"])
             runner = self._runner(queue["runner"])
         except LaunchError:
             return False
@@ -354,7 +363,7 @@ class Agent:
         item_id, ttl = row["id"], self.config.lease_ttl
         # Take the lapsed lease over under a new token in one guarded UPDATE: of two agents
         # recovering the same item at once, exactly one wins.
-        token = f"{item_id}/{row['attempt']}/{secrets.token_hex(4)}"
+        token = _run_token(item_id, row["attempt"])
         asked = time.time()
         if not self.store.take_over(item_id, row["lease_owner"], token, ttl):
             return False  # finished, recovered or adopted by another agent meanwhile
@@ -362,15 +371,7 @@ class Agent:
         try:
             item = self.store.get_item(item_id)
             job, files = self._job(self.store.job_id_of(item_id))
-            request = RunRequest(
-                item=item, job=job, files=files, token=token, attempt=row["attempt"],
-                run_dir=Path(self.config.runs_dir) / item_id / str(row["attempt"]),
-                store_url=self.store.url, lease_ttl=ttl,
-                cancel_grace=self.config.cancel_grace, max_log_bytes=self.config.max_log_bytes,
-                agent_id=self.id, agent_wake=self._waker.address if self._waker else None,
-                lease_until=asked + ttl, queue_config=queue["config"],
-            )
-            run = adopt(request)
+            run = adopt(self._run_request(item, job, files, token, asked, queue))
         except (LaunchError, OSError) as err:
             log.warning("agent %s could not look for the run of item %s: %s", self.id,
                         item_id, err)

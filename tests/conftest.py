@@ -205,3 +205,33 @@ def postgres_url() -> Iterator[str]:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.dispose()
+
+
+def assert_agents_race_exactly_once(client: Launch, cli: CLI, tmp_path: Path, *, items: int,
+                                    agents: int, agent_args: tuple[str, ...] = (),
+                                    timeout: float = 900) -> None:
+    """``agents`` agent processes over ``items`` queued items: each ran exactly once.
+
+    Proved from the jobs' own side effect (each appends its item id to one file, O_APPEND),
+    and from the store: all succeeded, and more than one agent claimed items.
+    """
+    import collections
+
+    ran = tmp_path / "ran.txt"
+    path = write_script(tmp_path, "once.py", f"""
+        import os
+        fd = os.open({str(ran)!r}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, (os.environ["LAUNCH_ITEM_ID"] + "\\n").encode())
+    """)
+    ref = client.create_job(path).ref
+    ids = [client.submit(ref).id for _ in range(items)]
+    procs = [cli.popen("agent", *agent_args, "--until-idle") for _ in range(agents)]
+    for proc in procs:
+        proc.wait(timeout=timeout)
+        assert proc.returncode == 0, proc.stderr.read()
+    counts = collections.Counter(ran.read_text().split())
+    assert set(counts) == set(ids)
+    assert max(counts.values()) == 1
+    stored = client.items()
+    assert collections.Counter(i["state"] for i in stored) == {"succeeded": items}
+    assert len({i["attempts"][0]["agent"] for i in stored}) > 1  # they really raced

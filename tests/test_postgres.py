@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import os
 import shlex
 import subprocess
@@ -13,7 +12,13 @@ import pytest
 
 from launch_jupyter.api import Launch
 
-from .conftest import CLI, require_service, wait_for, write_script
+from .conftest import (
+    CLI,
+    assert_agents_race_exactly_once,
+    require_service,
+    wait_for,
+    write_script,
+)
 
 
 @pytest.fixture
@@ -30,23 +35,7 @@ def test_eight_agents_over_500_items_run_each_exactly_once(
     pg_client: Launch, cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LAUNCH_JUPYTER_LEASE_TTL", "30")
-    ran = tmp_path / "ran.txt"
-    path = write_script(tmp_path, "once.py", f"""
-        import os
-        fd = os.open({str(ran)!r}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        os.write(fd, (os.environ["LAUNCH_ITEM_ID"] + "\\n").encode())
-    """)
-    ref = pg_client.create_job(path).ref
-    ids = [pg_client.submit(ref).id for _ in range(500)]
-    agents = [cli.popen("agent", "--until-idle") for _ in range(8)]
-    for agent in agents:
-        agent.wait(timeout=900)
-        assert agent.returncode == 0, agent.stderr.read()
-    counts = collections.Counter(ran.read_text().split())
-    assert set(counts) == set(ids) and max(counts.values()) == 1
-    items = pg_client.items()
-    assert collections.Counter(i["state"] for i in items) == {"succeeded": 500}
-    assert len({i["attempts"][0]["agent"] for i in items}) > 1
+    assert_agents_race_exactly_once(pg_client, cli, tmp_path, items=500, agents=8)
 
 
 def test_postgres_restart_mid_run_loses_nothing_and_never_overlaps(

@@ -6,7 +6,6 @@ life and records a failure to take it; the kernel frees the lock when a process 
 
 from __future__ import annotations
 
-import collections
 import os
 import signal
 import time
@@ -16,7 +15,14 @@ import pytest
 
 from launch_jupyter.api import Launch
 
-from .conftest import CLI, SHORT_TTL, pid_alive, wait_for, write_script
+from .conftest import (
+    CLI,
+    SHORT_TTL,
+    assert_agents_race_exactly_once,
+    pid_alive,
+    wait_for,
+    write_script,
+)
 
 GUARDED_JOB = """
     import fcntl, os, sys, time
@@ -107,25 +113,8 @@ def test_four_agents_racing_over_400_items_run_each_exactly_once(
 ) -> None:
     # This test is about claims, not lease recovery: a normal lease on a loaded machine.
     monkeypatch.setenv("LAUNCH_JUPYTER_LEASE_TTL", "30")
-    ran = tmp_path / "ran.txt"
-    path = write_script(tmp_path, "once.py", f"""
-        import os
-        fd = os.open({str(ran)!r}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        os.write(fd, (os.environ["LAUNCH_ITEM_ID"] + "\\n").encode())
-    """)
-    ref = client.create_job(path).ref
-    ids = [client.submit(ref).id for _ in range(400)]
-    agents = [cli.popen("agent", "--max-jobs", "2", "--until-idle") for _ in range(4)]
-    for agent in agents:
-        agent.wait(timeout=600)
-        assert agent.returncode == 0, agent.stderr.read()
-    counts = collections.Counter(ran.read_text().split())
-    assert set(counts) == set(ids)
-    assert max(counts.values()) == 1
-    states = collections.Counter(i["state"] for i in client.items())
-    assert states == {"succeeded": 400}
-    claimed_by = {i["attempts"][0]["agent"] for i in client.items()}
-    assert len(claimed_by) > 1  # they really raced
+    assert_agents_race_exactly_once(client, cli, tmp_path, items=400, agents=4,
+                                    agent_args=("--max-jobs", "2"), timeout=600)
 
 
 def test_sigterm_stops_the_agent_and_leaves_its_run_to_finish(
