@@ -108,3 +108,13 @@ def outcome(stop_reason: str | None, exit_code: int | None, timeout: float | Non
     if exit_code == 0:
         return "succeeded", None
     return "failed", job_error()
+
+
+def capped(data: bytes, logged: int, cap: int) -> tuple[bytes, bool]:
+    """The part of ``data`` that still fits in a log capped at ``cap`` bytes (``logged``
+    written so far), with a visible marker when it had to be cut; and whether it was cut."""
+    room = max(0, cap - logged)
+    if len(data) <= room:
+        return data, False
+    marker = f"\n[launch-jupyter: log truncated at {cap} bytes; further output was dropped]\n"
+    return data[:room] + marker.encode(), True

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import LaunchError
 from . import build
-from .base import RunRequest, outcome
+from .base import RunRequest, capped, outcome
 from .templates import render
 
 log = logging.getLogger("launch_jupyter.runners.docker")
@@ -601,21 +601,15 @@ class DockerRun:
             self.buffer.clear()
         if not data or self.truncated:
             return
-        cap = self.request.max_log_bytes
-        room = max(0, cap - self.logged)
-        truncating = False
-        if len(data) > room:
-            marker = (f"\n[launch-jupyter: log truncated at {cap} bytes; "
-                      "further output was dropped]\n")
-            data, truncating = data[:room] + marker.encode(), True
+        chunk, truncating = capped(data, self.logged, self.request.max_log_bytes)
         try:
-            size = self.store.append_log(self.item_id, self.token, self.attempt, data)
+            size = self.store.append_log(self.item_id, self.token, self.attempt, chunk)
         except Exception:  # store away: keep the data for the next tick
             with self.buffer_lock:
                 self.buffer[:0] = data
             return
         if size is not None:
-            self.logged += len(data)
+            self.logged += len(chunk)
             self.truncated = truncating
 
 

@@ -19,6 +19,8 @@ import threading
 import time
 from typing import Any
 
+from launch_jupyter.runners.base import capped, outcome
+
 PR_SET_PDEATHSIG = 1
 TICK = 0.2  # seconds between log flushes / cancel checks
 CHECK_EVERY = 0.5  # seconds between cancel-flag reads
@@ -189,12 +191,7 @@ class Supervisor:
             self.buffer_lock.notify_all()
         if not data or self.truncated:
             return True  # past the cap, output is drained and dropped: memory stays bounded
-        room = max(0, self.max_log_bytes - self.logged)
-        chunk, truncating = data, False
-        if len(data) > room:
-            marker = (f"\n[launch-jupyter: log truncated at {self.max_log_bytes} bytes; "
-                      "further output was dropped]\n")
-            chunk, truncating = data[:room] + marker.encode(), True
+        chunk, truncating = capped(data, self.logged, self.max_log_bytes)
         try:
             size = self.store.append_log(self.item_id, self.token, self.attempt, chunk)
         except Exception:  # the store is away: keep the data and try again next tick
@@ -361,8 +358,6 @@ class Supervisor:
     def finish(self) -> int:
         assert self.proc is not None
         code = self.proc.returncode
-        from launch_jupyter.runners.base import outcome
-
         state, error = outcome(self.stop_reason, code, self.timeout,
                                lambda: self._job_error(code))
         try:
