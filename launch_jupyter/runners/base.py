@@ -118,3 +118,12 @@ def capped(data: bytes, logged: int, cap: int) -> tuple[bytes, bool]:
         return data, False
     marker = f"\n[launch-jupyter: log truncated at {cap} bytes; further output was dropped]\n"
     return data[:room] + marker.encode(), True
+
+
+def overlap(stored: bytes, output: bytes) -> int:
+    """How many leading bytes of ``output`` are already at the end of ``stored``."""
+    start = max(0, len(stored) - len(output))
+    for pos in range(start, len(stored) + 1):
+        if output.startswith(stored[pos:]):
+            return len(stored) - pos
+    return 0

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import LaunchError
 from . import build
-from .base import RunRequest, capped, outcome
+from .base import RunRequest, capped, outcome, overlap
 from .templates import render
 
 log = logging.getLogger("launch_jupyter.runners.docker")
@@ -165,15 +165,6 @@ def _parse_time(text: str | None) -> float | None:
     except ValueError:
         return None
     return stamp + (float("0." + frac) if frac.isdigit() else 0.0)
-
-
-def _overlap(stored: bytes, output: bytes) -> int:
-    """How many leading bytes of ``output`` are already at the end of ``stored``."""
-    start = max(0, len(stored) - len(output))
-    for pos in range(start, len(stored) + 1):
-        if output.startswith(stored[pos:]):
-            return len(stored) - pos
-    return 0
 
 
 def _extract(archive: Any, dest: Path) -> None:
@@ -397,7 +388,7 @@ class DockerRun:
         item = self.store.get_item(self.item_id)
         size = item.get("log_bytes") or 0
         stored, _ = self.store.read_log(self.item_id, max(0, size - len(output)))
-        self.skip = _overlap(stored, output)
+        self.skip = overlap(stored, output)
         self.logged = self.skip
         self.truncated = b"[launch-jupyter: log truncated at" in stored
         self.log_line(f"[launch-jupyter: agent {self.request.agent_id} adopted container "

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from launch_jupyter.errors import LaunchError
+from launch_jupyter.runners.base import overlap as _overlap
 from launch_jupyter.runners.build import default_base_image, generated_dockerfile
-from launch_jupyter.runners.docker import _overlap, container_options
+from launch_jupyter.runners.docker import container_options
 
 
 def test_resources_pass_through_the_allowlist() -> None:
