@@ -98,6 +98,8 @@ class Launch:
         if runner == "docker":
             # Refuse privileged/host options now, not when the first item starts.
             self._check_docker_options(config or {}, {})
+        elif runner == "kubernetes":
+            self._check_kubernetes_options(config or {}, {})
         return self.store.create_queue(name, runner=runner, max_attempts=int(max_attempts),
                                        timeout=_positive_timeout(timeout), config=config)
 
@@ -114,6 +116,14 @@ class Launch:
         except ImportError as err:
             raise LaunchError(f"docker queues need the docker SDK ({err}); install it with "
                               "pip install 'launch-jupyter[docker]'") from None
+
+    @staticmethod
+    def _check_kubernetes_options(config: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+        """The kubernetes template with these values: image source, keys, pod security."""
+        from .runners.kubernetes import check_queue
+        from .runners.templates import validate_template_values
+
+        check_queue(config, dict(values) or validate_template_values(config))
 
     def queue(self, name: str) -> dict:
         return self.store.get_queue(name)
@@ -170,6 +180,8 @@ class Launch:
                                              template_pairs)
         if queue_info["runner"] == "docker":
             self._check_docker_options(queue_info["config"], templated)
+        elif queue_info["runner"] == "kubernetes":
+            self._check_kubernetes_options(queue_info["config"], templated)
         effective = effective_parameters(job.spec.get("parameters") or {}, values)
         item = self.store.submit(
             job=job, queue=queue, overrides=values, parameters=effective, priority=prio,

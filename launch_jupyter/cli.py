@@ -408,7 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="queue_command", metavar="COMMAND", required=True)
     p = add(queue, "create", cmd_queue_create, "create a queue", [as_json])
     p.add_argument("name")
-    p.add_argument("--runner", default="local", help="local (default)")
+    p.add_argument("--runner", default="local",
+                   help="local (default), docker (a container per item; docs/docker.md) or "
+                        "kubernetes (a batch/v1 Job per item; docs/kubernetes.md)")
     p.add_argument("--max-attempts", type=int, default=3,
                    help="attempts before an item whose agent was lost fails (default 3)")
     p.add_argument("--timeout", type=float, help="default per-item timeout in seconds")

@@ -18,7 +18,11 @@ def get_runner(name: str) -> Runner:
         from .docker import DockerRunner
 
         return DockerRunner()
+    if name == "kubernetes":
+        from .kubernetes import KubernetesRunner
+
+        return KubernetesRunner()
     raise LaunchError(
         f"runner {name!r} is not available in this version of launch-jupyter; "
-        "queues can use: local, docker"
+        "queues can use: local, docker, kubernetes"
     )

@@ -943,6 +943,37 @@ class Store:
                 t.attempts.c.item_id == item_id, t.attempts.c.attempt == attempt))
             return True
 
+    def retry(self, item_id: str, token: str, error: dict) -> str | None:
+        """running -> queued for another attempt, by the lease holder (its run was disrupted
+        by the cluster, not by the job): failed once the queue's max attempts are used up.
+        Returns the new state, or None when ``token`` no longer holds the lease."""
+        now = time.time()
+        with self.write() as conn:
+            row = conn.execute(sa.select(t.items.c.attempt, t.items.c.max_attempts)
+                               .where(t.items.c.id == item_id)).first()
+            if row is None:
+                return None
+            common = dict(owner=token, actor=token, lease_owner=None, lease_expires_at=None)
+            if row.attempt < row.max_attempts:
+                state = QUEUED
+                prev = self._transition(conn, item_id, ACTIVE, QUEUED, kind="retried",
+                                        detail=error, **common)
+            else:
+                state = FAILED
+                error = {**error, "message": f"{error.get('message')} (attempt {row.attempt} "
+                                             f"of {row.max_attempts}; no attempts left)"}
+                prev = self._transition(conn, item_id, ACTIVE, FAILED, kind="failed",
+                                        detail=error, finished_at=now, error=_dumps(error),
+                                        **common)
+            if prev is None:
+                return None
+            conn.execute(
+                t.attempts.update()
+                .where(t.attempts.c.item_id == item_id, t.attempts.c.attempt == row.attempt)
+                .values(finished_at=now, error=_dumps(error))
+            )
+            return state
+
     def expired_leases(self, now: float | None = None) -> list[dict]:
         """Leased/running items whose lease lapsed (id, state, owner, attempt, run)."""
         now = time.time() if now is None else now
