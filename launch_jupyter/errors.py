@@ -46,3 +46,10 @@ class StoreError(LaunchError):
     """The store cannot be opened or used (bad URL, schema newer than this code...)."""
 
     http_status = 503
+
+
+class StoreFullError(StoreError):
+    """The store's disk is full (SQLite ``SQLITE_FULL``, PostgreSQL ``disk_full``): writes
+    fail until space is freed; reads still work."""
+
+    http_status = 507

@@ -10,6 +10,7 @@ its supervisor: a lapsed lease always means no job is running.
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import os
 import signal
@@ -19,12 +20,17 @@ import threading
 import time
 from typing import Any
 
+from launch_jupyter.errors import StoreFullError
 from launch_jupyter.runners.base import capped, outcome
 
 PR_SET_PDEATHSIG = 1
 TICK = 0.2  # seconds between log flushes / cancel checks
 CHECK_EVERY = 0.5  # seconds between cancel-flag reads
 MAX_BUFFER = 4 * 1024 * 1024  # bytes of output held between two flushes to the store
+TAIL_BYTES = 4096  # last bytes of the job's output kept to explain a failing exit
+#: what a failed write prints (strerror) -> what it means, for a job dying of one
+WRITE_ERRORS = {os.strerror(errno.ENOSPC): "the disk is full",
+                os.strerror(errno.EFBIG): "a file went over the file size limit"}
 
 
 def _child_setup(parent: int) -> None:  # runs in the child between fork and exec
@@ -34,6 +40,14 @@ def _child_setup(parent: int) -> None:  # runs in the child between fork and exe
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the supervisor died before prctl took effect
         os._exit(137)
+
+
+def _say(text: str) -> None:
+    """A line for supervisor.log; a full disk must not stop the supervisor over it."""
+    try:
+        print(text, file=sys.stderr)
+    except OSError:
+        pass
 
 
 def _kill_group(pid: int, sig: int) -> None:
@@ -125,9 +139,12 @@ class Supervisor:
         self.buffer_lock = threading.Condition()
         self.logged = 0
         self.truncated = False
+        self.tail = b""  # the job's last output bytes (see TAIL_BYTES)
+        #: why the log could not be stored (the store's disk is full): the run is stopped
+        self.store_full: str | None = None
         self.reader_done = threading.Event()
         self.wake = threading.Event()  # set when output ends (the job exited) or a signal came
-        self.stop_reason: str | None = None  # "cancel" | "timeout" | "lost" | "signal"
+        self.stop_reason: str | None = None  # cancel|timeout|lost|signal|full
         self.store: Any = None
         self.kill_at: float | None = None
         # Wall-clock end of the lease as far as we know it (the agent granted it just before
@@ -162,6 +179,7 @@ class Supervisor:
                 break
             if not data:
                 break
+            self.tail = (self.tail + data)[-TAIL_BYTES:]
             with self.buffer_lock:
                 if self.truncated:
                     continue  # past the cap: drain and drop, memory stays bounded
@@ -194,6 +212,13 @@ class Supervisor:
         chunk, truncating = capped(data, self.logged, self.max_log_bytes)
         try:
             size = self.store.append_log(self.item_id, self.token, self.attempt, chunk)
+        except StoreFullError as err:
+            # No room for the log: drop output from here on and stop the job (see run()).
+            self.truncated = True
+            if self.store_full is None:
+                self.store_full = str(err)
+                self.stop_reason = self.stop_reason or "full"
+            return True
         except Exception:  # the store is away: keep the data and try again next tick
             with self.buffer_lock:
                 self.buffer[:0] = data
@@ -230,7 +255,7 @@ class Supervisor:
         except Exception as err:
             # Without the store nothing can be recorded: stop the job; the lease will lapse.
             self.stop_job(hard=True)
-            print(f"supervisor: cannot open the store: {err}", file=sys.stderr)
+            _say(f"supervisor: cannot open the store: {err}")
             return 3
         self._preamble()
         threading.Thread(target=self._watchdog, daemon=True).start()
@@ -261,7 +286,7 @@ class Supervisor:
                         self.stop_reason = "cancel"
                     next_check = now + CHECK_EVERY
             except Exception as err:  # store away: fence when we cannot renew in time
-                print(f"supervisor: store error: {err}", file=sys.stderr)
+                _say(f"supervisor: store error: {err}")
             if self.fenced:
                 return 4
             if self.stop_reason == "lost":
@@ -269,10 +294,11 @@ class Supervisor:
                 return 5
             if self.timeout and now - self.started > self.timeout and self.stop_reason is None:
                 self.stop_reason = "timeout"
-            if self.stop_reason in ("cancel", "timeout", "signal") and not exited:
+            if self.stop_reason in ("cancel", "timeout", "signal", "full") and not exited:
                 why = {"cancel": "cancel requested",
                        "timeout": f"timed out after {self.timeout or 0:g} s",
-                       "signal": "the supervisor was stopped by a signal"}[self.stop_reason]
+                       "signal": "the supervisor was stopped by a signal",
+                       "full": "no space left for its log"}[self.stop_reason]
                 if self.kill_at is None:
                     self.log_line(f"[launch-jupyter: {why}; stopping the job]")
                 self.stop_job()
@@ -303,8 +329,7 @@ class Supervisor:
                 self.fenced = True
                 self.stop_reason = "lost"
                 _kill_group(self.proc.pid, signal.SIGKILL)
-                print("supervisor: lease could not be renewed in time; job killed",
-                      file=sys.stderr)
+                _say("supervisor: lease could not be renewed in time; job killed")
                 return
             time.sleep(min(0.25, self.ttl / 8))
 
@@ -358,8 +383,14 @@ class Supervisor:
     def finish(self) -> int:
         assert self.proc is not None
         code = self.proc.returncode
-        state, error = outcome(self.stop_reason, code, self.timeout,
-                               lambda: self._job_error(code))
+        if self.stop_reason == "full":
+            stopped = "; the job was stopped" if self.kill_at is not None else ""
+            state, error = "failed", {
+                "message": f"its log could not be stored: {self.store_full}{stopped}",
+                "stage": "run", "cell": None}
+        else:
+            state, error = outcome(self.stop_reason, code, self.timeout,
+                                   lambda: self._job_error(code))
         try:
             outputs = self.outputs()
         except OSError as err:
@@ -375,7 +406,7 @@ class Supervisor:
                 return 0
             except Exception as err:
                 if time.monotonic() > deadline:
-                    print(f"supervisor: could not record the outcome: {err}", file=sys.stderr)
+                    _say(f"supervisor: could not record the outcome: {err}")
                     return 7
                 time.sleep(0.5)
 
@@ -404,8 +435,17 @@ class Supervisor:
                 name = signal.Signals(-code).name
             except ValueError:
                 name = f"signal {-code}"
-            return {"message": f"the job was killed by {name}", "stage": "run", "cell": None}
-        return {"message": f"the job exited with code {code}", "stage": "run", "cell": None}
+            why = (": it went over the file size limit (RLIMIT_FSIZE)"
+                   if name == "SIGXFSZ" else "")
+            return {"message": f"the job was killed by {name}{why}", "stage": "run",
+                    "cell": None}
+        message = f"the job exited with code {code}"
+        tail = self.tail.decode("utf-8", errors="replace")
+        for text, meaning in WRITE_ERRORS.items():
+            if text in tail:  # why jobs die on a full disk: say it up front, not in the log
+                message += f" after a write failed with '{text}': {meaning}"
+                break
+        return {"message": message, "stage": "run", "cell": None}
 
 
 def warm_up() -> None:

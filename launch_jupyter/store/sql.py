@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from ..errors import ConflictError, LaunchError, NotFoundError, StoreError
+from ..errors import ConflictError, LaunchError, NotFoundError, StoreError, StoreFullError
 from . import schema as t
 from .ids import new_id
 
@@ -129,6 +129,17 @@ def _sqlite_engine(url: str) -> sa.Engine:
     return engine
 
 
+def _disk_full(err: sa.exc.DBAPIError) -> bool:
+    """True when a driver error says the disk is full (not that the store is away or busy)."""
+    orig = err.orig
+    code = getattr(orig, "sqlite_errorcode", None)  # SQLite (Python 3.11+): SQLITE_FULL is 13
+    if code is not None:
+        return code & 0xFF == 13
+    if getattr(orig, "sqlstate", None) == "53100":  # PostgreSQL: disk_full
+        return True
+    return "database or disk is full" in str(orig)  # SQLite on Python 3.10
+
+
 def create_engine(url: str) -> sa.Engine:
     """An engine for a store URL (``sqlite:///path`` or ``postgresql://...``)."""
     try:
@@ -173,6 +184,12 @@ class Store:
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
     def _unreachable(self, err: sa.exc.DBAPIError) -> StoreError:
+        if _disk_full(err):
+            return StoreFullError(
+                f"the store at {self.safe_url} is full: no space left on its disk "
+                f"({err.orig}); free some space there (`jupyter launch delete ITEM` removes "
+                "an old item and its log)"
+            )
         return StoreError(
             f"the store at {self.safe_url} is unreachable or busy ({err.orig}); "
             "operations retry on their own in agents; try the command again shortly"
