@@ -222,12 +222,10 @@ def validate_model(manifest: Mapping, kind: str) -> None:
         raise LaunchError("kubernetes queues need the kubernetes client: "
                           "pip install 'launch-jupyter[kubernetes]'") from None
     api = ApiClient()
-
-    class _Response:
-        data = json.dumps(manifest)
-
     try:
-        model = api.deserialize(_Response(), kind)
+        # The client's own reader of API responses (public ``deserialize`` wraps it, with a
+        # signature that changed between client versions).
+        model = api._ApiClient__deserialize(json.loads(json.dumps(manifest)), kind)
     except (ValueError, TypeError) as err:
         raise LaunchError(f"the {kind[2:]} manifest is not valid: {err}") from None
     back = api.sanitize_for_serialization(model)
@@ -883,6 +881,12 @@ class KubernetesRun:
             state, detail = _container_state(pod)
             if state in ("running", "terminated") and name not in self.log_threads:
                 self._stream_logs(name)
+                try:
+                    self.store.update_run_info(self.item_id, self.token, phase="running",
+                                               pod=name, node=pod.spec.node_name if pod.spec
+                                               else None)
+                except Exception:
+                    log.debug("could not record the pod of %s", self.item_id)
         pod = pods[-1] if pods else None
         self._warn_unschedulable(pod)
         if pod is not None:
@@ -950,7 +954,7 @@ class KubernetesRun:
                 try:
                     resp = self._core().read_namespaced_pod_log(
                         pod, self.namespace, container=CONTAINER, follow=True,
-                        _preload_content=False, _request_timeout=(10, None))
+                        _preload_content=False, _request_timeout=(10, 300))
                     try:
                         for data in resp.stream(64 * 1024, decode_content=False):
                             if self.detached.is_set():
