@@ -39,6 +39,7 @@ API_RESOURCES = {
                                   subresources={"status", "log"}),
     "v1/configmaps": kmock.ResourceInfo(kind="ConfigMap", namespaced=True),
 }
+CONTROLLER_AGENT = "test-job-controller"
 MODELS = {"jobs": "V1Job", "configmaps": "V1ConfigMap", "pods": "V1Pod"}
 
 
@@ -508,6 +509,7 @@ class Controller:
         config = client.Configuration()
         config.host = server.url
         self.api = client.ApiClient(config)
+        self.api.user_agent = CONTROLLER_AGENT  # tells its requests from the runner's
         self.core = client.CoreV1Api(self.api)
         self.batch = client.BatchV1Api(self.api)
         self.scenarios: list[Scenario] = []  # taken in order, one per new Job
