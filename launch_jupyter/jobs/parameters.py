@@ -80,6 +80,11 @@ _EXAMPLES = {
     "array": "[1, 2]",
     "object": '{"a": 1}',
 }
+#: Deepest nesting of lists and dicts in one parameter value.
+MAX_DEPTH = 64
+#: Longest integer a parameter may be (Python refuses to print ints of 4300+ digits).
+MAX_INT_DIGITS = 4000
+_MAX_INT_BITS = int(MAX_INT_DIGITS * math.log2(10))
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 _CONSTRAINT_MARK = re.compile(r"#\s*launch:(.*)$")
@@ -128,29 +133,41 @@ def _json_type(value: Any) -> str | None:
     raise ParameterError(f"unsupported value {value!r} ({type(value).__name__})")
 
 
-def to_json_value(value: Any, where: str = "value") -> Any:
+def to_json_value(value: Any, where: str = "value", _depth: int = 0) -> Any:
     """Return ``value`` as plain JSON-like Python (tuples become lists) or raise ParameterError."""
+    if _depth > MAX_DEPTH:
+        raise ParameterError(f"{where} nests lists or dicts more than {MAX_DEPTH} levels deep; "
+                             "flatten it")
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
+        if value.bit_length() > _MAX_INT_BITS:  # Python and JSON encoders cannot print it
+            raise ParameterError(f"{where} is an integer of more than {MAX_INT_DIGITS} digits; "
+                                 "pass it as a string")
         return int(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ParameterError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:  # a lone surrogate: no JSON text or file can hold it
+            raise ParameterError(f"{where} is not valid Unicode ({err.reason} at position "
+                                 f"{err.start}); remove the stray surrogate") from None
         return str(value)
     if isinstance(value, (list, tuple)):
-        return [to_json_value(item, where) for item in value]
+        return [to_json_value(item, where, _depth + 1) for item in value]
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ParameterError(f"{where} has a non-string key {key!r}; JSON keys are strings")
-            out[str(key)] = to_json_value(item, where)
+                raise ParameterError(f"{where} has a non-string key {_show(key)}; JSON keys "
+                                     "are strings")
+            out[to_json_value(key, where, _depth + 1)] = to_json_value(item, where, _depth + 1)
         return out
     raise ParameterError(
-        f"{where} is a {type(value).__name__} ({value!r}); parameters are JSON values: "
+        f"{where} is a {type(value).__name__} ({_show(value)}); parameters are JSON values: "
         "None, bool, int, float, str, list or dict"
     )
 
@@ -337,7 +354,16 @@ def _unknown(name: str, schema: dict) -> ParameterError:
 
 
 def _got(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
+    return f"{_show(value)} ({type(value).__name__})"
+
+
+def _show(value: Any, width: int = 200) -> str:
+    """``repr(value)`` cut to ``width``; values too big to print at all just say so."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # a 4300+ digit int, a list nested 1000 deep
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _validate_value(name: str, value: Any, prop: dict) -> Any:
@@ -354,7 +380,11 @@ def _validate_value(name: str, value: Any, prop: dict) -> Any:
     elif ptype == "number":
         if not _is_number(value):
             raise ParameterError(f"{label} must be a number, got {_got(value)}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ParameterError(f"{label} is too large for a number (at most about "
+                                 "1.8e308)") from None
     elif ptype == "string":
         if not isinstance(value, str):
             raise ParameterError(f"{label} must be a string, got {_got(value)}")
@@ -423,7 +453,7 @@ def _parse_value(name: str, text: str, prop: dict) -> Any:
         raise ParameterError(f"{wrong} (true/false, yes/no or 1/0)")
     try:
         value = json.loads(text, parse_constant=_reject_constant)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
         if ptype is None:
             return text  # untyped: a bare word is meant as a string
         raise ParameterError(wrong) from None
