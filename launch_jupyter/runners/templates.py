@@ -21,6 +21,7 @@ A value that is exactly one placeholder keeps its type (``"{{gpus}}"`` -> 2).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -35,6 +36,7 @@ VARIABLE_KEYS = {"type", "enum", "minimum", "maximum", "default", "description"}
 TYPES = {"integer", "number", "boolean", "string"}
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _MACRO = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PLACEHOLDER = re.compile(f"{_VAR.pattern}|{_MACRO.pattern}")
 
 
 def load_queue_config(path: str | os.PathLike) -> dict:
@@ -68,8 +70,13 @@ def validate_queue_config(data: Any, where: str = "queue config") -> dict:
                           f"{', '.join(sorted(CONFIG_KEYS))}")
     unknown = set(data) - CONFIG_KEYS
     if unknown:
-        raise LaunchError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+        raise LaunchError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
                           f"use: {', '.join(sorted(CONFIG_KEYS))}")
+    try:  # what is stored is strict JSON: no NaN, no sets or bytes, no endless nesting
+        data = json.loads(json.dumps(dict(data), allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as err:
+        raise LaunchError(f"{where} must be plain JSON (strings, finite numbers, booleans, "
+                          f"null, lists and mappings): {err}") from None
     variables = data.get("variables") or {}
     if not isinstance(variables, Mapping):
         raise LaunchError(f"{where}: 'variables' must map names to their schema")
@@ -81,8 +88,7 @@ def validate_queue_config(data: Any, where: str = "queue config") -> dict:
         if extra:
             raise LaunchError(f"{where}: variable {name!r} has unknown key(s) "
                               f"{', '.join(sorted(extra))}; use {', '.join(sorted(VARIABLE_KEYS))}")
-        if "default" in schema:
-            _check(name, schema["default"], schema)
+        _check_variable(name, schema, where)
     used = set(_VAR.findall(json.dumps(data.get("template") or {})))
     undeclared = used - set(variables)
     if undeclared:
@@ -91,7 +97,31 @@ def validate_queue_config(data: Any, where: str = "queue config") -> dict:
     for key in ("template", "admin"):
         if key in data and not isinstance(data[key], Mapping):
             raise LaunchError(f"{where}: {key!r} must be a mapping")
-    return json.loads(json.dumps(dict(data)))
+    return data
+
+
+def _check_variable(name: str, schema: Mapping, where: str) -> None:
+    """The constraints of one declared variable fit its type (so checking a value cannot fail)."""
+    kind = schema["type"]
+    for key in ("minimum", "maximum"):
+        if key in schema:
+            bound = schema[key]
+            if kind not in ("integer", "number"):
+                raise LaunchError(f"{where}: variable {name!r}: {key} applies to integer and "
+                                  f"number variables, not {kind}")
+            if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+                raise LaunchError(f"{where}: variable {name!r}: {key} must be a number, "
+                                  f"got {bound!r}")
+    if "enum" in schema:
+        if not isinstance(schema["enum"], list) or not schema["enum"]:
+            raise LaunchError(f"{where}: variable {name!r}: enum must be a non-empty list of "
+                              f"{kind} values")
+        for option in schema["enum"]:
+            _check(name, option, {"type": kind})
+    if not isinstance(schema.get("description", ""), str):
+        raise LaunchError(f"{where}: variable {name!r}: description must be a string")
+    if "default" in schema:
+        _check(name, schema["default"], schema)
 
 
 def _parse(name: str, raw: str, schema: Mapping) -> Any:
@@ -122,7 +152,23 @@ def _check(name: str, value: Any, schema: Mapping) -> Any:
         "string": isinstance(value, str),
     }[kind]
     if not ok:
-        raise ParameterError(f"template value {name!r} must be a {kind}, got {value!r}")
+        raise ParameterError(f"template value {name!r} must be a {kind}, got {_show(value)}")
+    if kind == "integer" and not -(2**63) <= value < 2**63:
+        raise ParameterError(f"template value {name!r} must fit in 64 bits, got an integer "
+                             f"of {value.bit_length()} bits")
+    if kind == "number":
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise ParameterError(f"template value {name!r} must be a finite number")
+    if kind == "string":
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ParameterError(f"template value {name!r} is not valid Unicode "
+                                 f"({err.reason}); remove the stray surrogate") from None
     if "enum" in schema and value not in schema["enum"]:
         raise ParameterError(f"template value {name}={value!r} is not one of "
                              f"{', '.join(map(str, schema['enum']))}")
@@ -133,6 +179,15 @@ def _check(name: str, value: Any, schema: Mapping) -> Any:
         raise ParameterError(f"template value {name!r} must be <= {schema['maximum']}, "
                              f"got {value!r}")
     return float(value) if kind == "number" else value
+
+
+def _show(value: Any, width: int = 80) -> str:
+    """``repr(value)`` cut to ``width``; values too big to print at all just say so."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # a 4300+ digit int, a list nested 1000 deep
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def validate_template_values(config: Mapping, values: Mapping[str, Any] | None = None,
@@ -176,12 +231,15 @@ def render(value: Any, values: Mapping[str, Any], macros: Mapping[str, str]) -> 
     whole = _VAR.fullmatch(value.strip())
     if whole:
         return values.get(whole.group(1))
-    text = _VAR.sub(lambda m: str(values.get(m.group(1), "")), value)
 
-    def macro(m: re.Match) -> str:
-        name = m.group(1)
+    def fill(m: re.Match) -> str:
+        variable, name = m.group(1), m.group(2)
+        if variable is not None:
+            return str(values.get(variable, ""))
         if name in macros:
             return str(macros[name])
         return os.environ.get(name, m.group(0))
 
-    return _MACRO.sub(macro, text)
+    # One pass over the template's own text: a filled-in value is never scanned again, so a
+    # submitted "${SECRET}" stays that text instead of reading the agent's environment.
+    return _PLACEHOLDER.sub(fill, value)
