@@ -56,6 +56,7 @@ SKIPPED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", ".hg", ".
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LAUNCH_LINE = re.compile(r"%(launch\b|(re)?load_ext\s+launch_jupyter\b)")
 _MAGIC_ASSIGN = re.compile(r"[A-Za-z_][\w.]*\s*=\s*[%!]")
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 # Script mode: read LAUNCH_PARAMETERS without needing launch_jupyter inside the job.
 _SCRIPT_OVERRIDES = (
     "# launch-jupyter: parameter overrides (JSON in $LAUNCH_PARAMETERS) replace the defaults\n"
@@ -198,6 +199,13 @@ def _read_notebook(path: Path) -> nbformat.NotebookNode:
         ) from None
     if not isinstance(data, dict) or "nbformat" not in data:
         raise CaptureError(f"cannot capture {path}: it is JSON but not a Jupyter notebook")
+    if _ESCAPED_SURROGATE.search(raw):  # rare: check the decoded text only when it may matter
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise CaptureError(f"cannot capture {path}: it holds an unpaired surrogate "
+                               f"({err.object[err.start:err.end]!r}), which is not valid "
+                               "Unicode; remove that character and save again") from None
     try:
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")  # we rebuild a clean notebook anyway
@@ -207,10 +215,36 @@ def _read_notebook(path: Path) -> nbformat.NotebookNode:
     cells = nb.get("cells")
     if not isinstance(cells, list) or not all(
         isinstance(c, dict) and isinstance(c.get("source", ""), str) and "cell_type" in c
+        and _mapping_of_strings(c.get("metadata"), lists=("tags",))
         for c in cells
     ):
         raise CaptureError(f"cannot capture {path}: not a valid notebook (malformed cells)")
+    meta = nb.get("metadata")
+    if not (_mapping_of_strings(meta) and _mapping_of_strings(meta.get("kernelspec"))
+            and _mapping_of_strings(meta.get("language_info"))):
+        raise CaptureError(f"cannot capture {path}: not a valid notebook (its metadata, "
+                           "kernelspec or language_info is malformed); save it again from "
+                           "Jupyter")
     return nb
+
+
+def _mapping_of_strings(value: Any, lists: Sequence[str] = ()) -> bool:
+    """None, or a mapping whose name-like fields (``name``, ``language``...) are strings and
+    whose ``lists`` fields are lists of strings: what capture reads from notebook metadata."""
+    if value is None:
+        return True
+    if not isinstance(value, dict):
+        return False
+    for key in ("name", "display_name", "language"):
+        if value.get(key) is not None and not isinstance(value[key], str):
+            return False
+    for key in lists:
+        items = value.get(key)
+        if items is not None and not (
+            isinstance(items, list) and all(isinstance(i, str) for i in items)
+        ):
+            return False
+    return True
 
 
 def _walk_files(directory: Path) -> list[Path]:
@@ -865,6 +899,13 @@ def capture_cells(
     looked up in ``folder`` (default: the working directory).
     """
     name = validate_name(name)
+    for number, source in enumerate(cells, start=1):
+        try:
+            source.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise CaptureError(f"cell {number} holds an unpaired surrogate "
+                               f"({err.object[err.start:err.end]!r}), which is not valid "
+                               "Unicode; remove that character") from None
     if parameters_cell is not None and not 0 <= parameters_cell < len(cells):
         raise CaptureError(
             f"parameters_cell {parameters_cell} is out of range: there are {len(cells)} cells"
