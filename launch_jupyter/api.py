@@ -8,8 +8,53 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .config import LaunchConfig
-from .errors import LaunchError, ParameterError
+from .errors import LaunchError, NotFoundError, ParameterError
 from .store import TERMINAL, JobRecord, Store, wakeup
+
+#: Most attempts a queue may allow (the column is a 32-bit integer in PostgreSQL).
+MAX_ATTEMPTS = 1000
+#: Beyond any store's row count; bigger limits and offsets are cut to it (SQL takes 64 bits).
+MAX_ROWS = 2**62
+
+
+def _short(value: Any, width: int = 80) -> str:
+    """``repr(value)`` cut to ``width`` characters; values too big to print just say so."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # a 4300+ digit int, a list nested 1000 deep
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _max_attempts(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ParameterError(f"max_attempts must be an integer, got {_short(value)}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ParameterError(f"max_attempts must be an integer, got {_short(value)}") from None
+    if not 1 <= number <= MAX_ATTEMPTS:
+        raise ParameterError(f"max_attempts must be at least 1 and at most {MAX_ATTEMPTS}, "
+                             f"got {_short(number)}")
+    return number
+
+
+def _key(value: Any, what: str) -> str:
+    """``value`` to look a job, queue or item up by; text no store can hold names nothing."""
+    if isinstance(value, str) and "\0" not in value:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # an unpaired surrogate
+            pass
+        else:
+            return value
+    hint = ("list items with `jupyter launch items`" if what == "item"
+            else f"{what} names use letters, digits, '-', '_' and '.'")
+    raise NotFoundError(f"{what} {_short(value)} does not exist; {hint}")
+
+
+def _rows(value: int | None) -> int | None:
+    return None if value is None else max(-MAX_ROWS, min(value, MAX_ROWS))
 
 
 def _positive_timeout(timeout: float | None) -> float | None:
@@ -17,9 +62,9 @@ def _positive_timeout(timeout: float | None) -> float | None:
         return None
     try:
         value = float(timeout)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ParameterError(
-            f"timeout must be a number of seconds, got {timeout!r}"
+            f"timeout must be a positive number of seconds, got {_short(timeout)}"
         ) from None
     if not value > 0 or value == float("inf"):
         raise ParameterError(f"timeout must be a positive number of seconds, got {timeout!r}")
@@ -80,7 +125,7 @@ class Launch:
         return self.store.get_job(name, version=version, alias=alias)
 
     def jobs(self, name: str | None = None) -> list[JobRecord]:
-        return self.store.list_jobs(name)
+        return self.store.list_jobs(None if name is None else _key(name, "job"))
 
     # -- queues -------------------------------------------------------------------------
 
@@ -100,7 +145,8 @@ class Launch:
             self._check_docker_options(config or {}, {})
         elif runner == "kubernetes":
             self._check_kubernetes_options(config or {}, {})
-        return self.store.create_queue(name, runner=runner, max_attempts=int(max_attempts),
+        return self.store.create_queue(name, runner=runner,
+                                       max_attempts=_max_attempts(max_attempts),
                                        timeout=_positive_timeout(timeout), config=config)
 
     @staticmethod
@@ -126,21 +172,21 @@ class Launch:
         check_queue(config, dict(values) or validate_template_values(config))
 
     def queue(self, name: str) -> dict:
-        return self.store.get_queue(name)
+        return self.store.get_queue(_key(name, "queue"))
 
     def queues(self) -> list[dict]:
         return self.store.list_queues()
 
     def pause_queue(self, name: str) -> dict:
-        return self.store.set_paused(name, True)
+        return self.store.set_paused(_key(name, "queue"), True)
 
     def resume_queue(self, name: str) -> dict:
-        queue = self.store.set_paused(name, False)
+        queue = self.store.set_paused(_key(name, "queue"), False)
         self._notify(name, submitted=False)
         return queue
 
     def delete_queue(self, name: str, *, force: bool = False) -> int:
-        return self.store.delete_queue(name, force=force)
+        return self.store.delete_queue(_key(name, "queue"), force=force)
 
     # -- items --------------------------------------------------------------------------
 
@@ -171,7 +217,8 @@ class Launch:
         if overrides:
             values.update(parse_overrides(overrides, schema))
         prio = parse_priority(priority)
-        queue_info = self.store.get_queue(queue)  # unknown queue: NotFoundError, nothing written
+        # Unknown queue: NotFoundError, nothing written.
+        queue_info = self.store.get_queue(_key(queue, "queue"))
         if template_values is not None and not isinstance(template_values, Mapping):
             raise ParameterError("template_values must be a dict of name -> value")
         from .runners.templates import validate_template_values
@@ -219,7 +266,7 @@ class Launch:
         points = sweep_points(schema, grid=grid, random=random, fixed=fixed, seed=seed)
         parse_priority(priority)
         _positive_timeout(timeout)
-        self.store.get_queue(queue)
+        self.store.get_queue(_key(queue, "queue"))
         sweep_id = new_id()
         items = [self.submit(job, queue=queue, parameters=point, priority=priority,
                              timeout=timeout, sweep_id=sweep_id) for point in points]
@@ -235,28 +282,29 @@ class Launch:
             self.store.notify(queue)
 
     def item(self, item_id: str) -> Item:
-        return Item(self, item_id, self.store.get_item(item_id))
+        return Item(self, item_id, self.store.get_item(_key(item_id, "item")))
 
     def items(self, *, queue: str | None = None, state: str | Sequence[str] | None = None,
               limit: int | None = None, offset: int = 0) -> list[dict]:
         if queue is not None:
-            self.store.get_queue(queue)
-        return self.store.list_items(queue=queue, state=state, limit=limit, offset=offset)[0]
+            self.store.get_queue(_key(queue, "queue"))
+        return self.store.list_items(queue=queue, state=state, limit=_rows(limit),
+                                     offset=_rows(offset))[0]
 
     def cancel(self, item_id: str) -> dict:
-        return self.store.request_cancel(item_id)
+        return self.store.request_cancel(_key(item_id, "item"))
 
     def requeue(self, item_id: str) -> Item:
-        new = self.store.requeue(item_id)
+        new = self.store.requeue(_key(item_id, "item"))
         self._notify(new["queue"])
         return Item(self, new["id"], new)
 
     def delete(self, item_id: str) -> None:
-        self.store.delete_item(item_id)
+        self.store.delete_item(_key(item_id, "item"))
 
     def logs(self, item_id: str, offset: int = 0) -> tuple[str, int]:
         """Log text from byte ``offset`` and the offset to ask for next."""
-        data, next_offset = self.store.read_log(item_id, offset)
+        data, next_offset = self.store.read_log(_key(item_id, "item"), _rows(offset))
         return data.decode("utf-8", errors="replace"), next_offset
 
     def agent(self, queues: Sequence[str] | None = None, *, max_jobs: int = 1,
