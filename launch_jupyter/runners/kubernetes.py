@@ -171,6 +171,14 @@ def check_template(template: Any, admin: Any) -> dict[str, Any]:
                                         or not isinstance(value, (str, int, float))):
             raise LaunchError(f"template {key} must be a quantity like '2' or '4Gi', "
                               f"got {value!r}")
+    from ..jobs.capture import looks_like_secret
+
+    for name, value in _mapping(template.get("env"), "env").items():
+        if looks_like_secret(str(name)) and not isinstance(value, Mapping) \
+                and value not in (None, ""):
+            raise LaunchError(f"template env {name} looks like a secret: a literal value would "
+                              f"be stored in the queue config and shown to everyone; use "
+                              f"{name}: {{secretKeyRef: {{name: SECRET, key: KEY}}}} instead")
     ttl = template.get("ttl_seconds_after_finished")
     if ttl not in (None, "") and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0):
         raise LaunchError(f"template ttl_seconds_after_finished must be a whole number of "

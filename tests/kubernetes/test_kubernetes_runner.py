@@ -407,3 +407,24 @@ def test_restarted_agent_adopts_its_job_instead_of_creating_another(
     logs = client.logs(item.id)[0]
     assert logs.count("before the crash") == 1 and "after the crash" in logs
     assert second.poll() is None
+
+
+def test_an_agent_that_lost_the_lease_deletes_its_job(client, tmp_path, cluster, controller,
+                                                      kube_agent) -> None:
+    """Fencing: once the lease is someone else's, the agent's renewal fails and it deletes
+    its Job, so the item can never run twice at once."""
+    from launch_jupyter.store import schema
+
+    queue = make_queue(client)
+    ref = script_job(client, tmp_path)
+    controller.scenarios.append(gated("working\n", threading.Event()))  # never opens
+    item = client.submit(ref, queue=queue)
+    kube_agent(queue)
+    wait_for(lambda: "working" in client.logs(item.id)[0], timeout=60, what="the pod's log")
+    [job] = jobs_of(cluster, item.id)
+    assert job["metadata"]["name"] not in controller.deleted
+    with client.store.write() as conn:  # as if another agent had recovered the item
+        conn.execute(schema.items.update().where(schema.items.c.id == item.id)
+                     .values(lease_owner="another-agent"))
+    wait_for(lambda: job["metadata"]["name"] in controller.deleted, timeout=60,
+             what="the fenced run to delete its Job")

@@ -149,6 +149,7 @@ def test_names_are_valid_rfc1123_labels(text: str) -> None:
     ({"image": "x", "template": {"job": {"apiVersion": "apps/v1", "kind": "Deployment"}}},
      "must be a batch/v1 Job"),
     ({"image": "x", "template": {"gpus": "two"}}, "gpus must be a whole number"),
+    ({"image": "x", "template": {"env": {"HF_TOKEN": "hf_abc"}}}, "looks like a secret"),
 ])
 def test_queue_create_refuses_bad_or_privileged_templates(client: Launch, config: dict,
                                                           message: str) -> None:
