@@ -53,6 +53,8 @@ export interface Item {
   overrides?: Record<string, unknown>;
   exit_code?: number | null;
   error?: ItemError | null;
+  /** What holds the item up right now (e.g. a Kubernetes pod that cannot be scheduled). */
+  warning?: string | null;
   cancel_requested?: boolean;
   created_at: string | null;
   started_at?: string | null;

@@ -404,6 +404,11 @@ function ItemFacts({ item }: { item: Item }): JSX.Element {
           </dl>
         </>
       )}
+      {item.warning && (
+        <div className="jp-LaunchSidebar-warning" role="status">
+          {item.warning}
+        </div>
+      )}
       {item.error && (
         <div className="jp-LaunchSidebar-failure" role="alert">
           <strong>{item.error.message}</strong>

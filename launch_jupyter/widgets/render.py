@@ -127,6 +127,8 @@ def item_card_html(item: dict, *, log_tail: str | None = None) -> str:
         rows.append(("sweep", esc(item["sweep_id"])))
     if item.get("requeued_from"):
         rows.append(("requeued from", esc(item["requeued_from"])))
+    if item.get("warning"):
+        rows.append(("warning", f"<span style='color:#b45309'>{esc(item['warning'])}</span>"))
     if item.get("error"):
         rows.append(("error", f"<span style='color:#dc2626'>{esc(error_text(item))}</span>"))
     nb = output_notebook(item)
@@ -139,7 +141,7 @@ def item_card_html(item: dict, *, log_tail: str | None = None) -> str:
         rows.append(("outputs", esc(", ".join(o["name"] for o in files[:8])
                                     + (" \u2026" if len(files) > 8 else ""))))
     # Two fields per row keeps the card short enough to sit above the log and buttons.
-    errors = [r for r in rows if r[0] in ("error", "executed notebook", "outputs")]
+    errors = [r for r in rows if r[0] in ("warning", "error", "executed notebook", "outputs")]
     pairs = [r for r in rows if r not in errors]
     th = f"{_CELL};color:#6b7280;font-weight:normal"
     body = "".join(

@@ -262,7 +262,7 @@ def test_watch_lists_again_after_410_gone(client, tmp_path, cluster, controller,
 
 
 def test_unschedulable_is_a_warning_on_the_item(client, tmp_path, cluster, controller,
-                                                kube_agent) -> None:
+                                                kube_agent, cli) -> None:
     queue = make_queue(client)
     ref = script_job(client, tmp_path)
     gate = threading.Event()
@@ -282,6 +282,8 @@ def test_unschedulable_is_a_warning_on_the_item(client, tmp_path, cluster, contr
     wait_for(lambda: client.item(item.id).info().get("warning"), timeout=60,
              what="the Unschedulable warning")
     assert client.item(item.id).info()["warning"] == f"Unschedulable: {why}"
+    assert why in client.item(item.id)._repr_html_()  # the card a notebook shows
+    assert f"warning: Unschedulable: {why}" in cli("show", item.id, check=True).stdout
     assert client.item(item.id).state == "running"
     gate.set()
     done = item.wait(timeout=60, progress=False)
