@@ -784,9 +784,7 @@ class KubernetesRun:
                 self.flush()
                 last[0] = time.monotonic()
 
-        from .docker import DockerRunner
-
-        build.ensure_image(DockerRunner().client(), plan, progress)
+        build.ensure_image(self.runner.docker(), plan, progress)
         self.flush()
 
     def _prepare_adopted(self) -> None:
@@ -1180,6 +1178,7 @@ class KubernetesRunner:
         self._stores: dict[str, Any] = {}
         self._conns: dict[tuple, _Connection] = {}
         self._runs: dict[tuple[int, str, str, int], KubernetesRun] = {}
+        self._builder: Any = None
         self._lock = threading.Lock()
 
     def store(self, url: str) -> Any:
@@ -1190,6 +1189,16 @@ class KubernetesRunner:
 
                 store = self._stores[url] = Store(url, migrate=False, check=False)
             return store
+
+    def docker(self) -> Any:
+        """The Docker client that builds and pushes images (``registry`` queues)."""
+        with self._lock:
+            if self._builder is None:
+                from .docker import DockerRunner
+
+                self._builder = DockerRunner()
+            builder = self._builder
+        return builder.client()
 
     def connection(self, template: Mapping) -> _Connection:
         key = (template.get("kubeconfig") or os.environ.get("KUBECONFIG"),
@@ -1211,6 +1220,9 @@ class KubernetesRunner:
             runs, self._runs = list(self._runs.values()), {}
             conns, self._conns = list(self._conns.values()), {}
             stores, self._stores = list(self._stores.values()), {}
+            builder, self._builder = self._builder, None
+        if builder is not None:
+            builder.close()
         for run in runs:
             run.detach()
         for conn in conns:
