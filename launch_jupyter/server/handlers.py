@@ -75,6 +75,9 @@ class LaunchHandler(APIHandler):
             data = json.loads(self.request.body)
         except (UnicodeDecodeError, ValueError) as err:
             raise web.HTTPError(400, f"Invalid JSON in body of request: {err}") from None
+        except RecursionError:
+            raise web.HTTPError(400, "Invalid JSON in body of request: nested too deeply"
+                                ) from None
         if data is None and not required:  # a literal null: as good as no body
             return {}
         allowed = ", ".join(fields) or "none, send no body"
@@ -101,10 +104,13 @@ class LaunchHandler(APIHandler):
         if raw is None or raw == "":
             return default
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
             raise web.HTTPError(400, f"Query argument {name!r} must be an integer, "
-                                     f"got {raw!r}") from None
+                                     f"got {raw[:80]!r}") from None
+        if not -(2**62) <= value <= 2**62:  # no store holds that many rows or log bytes
+            raise web.HTTPError(400, f"Query argument {name!r} is out of range: {raw[:80]}")
+        return value
 
     def reply(self, data: Any, status: int = 200, location: str | None = None) -> None:
         self.set_status(status)

@@ -108,7 +108,14 @@ class LaunchManager:
         if os.path.isabs(path) or posix.startswith(("/", "~")):
             raise LaunchError(f"path {path!r} is absolute; give it relative to the server's "
                               "root dir, e.g. 'work/train.ipynb'")
-        full = (self.root_dir / posix).resolve()
+        try:
+            full = (self.root_dir / posix).resolve()
+            found, is_file = full.exists(), full.is_file()
+        except (OSError, ValueError) as err:  # a name too long, an unpaired surrogate...
+            reason = getattr(err, "strerror", None) or "not valid Unicode"
+            raise LaunchError(f"path {path[:200]!r} is invalid ({reason}); give a notebook path "
+                              "relative to the server's root dir, e.g. 'work/train.ipynb'"
+                              ) from None
         if not full.is_relative_to(self.root_dir):
             raise LaunchError(f"path {path!r} points outside the server's root dir; only "
                               "notebooks under the root dir can be captured")
@@ -116,10 +123,10 @@ class LaunchManager:
         if not self.allow_hidden and any(part.startswith(".") for part in rel.parts):
             raise LaunchError(f"path {path!r} is hidden; the server does not serve hidden "
                               "files (ContentsManager.allow_hidden is False)")
-        if not full.exists():
+        if not found:
             raise NotFoundError(f"no file {path!r} under the server's root dir; check the "
                                 "path in the file browser")
-        if not full.is_file():
+        if not is_file:
             raise LaunchError(f"path {path!r} is a directory; give a .ipynb notebook or a "
                               ".py script")
         return full
