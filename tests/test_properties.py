@@ -714,6 +714,23 @@ def test_hostile_names_on_the_command_line_exit_2_with_one_line(
     assert snapshot(client) == before
 
 
+@pytest.mark.parametrize("args", [
+    ["queue", "create", "q", "--max-attempts", "9" * 30],
+    ["queue", "create", "q", "--timeout", "1e999"],
+    ["submit", "train", "-p", "x=" + "[" * 5000],
+    ["submit", "train", "--set", "gpus=${HOME}"],
+], ids=["max-attempts", "timeout", "deep-parameter", "template-value"])
+def test_hostile_numbers_and_values_on_the_command_line_exit_2(
+        cli: CLI, client: Launch, home: Path, args: list[str]) -> None:
+    client.create_job(write_notebook(home, "train.ipynb", ["print(1)"]))
+    before = snapshot(client)
+    proc = cli(*args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.rstrip("\n").split("\n")
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert snapshot(client) == before
+
+
 # -- no shell anywhere ----------------------------------------------------------------------
 
 ALWAYS_SHELL = {("os", "system"), ("os", "popen"), ("subprocess", "getoutput"),
