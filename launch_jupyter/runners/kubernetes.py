@@ -645,7 +645,8 @@ class KubernetesRun:
         self.stopped_at = 0.0
         self.deleting = False
         self.fenced = False
-        self.warned: str | None = None
+        self.warned: str | None = "(unset)"  # the first look clears an earlier attempt's
+        self.logged_warning = False
         self.thread = threading.Thread(target=self._main, name=f"k8s-{self.item_id}",
                                        daemon=True)
 
@@ -945,8 +946,9 @@ class KubernetesRun:
             log.debug("could not record the warning of %s", self.item_id)
         if warning:
             self.log_line(f"[launch-jupyter: warning: {warning}]")
-        else:
+        elif pod is not None and self.logged_warning:
             self.log_line("[launch-jupyter: the pod was scheduled]")
+        self.logged_warning = self.logged_warning or bool(warning)
 
     def _stream_logs(self, pod: str) -> None:
         done = self.log_done[pod] = threading.Event()
