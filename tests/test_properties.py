@@ -214,10 +214,6 @@ def test_default_job_name_turns_any_file_name_into_a_safe_name(path: str) -> Non
     assert_safe_name(name)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: runners/build.py repository_name keeps '..', '._', '-.' runs "
-                          "that Docker refuses in a repository name (build.py is not ours to "
-                          "edit here; collapse separator runs there)")
 @settings(max_examples=300, deadline=None)
 @given(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", fullmatch=True))
 @example("a..b")

@@ -230,8 +230,10 @@ def generated_dockerfile(base_image: str, requirements: list[str]) -> str:
 
 
 def repository_name(job_name: str) -> str:
-    """A Docker repository name for a job (lowercase, only [a-z0-9._-])."""
-    name = re.sub(r"[^a-z0-9._-]+", "-", job_name.lower()).strip(".-_") or "job"
+    """A Docker repository name for a job: lowercase alphanumerics separated by single
+    ``.``, ``_`` or ``-`` (Docker refuses runs such as ``a..b`` or ``a.-b``)."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", job_name.lower())
+    name = re.sub(r"[._-]{2,}", "-", name).strip(".-_") or "job"
     return f"launch-jupyter/{name}"
 
 
