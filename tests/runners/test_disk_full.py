@@ -66,7 +66,7 @@ def small_disk(home: Path, tmp_path: Path) -> Iterator[Path]:
     with open(image, "wb") as fh:
         fh.truncate(DISK_MB * 1024 * 1024)
     # -m 0: no blocks reserved for root (the tests run as root and would use them).
-    made = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)],
+    made = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-b", "4096", str(image)],
                           capture_output=True, text=True)
     if made.returncode != 0:
         require_service("a loop filesystem", f"mkfs.ext4 failed: {made.stderr.strip()}")
