@@ -463,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     with open(argv[0]) as fh:
         spec = json.load(fh)
+    try:  # it holds the agent's environment, secrets included: leave no copy on disk
+        os.unlink(argv[0])
+    except OSError:
+        pass
     return Supervisor(spec).run()
 
 
