@@ -20,6 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_bigoutput  # noqa: E402
 import bench_breakdown  # noqa: E402
 import bench_capture  # noqa: E402
 import bench_latency  # noqa: E402
@@ -35,6 +36,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "capture": bench_capture.run,
     "breakdown": bench_breakdown.run,
     "race": bench_race.run,
+    "bigoutput": bench_bigoutput.run,
 }
 
 
