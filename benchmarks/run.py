@@ -26,6 +26,7 @@ import bench_capture  # noqa: E402
 import bench_latency  # noqa: E402
 import bench_notebook  # noqa: E402
 import bench_race  # noqa: E402
+import bench_recovery  # noqa: E402
 import bench_throughput  # noqa: E402
 from common import Figure, log  # noqa: E402
 
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "breakdown": bench_breakdown.run,
     "race": bench_race.run,
     "bigoutput": bench_bigoutput.run,
+    "recovery": bench_recovery.run,
 }
 
 
