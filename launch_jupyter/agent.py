@@ -74,7 +74,7 @@ class Agent:
         self._waker: wakeup.Waker | None = None
         self._rr = 0
         self._job_cache: dict[int, tuple[JobRecord, list[tuple[str, bytes]]]] = {}
-        self._queue_info: dict[str, tuple[float, dict]] = {}
+        self._usable_cache: dict[str, tuple[float, str | None]] = {}
         self._runners: dict[str, Runner] = {}
         self._req_cache: dict[tuple[str, ...], tuple[float, list[str]]] = {}
         self.started = threading.Event()
@@ -110,9 +110,38 @@ class Agent:
         return self._thread is not None and self._thread.is_alive()
 
     def serves(self) -> list[str]:
-        if self.queues:
-            return self.queues
-        return self.store.queue_names()
+        """The queues this agent claims from: its own (or all), minus those whose runner
+        cannot work here (no Docker engine, no Kubernetes config): their items stay queued
+        for an agent that can run them instead of failing here."""
+        names = self.queues or self.store.queue_names()
+        return [name for name in names if self._usable(name)]
+
+    def _usable(self, name: str) -> bool:
+        """Whether this agent can start runs of queue ``name`` (checked at most every 30 s)."""
+        now = time.monotonic()
+        cached = self._usable_cache.get(name)
+        if cached is not None and now - cached[0] < 30:
+            return cached[1] is None
+        problem = None
+        try:
+            queue = self._queue(name)
+            if queue["runner"] != "local":
+                runner = self._runner(queue["runner"])
+                check = getattr(runner, "check", None)
+                if check is not None:
+                    check(queue["config"])
+        except StoreError:
+            raise
+        except LaunchError as err:
+            problem = str(err)
+        if problem != (cached[1] if cached else None):
+            if problem:
+                log.warning("agent %s does not serve queue %s: %s; its items stay queued",
+                            self.id, name, problem)
+            elif cached is not None:
+                log.info("agent %s serves queue %s again", self.id, name)
+        self._usable_cache[name] = (now, problem)
+        return problem is None
 
     def run(self) -> None:
         """The loop itself (blocks until stopped, or idle with ``until_idle``)."""
@@ -337,11 +366,9 @@ class Agent:
                 active.run.cancel(self.config.cancel_grace)
 
     def _queue(self, name: str) -> dict:
-        """The queue (runner, config), re-read at most every 30 s."""
-        info = self._queue_info.get(name)
-        if info is None or time.monotonic() - info[0] > 30:
-            info = self._queue_info[name] = (time.monotonic(), self.store.get_queue(name))
-        return info[1]
+        """The queue (runner, config) as it is now: a queue deleted and created again with
+        another config must not start items with the old one (one indexed read)."""
+        return self.store.get_queue(name)
 
     def _adopt(self, row: dict) -> bool | None:
         """A lapsed lease whose run may still be alive (a container): adopt it if it is.

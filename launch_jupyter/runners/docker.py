@@ -644,6 +644,10 @@ class DockerRunner:
                 store = self._stores[url] = Store(url, migrate=False, check=False)
             return store
 
+    def check(self, queue_config: dict) -> None:
+        """Raise LaunchError when this machine cannot run the queue's items (no engine)."""
+        self.client()
+
     def prepare(self) -> None:
         """Nothing to warm: the client connects on first use."""
 

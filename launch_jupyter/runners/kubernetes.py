@@ -1213,6 +1213,18 @@ class KubernetesRunner:
                 conn = self._conns.setdefault(key, _Connection(api))
         return conn
 
+    def check(self, queue_config: dict) -> None:
+        """Raise LaunchError when this agent cannot reach the queue's cluster (no kubeconfig
+        or context, no in-cluster config, no client) or build its images (no engine)."""
+        from .templates import validate_template_values
+
+        config = queue_config or {}
+        values = validate_template_values(config)
+        template = render(config.get("template") or {}, values, {})
+        self.connection(template if isinstance(template, dict) else {})
+        if config.get("registry") and not config.get("image"):
+            self.docker()
+
     def prepare(self) -> None:
         """Nothing to warm: the client connects on first use."""
 

@@ -180,3 +180,20 @@ def test_misspelt_field_in_a_job_template_fails_the_item_with_its_path(
     assert done.state == "failed"
     assert "imagePullPolicyy" in done.info()["error"]["message"]
     assert [p for p, _ in cluster.cluster.created if p == "jobs"] == []
+
+
+def test_an_agent_without_a_cluster_leaves_kubernetes_items_queued(
+        client: Launch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agent serving every queue on a laptop with no kubeconfig runs the local items and
+    leaves the Kubernetes ones for an agent that can reach the cluster (never fails them)."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    make_queue(client)  # a kubernetes queue
+    ref = client.create_job(write_script(tmp_path, "j.py", "print(1)\n")).ref
+    [kube_queue] = [q["name"] for q in client.queues() if q["runner"] == "kubernetes"]
+    kube_item = client.submit(ref, queue=kube_queue)
+    local_item = client.submit(ref)  # the default (local) queue
+    client.agent(until_idle=True).run()  # every queue; returns once it has nothing to do
+    assert client.item(local_item.id).state == "succeeded"
+    assert client.item(kube_item.id).state == "queued"
+    assert client.item(kube_item.id).info()["attempts"] == []
