@@ -77,8 +77,9 @@ def test_agent_killed_mid_run_new_agent_adopts_the_container(
         filters={"type": "container", "event": "create",
                  "label": f"launch-jupyter.item={item.id}"}))
     assert len(created) == 1
-    assert docker_client.containers.list(
-        all=True, filters={"label": f"launch-jupyter.item={item.id}"}) == []
+    wait_for(lambda: docker_client.containers.list(
+        all=True, filters={"label": f"launch-jupyter.item={item.id}"}) == [], 30,
+        what="the adopted container's removal once recorded")
 
 
 def test_a_lost_lease_stops_the_container(

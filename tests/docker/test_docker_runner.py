@@ -132,7 +132,9 @@ def test_logs_stream_while_the_container_runs_with_labels_and_launch_env(
     item.wait(60)
     assert item.state == "succeeded"
     assert "last line" in item.logs()
-    assert _containers(docker_client, item.id) == []  # removed once recorded
+    # Removed right after the outcome is recorded (so just after the item turns succeeded).
+    wait_for(lambda: _containers(docker_client, item.id) == [], 30,
+             what="the finished container's removal")
 
 
 def test_cancel_stops_the_container_within_the_grace_period(
@@ -154,7 +156,8 @@ def test_cancel_stops_the_container_within_the_grace_period(
     data = item.info()
     assert data["state"] == "cancelled"
     assert "cancel requested" in item.logs()
-    assert _containers(docker_client, item.id) == []
+    wait_for(lambda: _containers(docker_client, item.id) == [], 30,
+             what="the cancelled container's removal")
     del container
 
 
