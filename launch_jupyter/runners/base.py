@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -127,3 +128,47 @@ def overlap(stored: bytes, output: bytes) -> int:
         if output.startswith(stored[pos:]):
             return len(stored) - pos
     return 0
+
+
+class HeldRunLog:
+    """The log of a run the agent holds (docker, kubernetes): output read by other threads
+    is buffered here and moved into the store by the run's thread every tick, capped at
+    ``max_log_bytes`` with a visible marker, and kept for the next tick while the store is
+    away. The class using it sets ``request``, ``item_id``, ``token``, ``attempt`` and a
+    ``store`` property, and calls ``_init_log()``."""
+
+    request: RunRequest
+    item_id: str
+    token: str
+    attempt: int
+    store: Any
+
+    def _init_log(self) -> None:
+        self.buffer = bytearray()
+        self.buffer_lock = threading.Lock()
+        self.logged = 0
+        self.truncated = False
+
+    def log_line(self, text: str, leading: bool = True) -> None:
+        with self.buffer_lock:
+            if leading and self.buffer and not self.buffer.endswith(b"\n"):
+                self.buffer += b"\n"
+            self.buffer += (text + "\n").encode()
+
+    def flush(self) -> None:
+        """Move buffered output to the store, capped at ``max_log_bytes``."""
+        with self.buffer_lock:
+            data = bytes(self.buffer)
+            self.buffer.clear()
+        if not data or self.truncated:
+            return
+        chunk, truncating = capped(data, self.logged, self.request.max_log_bytes)
+        try:
+            size = self.store.append_log(self.item_id, self.token, self.attempt, chunk)
+        except Exception:  # store away: keep the data for the next tick
+            with self.buffer_lock:
+                self.buffer[:0] = data
+            return
+        if size is not None:
+            self.logged += len(chunk)
+            self.truncated = truncating

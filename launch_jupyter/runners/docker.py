@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import LaunchError
 from . import build
-from .base import RunRequest, capped, outcome, overlap
+from .base import HeldRunLog, RunRequest, outcome, overlap
 from .templates import render
 
 log = logging.getLogger("launch_jupyter.runners.docker")
@@ -175,7 +175,7 @@ def _extract(archive: Any, dest: Path) -> None:
         tar.extractall(dest, filter="data")
 
 
-class DockerRun:
+class DockerRun(HeldRunLog):
     """One attempt in a container, driven by a thread of the agent's process."""
 
     self_renewing = False
@@ -195,10 +195,7 @@ class DockerRun:
         self.adopted = container is not None
         self.timeout: float | None = request.item.get("timeout")
         self.lease_until = request.lease_until or time.time() + request.lease_ttl
-        self.buffer = bytearray()
-        self.buffer_lock = threading.Lock()
-        self.logged = 0
-        self.truncated = False
+        self._init_log()
         self.skip = 0  # bytes of container output already in the store (adoption)
         self.cancel_requested = threading.Event()
         self.detached = threading.Event()
@@ -577,31 +574,6 @@ class DockerRun:
         except Exception as err:
             log.debug("could not remove %s: %s", self.name, err)
 
-    # -- logs ---------------------------------------------------------------------------
-
-    def log_line(self, text: str, leading: bool = True) -> None:
-        with self.buffer_lock:
-            if leading and self.buffer and not self.buffer.endswith(b"\n"):
-                self.buffer += b"\n"
-            self.buffer += (text + "\n").encode()
-
-    def flush(self) -> None:
-        """Move buffered output to the store, capped at ``max_log_bytes``."""
-        with self.buffer_lock:
-            data = bytes(self.buffer)
-            self.buffer.clear()
-        if not data or self.truncated:
-            return
-        chunk, truncating = capped(data, self.logged, self.request.max_log_bytes)
-        try:
-            size = self.store.append_log(self.item_id, self.token, self.attempt, chunk)
-        except Exception:  # store away: keep the data for the next tick
-            with self.buffer_lock:
-                self.buffer[:0] = data
-            return
-        if size is not None:
-            self.logged += len(chunk)
-            self.truncated = truncating
 
 
 class DockerRunner:

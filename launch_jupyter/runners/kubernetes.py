@@ -45,7 +45,7 @@ from typing import Any
 
 from ..errors import LaunchError
 from . import build
-from .base import RunRequest, capped, outcome, overlap
+from .base import HeldRunLog, RunRequest, outcome, overlap
 from .templates import render
 
 log = logging.getLogger("launch_jupyter.runners.kubernetes")
@@ -606,7 +606,7 @@ class _Connection:
 
 # -- one run ------------------------------------------------------------------------------
 
-class KubernetesRun:
+class KubernetesRun(HeldRunLog):
     """One attempt as a Job, driven by a thread of the agent's process."""
 
     self_renewing = False
@@ -631,10 +631,7 @@ class KubernetesRun:
         self.job: Any = None
         self.job_gone = False
         self.pods: dict[str, Any] = {}
-        self.buffer = bytearray()
-        self.buffer_lock = threading.Lock()
-        self.logged = 0
-        self.truncated = False
+        self._init_log()
         self.skip = 0
         self.received: dict[str, int] = {}  # pod -> bytes of its log read so far
         self.log_threads: dict[str, threading.Thread] = {}
@@ -1091,31 +1088,6 @@ class KubernetesRun:
                            + (f": {message}" if message else ""), "stage": "run",
                 "cell": None}
 
-    # -- logs ---------------------------------------------------------------------------
-
-    def log_line(self, text: str, leading: bool = True) -> None:
-        with self.buffer_lock:
-            if leading and self.buffer and not self.buffer.endswith(b"\n"):
-                self.buffer += b"\n"
-            self.buffer += (text + "\n").encode()
-
-    def flush(self) -> None:
-        """Move buffered output to the store, capped at ``max_log_bytes``."""
-        with self.buffer_lock:
-            data = bytes(self.buffer)
-            self.buffer.clear()
-        if not data or self.truncated:
-            return
-        chunk, truncating = capped(data, self.logged, self.request.max_log_bytes)
-        try:
-            size = self.store.append_log(self.item_id, self.token, self.attempt, chunk)
-        except Exception:  # store away: keep the data for the next tick
-            with self.buffer_lock:
-                self.buffer[:0] = data
-            return
-        if size is not None:
-            self.logged += len(chunk)
-            self.truncated = truncating
 
 
 # -- reading Job and Pod status -----------------------------------------------------------
