@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .config import LaunchConfig
-from .errors import LaunchError, NotFoundError, ParameterError
+from .errors import LaunchError, NotFoundError, ParameterError, shown
 from .store import TERMINAL, JobRecord, Store, wakeup
 
 #: Most attempts a queue may allow (the column is a 32-bit integer in PostgreSQL).
@@ -17,25 +17,18 @@ MAX_ATTEMPTS = 1000
 MAX_ROWS = 2**62
 
 
-def _short(value: Any, width: int = 80) -> str:
-    """``repr(value)`` cut to ``width`` characters; values too big to print just say so."""
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):  # a 4300+ digit int, a list nested 1000 deep
-        return f"a {type(value).__name__} too large to show"
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _max_attempts(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ParameterError(f"max_attempts must be an integer, got {_short(value)}")
+        raise ParameterError(f"max_attempts must be an integer, got {shown(value)}")
     try:
         number = int(value)
     except ValueError:
-        raise ParameterError(f"max_attempts must be an integer, got {_short(value)}") from None
+        raise ParameterError(f"max_attempts must be an integer, got {shown(value)}") from None
     if not 1 <= number <= MAX_ATTEMPTS:
         raise ParameterError(f"max_attempts must be at least 1 and at most {MAX_ATTEMPTS}, "
-                             f"got {_short(number)}")
+                             f"got {shown(number)}")
     return number
 
 
@@ -50,7 +43,7 @@ def _key(value: Any, what: str) -> str:
             return value
     hint = ("list items with `jupyter launch items`" if what == "item"
             else f"{what} names use letters, digits, '-', '_' and '.'")
-    raise NotFoundError(f"{what} {_short(value)} does not exist; {hint}")
+    raise NotFoundError(f"{what} {shown(value)} does not exist; {hint}")
 
 
 def _rows(value: int | None) -> int | None:
@@ -64,7 +57,7 @@ def _positive_timeout(timeout: float | None) -> float | None:
         value = float(timeout)
     except (TypeError, ValueError, OverflowError):
         raise ParameterError(
-            f"timeout must be a positive number of seconds, got {_short(timeout)}"
+            f"timeout must be a positive number of seconds, got {shown(timeout)}"
         ) from None
     if not value > 0 or value == float("inf"):
         raise ParameterError(f"timeout must be a positive number of seconds, got {timeout!r}")

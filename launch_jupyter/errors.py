@@ -6,6 +6,8 @@ REST) print the message without a traceback.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class LaunchError(Exception):
     """Base class: a problem the user can fix. ``str(err)`` is the whole message."""
@@ -53,3 +55,13 @@ class StoreFullError(StoreError):
     fail until space is freed; reads still work."""
 
     http_status = 507
+
+
+def shown(value: Any, width: int = 80) -> str:
+    """``repr(value)`` for an error message, cut to ``width`` characters; a value too big to
+    print at all (a 4300+ digit int, a list nested 1000 deep) is just named."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= width else text[: width - 1] + "…"

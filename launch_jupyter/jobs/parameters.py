@@ -40,7 +40,7 @@ from typing import Any
 
 import nbformat
 
-from launch_jupyter.errors import ParameterError
+from launch_jupyter.errors import ParameterError, shown
 
 # The runtime side (parameters(), Parameters) lives in launch_jupyter.runtime: jobs import it.
 from launch_jupyter.runtime import ENV_VAR, Parameters  # noqa: F401
@@ -162,12 +162,12 @@ def to_json_value(value: Any, where: str = "value", _depth: int = 0) -> Any:
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ParameterError(f"{where} has a non-string key {_show(key)}; JSON keys "
+                raise ParameterError(f"{where} has a non-string key {shown(key, 200)}; JSON keys "
                                      "are strings")
             out[to_json_value(key, where, _depth + 1)] = to_json_value(item, where, _depth + 1)
         return out
     raise ParameterError(
-        f"{where} is a {type(value).__name__} ({_show(value)}); parameters are JSON values: "
+        f"{where} is a {type(value).__name__} ({shown(value, 200)}); parameters are JSON values: "
         "None, bool, int, float, str, list or dict"
     )
 
@@ -354,16 +354,9 @@ def _unknown(name: str, schema: dict) -> ParameterError:
 
 
 def _got(value: Any) -> str:
-    return f"{_show(value)} ({type(value).__name__})"
+    return f"{shown(value, 200)} ({type(value).__name__})"
 
 
-def _show(value: Any, width: int = 200) -> str:
-    """``repr(value)`` cut to ``width``; values too big to print at all just say so."""
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):  # a 4300+ digit int, a list nested 1000 deep
-        return f"a {type(value).__name__} too large to show"
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _validate_value(name: str, value: Any, prop: dict) -> Any:

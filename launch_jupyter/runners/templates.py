@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import LaunchError, ParameterError
+from ..errors import LaunchError, ParameterError, shown
 
 CONFIG_KEYS = {"template", "variables", "admin", "image", "registry", "base_image",
                "description"}
@@ -152,7 +152,7 @@ def _check(name: str, value: Any, schema: Mapping) -> Any:
         "string": isinstance(value, str),
     }[kind]
     if not ok:
-        raise ParameterError(f"template value {name!r} must be a {kind}, got {_show(value)}")
+        raise ParameterError(f"template value {name!r} must be a {kind}, got {shown(value)}")
     if kind == "integer" and not -(2**63) <= value < 2**63:
         raise ParameterError(f"template value {name!r} must fit in 64 bits, got an integer "
                              f"of {value.bit_length()} bits")
@@ -181,13 +181,6 @@ def _check(name: str, value: Any, schema: Mapping) -> Any:
     return float(value) if kind == "number" else value
 
 
-def _show(value: Any, width: int = 80) -> str:
-    """``repr(value)`` cut to ``width``; values too big to print at all just say so."""
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):  # a 4300+ digit int, a list nested 1000 deep
-        return f"a {type(value).__name__} too large to show"
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def validate_template_values(config: Mapping, values: Mapping[str, Any] | None = None,
