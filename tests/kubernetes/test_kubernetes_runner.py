@@ -44,6 +44,17 @@ def gated(before: str, gate: threading.Event, after: str = "done\n", exit_code: 
     return scenario
 
 
+def running_forever(client: Launch, tmp_path: Path, controller: Controller, kube_agent):
+    """An item whose pod runs (and logs "working") until its Job is deleted."""
+    queue = make_queue(client)
+    ref = script_job(client, tmp_path)
+    controller.scenarios.append(gated("working\n", threading.Event()))  # never opens
+    item = client.submit(ref, queue=queue)
+    kube_agent(queue)
+    wait_for(lambda: "working" in client.logs(item.id)[0], timeout=60, what="the pod's log")
+    return item
+
+
 @pytest.fixture
 def kube_agent(client: Launch, cluster: ClusterServer, controller: Controller):
     agents = []
@@ -366,12 +377,7 @@ def test_timeout_is_the_jobs_active_deadline(client, tmp_path, cluster, controll
 
 def test_cancel_deletes_the_job_in_the_foreground(client, tmp_path, cluster, controller,
                                                   kube_agent) -> None:
-    queue = make_queue(client)
-    ref = script_job(client, tmp_path)
-    controller.scenarios.append(gated("working\n", threading.Event()))  # never opens
-    item = client.submit(ref, queue=queue)
-    kube_agent(queue)
-    wait_for(lambda: "working" in client.logs(item.id)[0], timeout=60, what="the pod's log")
+    item = running_forever(client, tmp_path, controller, kube_agent)
     client.cancel(item.id)
     done = item.wait(timeout=60, progress=False)
     assert done.state == "cancelled"
@@ -417,12 +423,7 @@ def test_an_agent_that_lost_the_lease_deletes_its_job(client, tmp_path, cluster,
     its Job, so the item can never run twice at once."""
     from launch_jupyter.store import schema
 
-    queue = make_queue(client)
-    ref = script_job(client, tmp_path)
-    controller.scenarios.append(gated("working\n", threading.Event()))  # never opens
-    item = client.submit(ref, queue=queue)
-    kube_agent(queue)
-    wait_for(lambda: "working" in client.logs(item.id)[0], timeout=60, what="the pod's log")
+    item = running_forever(client, tmp_path, controller, kube_agent)
     [job] = jobs_of(cluster, item.id)
     assert job["metadata"]["name"] not in controller.deleted
     with client.store.write() as conn:  # as if another agent had recovered the item
