@@ -17,10 +17,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import LaunchError
@@ -173,10 +175,98 @@ def parameters(**defaults):
 '''
 
 
+RUN_WRAPPER_SOURCE = r'''"""Run a job's command, then write its output folders to stdout
+between two marker lines (shipped by launch-jupyter, for runners that cannot copy files out
+of a finished container: the kubernetes runner reads them back from the pod's log).
+
+python3 launch_run.py --marker M [--dir DIR]... [--limit BYTES] -- COMMAND...
+The exit status is the command's (128 + N when signal N ended it).
+"""
+import argparse
+import base64
+import io
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--marker", required=True)
+    parser.add_argument("--dir", action="append", default=[])
+    parser.add_argument("--limit", type=int, default=64 * 1024 * 1024)
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    child = subprocess.Popen(command)
+
+    def forward(signum, frame):
+        try:
+            child.send_signal(signum)
+        except OSError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    code = child.wait()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for folder in args.dir:
+            if os.path.isdir(folder):
+                tar.add(folder, arcname=os.path.basename(folder.rstrip("/")))
+    data = buf.getvalue()
+    out = sys.stdout
+    out.flush()
+    if len(data) > args.limit:
+        out.write("\n%s SKIPPED %d\n" % (args.marker, len(data)))
+    else:
+        text = base64.b64encode(data).decode()
+        out.write("\n%s BEGIN %d\n" % (args.marker, len(data)))
+        for start in range(0, len(text), 76):
+            out.write(text[start:start + 76] + "\n")
+        out.write("%s END\n" % args.marker)
+    out.flush()
+    return code if code >= 0 else 128 - code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
 def support_files() -> list[tuple[str, bytes]]:
     """What every container gets under ``/launch/lib`` (relative paths)."""
     return [("launch_notebook.py", EXECUTOR_SOURCE.encode()),
+            ("launch_run.py", RUN_WRAPPER_SOURCE.encode()),
             ("launch_jupyter/__init__.py", PARAMETERS_SOURCE.encode())]
+
+
+def extract_tar(data: bytes, dest: Path) -> None:
+    """Extract a tar archive (compressed or not) under ``dest``; no path may escape it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(dest, filter="data")
+
+
+def collect_outputs(run_dir: Path) -> list[dict]:
+    """The outputs of a run whose ``output/`` and ``executed/`` folders are in ``run_dir``:
+    the executed notebook first, then the files of LAUNCH_OUTPUT_DIR."""
+    found: list[dict] = []
+    out_dir = run_dir / "output"
+    for base, _dirs, files in os.walk(out_dir):
+        for name in sorted(files):
+            path = os.path.join(base, name)
+            found.append({"name": os.path.relpath(path, out_dir), "path": path,
+                          "size": os.path.getsize(path), "kind": "file"})
+    executed = run_dir / "executed"
+    if executed.is_dir():
+        for path in sorted(executed.iterdir()):
+            if path.is_file():
+                found.insert(0, {"name": path.name, "path": str(path),
+                                 "size": path.stat().st_size, "kind": "notebook"})
+    return found
 
 
 def default_base_image(python: str | None) -> str:
@@ -277,7 +367,7 @@ def plan_image(job: Any, files: list[tuple[str, bytes]], queue_config: dict) -> 
     context.append(("Dockerfile", dockerfile.encode()))
     digest = hashlib.sha256(json.dumps(
         [BUILD_FORMAT, job.digest, base, dockerfile,
-         hashlib.sha256(EXECUTOR_SOURCE.encode() + PARAMETERS_SOURCE.encode()).hexdigest()],
+         hashlib.sha256(b"".join(c for _p, c in support_files())).hexdigest()],
     ).encode()).hexdigest()[:20]
     repo = repository_name(job.name)
     tag = f"{registry}/{repo}:{digest}" if registry else f"{repo}:{digest}"

@@ -167,14 +167,6 @@ def _parse_time(text: str | None) -> float | None:
     return stamp + (float("0." + frac) if frac.isdigit() else 0.0)
 
 
-def _extract(archive: Any, dest: Path) -> None:
-    """Extract a ``get_archive`` stream under ``dest`` (no path may escape it)."""
-    data = b"".join(archive)
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(dest, filter="data")
-
-
 class DockerRun(HeldRunLog):
     """One attempt in a container, driven by a thread of the agent's process."""
 
@@ -540,23 +532,11 @@ class DockerRun(HeldRunLog):
                     archive, _ = self.container.get_archive(folder)
                 except NotFound:
                     continue
-                _extract(archive, run_dir)
+                build.extract_tar(b"".join(archive), run_dir)
         except (APIError, OSError, tarfile.TarError) as err:
             self.log_line(f"[launch-jupyter: could not copy the outputs out: {err}]")
             return found
-        out_dir = run_dir / "output"
-        for base, _dirs, files in os.walk(out_dir):
-            for name in sorted(files):
-                path = os.path.join(base, name)
-                found.append({"name": os.path.relpath(path, out_dir), "path": path,
-                              "size": os.path.getsize(path), "kind": "file"})
-        executed = run_dir / "executed"
-        if executed.is_dir():
-            for path in sorted(executed.iterdir()):
-                if path.is_file():
-                    found.insert(0, {"name": path.name, "path": str(path),
-                                     "size": path.stat().st_size, "kind": "notebook"})
-        return found
+        return build.collect_outputs(run_dir)
 
     def _close_stream(self) -> None:
         stream = self._stream

@@ -37,7 +37,9 @@ import math
 import os
 import queue as queue_mod
 import re
+import shutil
 import socket
+import tarfile
 import threading
 import time
 from collections.abc import Mapping
@@ -378,6 +380,11 @@ def plan_manifests(request: RunRequest, template: Mapping, admin: Mapping, image
                    "--error-file", TERMINATION_LOG]
     else:
         command = ["python3", "-u", f"{job_dir}/{entry}"]
+    # Files cannot be copied out of a finished pod: the wrapper writes the outputs to the
+    # log after the job, where the runner takes them out again.
+    command = ["python3", f"{lib_dir}/launch_run.py",
+               "--marker", output_marker(item["id"], request.attempt),
+               "--dir", build.OUTPUT_DIR, "--dir", build.EXECUTED_DIR, "--", *command]
 
     env = {
         **(spec.get("env") or {}),
@@ -473,6 +480,90 @@ def plan_manifests(request: RunRequest, template: Mapping, admin: Mapping, image
     if configmap is not None:
         validate_model(configmap, "V1ConfigMap")
     return job, configmap
+
+
+def output_marker(item_id: str, attempt: int) -> str:
+    """The line that frames an attempt's outputs in its pod's log (launch_run.py writes it)."""
+    digest = hashlib.sha256(f"{item_id}/{attempt}".encode()).hexdigest()[:16]
+    return f"@@launch-jupyter-outputs-{digest}@@"
+
+
+def _held_back(data: bytes, pattern: bytes) -> int:
+    """How many trailing bytes of ``data`` could be the start of ``pattern``."""
+    for size in range(min(len(data), len(pattern) - 1), 0, -1):
+        if data.endswith(pattern[:size]):
+            return size
+    return 0
+
+
+class OutputTrailer:
+    """Splits a pod's log into the job's output and the outputs block that
+    ``launch_run.py`` writes at the end (a base64 tar.gz between two marker lines), whatever
+    the chunk boundaries of the log stream."""
+
+    def __init__(self, marker: str) -> None:
+        self.start = f"\n{marker} ".encode()
+        self.end = f"{marker} END\n".encode()
+        self.pending = b""
+        self.state = "log"  # log -> header -> payload -> done
+        self.payload = bytearray()
+        self.complete = False
+        self.skipped: int | None = None
+
+    def feed(self, data: bytes) -> bytes:
+        """The part of ``data`` that is the job's output (some bytes may wait for more)."""
+        buf = self.pending + data
+        self.pending = b""
+        out = bytearray()
+        while buf:
+            if self.state == "done":
+                out += buf
+                break
+            if self.state == "log":
+                at = buf.find(self.start)
+                if at < 0:
+                    keep = _held_back(buf, self.start)
+                    out += buf[:len(buf) - keep]
+                    self.pending = buf[len(buf) - keep:]
+                    break
+                out += buf[:at]
+                buf = buf[at + len(self.start):]
+                self.state = "header"
+            elif self.state == "header":
+                newline = buf.find(b"\n")
+                if newline < 0:
+                    self.pending = buf
+                    break
+                kind, _, size = buf[:newline].decode(errors="replace").partition(" ")
+                buf = buf[newline + 1:]
+                if kind == "BEGIN":
+                    self.state = "payload"
+                else:
+                    self.skipped = int(size) if size.isdigit() else 0
+                    self.state = "done"
+            else:  # payload
+                at = buf.find(self.end)
+                if at < 0:
+                    keep = _held_back(buf, self.end)
+                    self.payload += buf[:len(buf) - keep]
+                    self.pending = buf[len(buf) - keep:]
+                    break
+                self.payload += buf[:at]
+                buf = buf[at + len(self.end):]
+                self.complete = True
+                self.state = "done"
+        return bytes(out)
+
+    def finish(self) -> bytes:
+        """The stream ended: what was held back is output after all."""
+        tail, self.pending = (self.pending if self.state == "log" else b""), b""
+        return tail
+
+    def archive(self) -> bytes | None:
+        """The outputs archive (tar.gz), once the whole block has been read."""
+        if not self.complete:
+            return None
+        return base64.b64decode(bytes(self.payload))
 
 
 # -- the cluster connection ---------------------------------------------------------------
@@ -634,6 +725,7 @@ class KubernetesRun(HeldRunLog):
         self._init_log()
         self.skip = 0
         self.received: dict[str, int] = {}  # pod -> bytes of its log read so far
+        self.trailers: dict[str, OutputTrailer] = {}  # pod -> its outputs block
         self.log_threads: dict[str, threading.Thread] = {}
         self.log_done: dict[str, threading.Event] = {}
         self.cancel_requested = threading.Event()
@@ -949,6 +1041,8 @@ class KubernetesRun(HeldRunLog):
 
     def _stream_logs(self, pod: str) -> None:
         done = self.log_done[pod] = threading.Event()
+        trailer = self.trailers.setdefault(pod, OutputTrailer(output_marker(self.item_id,
+                                                                            self.attempt)))
 
         def read() -> None:
             from kubernetes.client.exceptions import ApiException
@@ -970,6 +1064,7 @@ class KubernetesRun(HeldRunLog):
                                 data = data[start:]
                             if data:
                                 self.received[pod] = got
+                                data = trailer.feed(data)
                                 with self.buffer_lock:
                                     self.buffer += data
                     finally:
@@ -990,6 +1085,10 @@ class KubernetesRun(HeldRunLog):
                     break  # a follow stream ends when the container does
                 tries += 1
                 self.detached.wait(min(2.0, 0.2 * tries))
+            tail = trailer.finish()
+            if tail:
+                with self.buffer_lock:
+                    self.buffer += tail
             done.set()
 
         thread = threading.Thread(target=read, daemon=True, name=f"k8s-logs-{pod}")
@@ -1053,18 +1152,41 @@ class KubernetesRun(HeldRunLog):
             code = 0
         state, error = outcome(self.stop_reason, code, self.timeout,
                                lambda: self._job_error(code, term, reason, message))
+        outputs = self._collect_outputs()
         deadline = time.monotonic() + max(self.request.lease_ttl * 0.75, 1.0)
         while True:
             try:
                 self.flush()
                 self.store.finish(self.item_id, self.token, state, exit_code=code,
-                                  error=error, outputs=[])
+                                  error=error, outputs=outputs)
                 return True
             except Exception as err:
                 if time.monotonic() > deadline:
                     log.warning("could not record the outcome of %s: %s", self.item_id, err)
                     return True  # the Job stays: the next agent adopts it and records it
                 time.sleep(0.5)
+
+    def _collect_outputs(self) -> list[dict]:
+        """The executed notebook and LAUNCH_OUTPUT_DIR, from the outputs block of the log."""
+        run_dir = self.request.run_dir
+        for trailer in self.trailers.values():
+            if trailer.skipped is not None:
+                self.log_line(f"[launch-jupyter: the outputs took {trailer.skipped} bytes "
+                              "compressed, over the 64 MiB a log can carry; not copied back "
+                              "(mount a volume at /launch/output to keep them)]")
+            archive = trailer.archive()
+            if archive is None:
+                continue
+            try:
+                for folder in ("output", "executed"):
+                    if (run_dir / folder).exists():
+                        shutil.rmtree(run_dir / folder)
+                build.extract_tar(archive, run_dir)
+            except (OSError, ValueError, tarfile.TarError) as err:
+                self.log_line(f"[launch-jupyter: could not unpack the outputs: {err}]")
+                return []
+            return build.collect_outputs(run_dir)
+        return []
 
     def _job_error(self, code: int | None, term: dict, reason: str | None,
                    message: str | None) -> dict:
