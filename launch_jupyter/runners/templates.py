@@ -181,8 +181,6 @@ def _check(name: str, value: Any, schema: Mapping) -> Any:
     return float(value) if kind == "number" else value
 
 
-
-
 def validate_template_values(config: Mapping, values: Mapping[str, Any] | None = None,
                              pairs: Iterable[str] = ()) -> dict:
     """Typed, bounded template values with defaults filled (``pairs`` are ``k=v`` strings)."""
