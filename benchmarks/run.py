@@ -23,6 +23,7 @@ sys.path.insert(0, str(HERE))
 import bench_bigoutput  # noqa: E402
 import bench_breakdown  # noqa: E402
 import bench_capture  # noqa: E402
+import bench_kubernetes  # noqa: E402
 import bench_latency  # noqa: E402
 import bench_notebook  # noqa: E402
 import bench_race  # noqa: E402
@@ -39,6 +40,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "race": bench_race.run,
     "bigoutput": bench_bigoutput.run,
     "recovery": bench_recovery.run,
+    "kubernetes": bench_kubernetes.run,
 }
 
 

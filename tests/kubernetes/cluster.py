@@ -109,6 +109,7 @@ class Cluster(kmock.KubernetesEmulator):
         self.log_ended: set[tuple[str, str]] = set()
         self.invalid: list[str] = []
         self.created: list[tuple[str, dict]] = []  # (plural, body) of every create
+        self.created_at: dict[str, float] = {}  # name -> time.time() its create arrived
         self.watch_requests: list[dict] = []
         self.list_requests: list[dict] = []
         self.drops = 0
@@ -136,6 +137,7 @@ class Cluster(kmock.KubernetesEmulator):
         kind = ""
         if request.action == action.CREATE:
             body = request.data
+            self.created_at.setdefault(str(body.get("metadata", {}).get("name")), time.time())
             self.created.append((res.plural, json.loads(json.dumps(body))))
             if res.plural != "pods":
                 for problem in round_trip_loss(body, MODELS[res.plural]):
