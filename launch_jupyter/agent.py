@@ -418,7 +418,10 @@ class Agent:
         """What the agent is doing, for ``agent status`` and the panels."""
         return {"id": self.id, "running": self.running, "queues": self.queues or ["*"],
                 "max_jobs": self.max_jobs, "active": sorted(self.active),
-                "error": None if self.error is None else str(self.error)}
+                "error": None if self.error is None else str(self.error),
+                # queues left to other agents: their runner cannot work here, and why
+                "unserved": {name: problem for name, (_at, problem)
+                             in sorted(self._usable_cache.items()) if problem}}
 
 
 __all__ = ["ACTIVE", "Agent", "new_agent_id"]

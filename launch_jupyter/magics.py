@@ -476,6 +476,8 @@ class LaunchMagics(Magics):
         active = ", ".join(status["active"]) or "none"
         print(f"agent {status['id']} running, serving {', '.join(status['queues'])} "
               f"(max {status['max_jobs']} at once); running items: {active}")
+        for name, problem in status.get("unserved", {}).items():
+            print(f"not serving queue {name} (its items wait for another agent): {problem}")
 
     def _cmd_panel(self, a: argparse.Namespace) -> Any:
         from .widgets.queue import ItemsView, QueuePanel, widgets_available

@@ -21,9 +21,13 @@ def agents_html(kernel_status: dict | None, agents: list[dict]) -> str:
         active = ", ".join(kernel_status["active"]) or "none"
         err = (f" <span style='color:#dc2626'>error: {esc(kernel_status['error'])}</span>"
                if kernel_status.get("error") else "")
+        unserved = "".join(
+            f"<div style='color:#b45309'>not serving queue <b>{esc(name)}</b> (its items wait "
+            f"for another agent): {esc(problem)}</div>"
+            for name, problem in (kernel_status.get("unserved") or {}).items())
         mine = (f"this kernel: <b>{esc(kernel_status['id'])}</b> serving "
                 f"{esc(', '.join(kernel_status['queues']))} (max {kernel_status['max_jobs']})"
-                f"; running items: <code>{esc(active)}</code>{err}")
+                f"; running items: <code>{esc(active)}</code>{err}{unserved}")
     head = "".join(f"<th style='{_CELL};color:#6b7280'>{h}</th>"
                    for h in ("agent", "host", "pid", "queues", "running", "heartbeat"))
     rows = "".join(

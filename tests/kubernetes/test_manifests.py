@@ -193,7 +193,12 @@ def test_an_agent_without_a_cluster_leaves_kubernetes_items_queued(
     [kube_queue] = [q["name"] for q in client.queues() if q["runner"] == "kubernetes"]
     kube_item = client.submit(ref, queue=kube_queue)
     local_item = client.submit(ref)  # the default (local) queue
-    client.agent(until_idle=True).run()  # every queue; returns once it has nothing to do
+    agent = client.agent(until_idle=True)
+    agent.run()  # every queue; returns once it has nothing to do
     assert client.item(local_item.id).state == "succeeded"
+    assert "no usable Kubernetes configuration" in agent.status()["unserved"][kube_queue]
+    from launch_jupyter.widgets.agent import agents_html
+
+    assert f"not serving queue <b>{kube_queue}</b>" in agents_html(agent.status(), [])
     assert client.item(kube_item.id).state == "queued"
     assert client.item(kube_item.id).info()["attempts"] == []
