@@ -17,8 +17,6 @@ MAX_ATTEMPTS = 1000
 MAX_ROWS = 2**62
 
 
-
-
 def _max_attempts(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ParameterError(f"max_attempts must be an integer, got {shown(value)}")
