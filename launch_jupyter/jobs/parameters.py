@@ -357,8 +357,6 @@ def _got(value: Any) -> str:
     return f"{shown(value, 200)} ({type(value).__name__})"
 
 
-
-
 def _validate_value(name: str, value: Any, prop: dict) -> Any:
     """Check one typed value against its property; return it normalised."""
     ptype = prop.get("type")
