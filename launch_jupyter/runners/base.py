@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+log = logging.getLogger("launch_jupyter.runners")
 
 if TYPE_CHECKING:
     from ..store import JobRecord
@@ -130,24 +134,82 @@ def overlap(stored: bytes, output: bytes) -> int:
     return 0
 
 
-class HeldRunLog:
-    """The log of a run the agent holds (docker, kubernetes): output read by other threads
-    is buffered here and moved into the store by the run's thread every tick, capped at
-    ``max_log_bytes`` with a visible marker, and kept for the next tick while the store is
-    away. The class using it sets ``request``, ``item_id``, ``token``, ``attempt`` and a
-    ``store`` property, and calls ``_init_log()``."""
+class HeldRun:
+    """What the runs the agent holds (docker, kubernetes) share.
 
+    A thread of the agent's process drives the run; output read by other threads is buffered
+    here and moved into the store every tick, capped at ``max_log_bytes`` with a visible
+    marker and kept for the next tick while the store is away; cancel requests and lease
+    renewals arrive from the agent. The subclass sets ``runner`` (with ``store(url)``),
+    ``request``, ``item_id``, ``token``, ``attempt`` and ``thread``, calls ``_init_held()``,
+    and says in ``_release()`` how to stop and remove what runs (container, Job).
+    """
+
+    self_renewing = False
+
+    runner: Any
     request: RunRequest
     item_id: str
     token: str
     attempt: int
-    store: Any
+    thread: threading.Thread
 
-    def _init_log(self) -> None:
+    def _init_held(self) -> None:
         self.buffer = bytearray()
         self.buffer_lock = threading.Lock()
         self.logged = 0
         self.truncated = False
+        self.cancel_requested = threading.Event()
+        self.detached = threading.Event()
+        self.fenced = False
+        self.lease_until = self.request.lease_until or time.time() + self.request.lease_ttl
+
+    # -- the Run protocol -------------------------------------------------------------------
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+    def cancel(self, grace: float) -> None:
+        self.cancel_requested.set()
+
+    def lease_renewed(self, until: float) -> None:
+        """The agent renewed the lease until ``until`` (0: it could not: fence now)."""
+        self.lease_until = until
+
+    # -- for the run's thread ---------------------------------------------------------------
+
+    @property
+    def store(self) -> Any:
+        return self.runner.store(self.request.store_url)
+
+    def _release(self) -> None:
+        """Stop and remove what runs (the container, the Job); it may be gone already."""
+        raise NotImplementedError
+
+    def _fail(self, message: str, stage: str) -> None:
+        """Record the attempt as failed with ``message`` (unless detached or fenced)."""
+        if self.detached.is_set() or self.fenced:
+            return
+        self.log_line(f"[launch-jupyter: {message}]")
+        try:
+            self.flush()
+            self.store.finish(self.item_id, self.token, "failed",
+                              error={"message": message, "stage": stage, "cell": None})
+        except Exception:
+            log.exception("could not record the failure of %s", self.item_id)
+        self._release()
+
+    def _cancel_seen(self) -> bool:
+        if self.cancel_requested.is_set():
+            return True
+        try:
+            return self.store.item_state(self.item_id)[1]
+        except Exception:
+            return False
+
+    def _margin(self) -> float:
+        """Stop this long before the lease would lapse unrenewed."""
+        return min(self.request.lease_ttl / 4, 5.0)
 
     def log_line(self, text: str, leading: bool = True) -> None:
         with self.buffer_lock:
@@ -172,3 +234,26 @@ class HeldRunLog:
         if size is not None:
             self.logged += len(chunk)
             self.truncated = truncating
+
+
+class StoreConnections:
+    """A runner's own store connections, one per URL, shared by its run threads."""
+
+    def __init__(self) -> None:
+        self._stores: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, url: str) -> Any:
+        with self._lock:
+            store = self._stores.get(url)
+            if store is None:
+                from ..store import Store
+
+                store = self._stores[url] = Store(url, migrate=False, check=False)
+            return store
+
+    def close(self) -> None:
+        with self._lock:
+            stores, self._stores = list(self._stores.values()), {}
+        for store in stores:
+            store.close()

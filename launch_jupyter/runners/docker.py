@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import LaunchError
 from . import build
-from .base import HeldRunLog, RunRequest, outcome, overlap
+from .base import HeldRun, RunRequest, StoreConnections, outcome, overlap
 from .templates import render
 
 log = logging.getLogger("launch_jupyter.runners.docker")
@@ -167,10 +167,8 @@ def _parse_time(text: str | None) -> float | None:
     return stamp + (float("0." + frac) if frac.isdigit() else 0.0)
 
 
-class DockerRun(HeldRunLog):
+class DockerRun(HeldRun):
     """One attempt in a container, driven by a thread of the agent's process."""
-
-    self_renewing = False
 
     def __init__(self, runner: DockerRunner, request: RunRequest, *,
                  plan: build.ImagePlan | None = None, options: dict | None = None,
@@ -186,14 +184,10 @@ class DockerRun(HeldRunLog):
         self.container = container
         self.adopted = container is not None
         self.timeout: float | None = request.item.get("timeout")
-        self.lease_until = request.lease_until or time.time() + request.lease_ttl
-        self._init_log()
+        self._init_held()
         self.skip = 0  # bytes of container output already in the store (adoption)
-        self.cancel_requested = threading.Event()
-        self.detached = threading.Event()
         self.output_done = threading.Event()
         self.stop_reason: str | None = None  # "cancel" | "timeout"
-        self.fenced = False
         self.started_at: float | None = None
         self._stream: Any = None
         self._stopper: threading.Thread | None = None
@@ -202,19 +196,9 @@ class DockerRun(HeldRunLog):
 
     # -- the Run protocol ---------------------------------------------------------------
 
-    def done(self) -> bool:
-        return not self.thread.is_alive()
-
-    def cancel(self, grace: float) -> None:
-        self.cancel_requested.set()
-
     def info(self) -> dict[str, Any]:
         return {"runner": "docker", "host": socket.gethostname(), "container": self.name,
                 "run_dir": str(self.request.run_dir)}
-
-    def lease_renewed(self, until: float) -> None:
-        """The agent renewed the lease until ``until`` (0: it could not: fence now)."""
-        self.lease_until = until
 
     def detach(self) -> None:
         """Stop watching (the agent is stopping); the container keeps running."""
@@ -222,10 +206,6 @@ class DockerRun(HeldRunLog):
         self._close_stream()
 
     # -- the thread ---------------------------------------------------------------------
-
-    @property
-    def store(self) -> Any:
-        return self.runner.store(self.request.store_url)
 
     def _main(self) -> None:
         try:
@@ -239,18 +219,6 @@ class DockerRun(HeldRunLog):
         except Exception as err:  # the engine went away, a bug: never leave the item hanging
             log.exception("docker run of %s failed", self.item_id)
             self._fail(f"docker runner error: {type(err).__name__}: {err}", "run")
-
-    def _fail(self, message: str, stage: str) -> None:
-        if self.detached.is_set() or self.fenced:
-            return
-        self.log_line(f"[launch-jupyter: {message}]")
-        try:
-            self.flush()
-            self.store.finish(self.item_id, self.token, "failed",
-                              error={"message": message, "stage": stage, "cell": None})
-        except Exception:
-            log.exception("could not record the failure of %s", self.item_id)
-        self._remove()
 
     def _create_and_start(self) -> None:
         assert self.plan is not None
@@ -355,14 +323,6 @@ class DockerRun(HeldRunLog):
                                    image=image.tag, image_id=image.id,
                                    image_source=image.source)
 
-    def _cancel_seen(self) -> bool:
-        if self.cancel_requested.is_set():
-            return True
-        try:
-            return self.store.item_state(self.item_id)[1]
-        except Exception:
-            return False
-
     def _finish_cancelled_before_start(self) -> None:
         self.flush()
         self.store.finish(self.item_id, self.token, "cancelled",
@@ -433,10 +393,6 @@ class DockerRun(HeldRunLog):
             return
         self._conclude()
 
-    def _margin(self) -> float:
-        """Stop this long before the lease would lapse unrenewed."""
-        return min(self.request.lease_ttl / 4, 5.0)
-
     def _stop(self, reason: str, why: str) -> None:
         """Stop the container: SIGTERM now, SIGKILL after the grace period (docker stop)."""
         self.stop_reason = reason
@@ -458,7 +414,7 @@ class DockerRun(HeldRunLog):
         log.warning("lease of %s could not be renewed in time; killing container %s",
                     self.item_id, self.name)
         self._close_stream()
-        self._remove()
+        self._release()
 
     def _conclude(self) -> None:
         from docker.errors import APIError
@@ -490,7 +446,7 @@ class DockerRun(HeldRunLog):
                     log.warning("could not record the outcome of %s: %s", self.item_id, err)
                     return  # keep the container: the next agent adopts it and records it
                 time.sleep(0.5)
-        self._remove()
+        self._release()
 
     def _job_error(self, code: int | None, oom: bool) -> dict:
         if oom:
@@ -546,14 +502,14 @@ class DockerRun(HeldRunLog):
             except Exception:
                 pass
 
-    def _remove(self) -> None:
+    def _release(self) -> None:
+        """Remove the container (killing it if it still runs)."""
         if self.container is None:
             return
         try:
             self.container.remove(force=True)
         except Exception as err:
             log.debug("could not remove %s: %s", self.name, err)
-
 
 
 class DockerRunner:
@@ -563,7 +519,7 @@ class DockerRunner:
 
     def __init__(self, client: Any = None) -> None:
         self._client = client
-        self._stores: dict[str, Any] = {}
+        self._stores = StoreConnections()
         self._runs: list[DockerRun] = []
         self._lock = threading.Lock()
 
@@ -588,13 +544,7 @@ class DockerRunner:
 
     def store(self, url: str) -> Any:
         """The runner's own store connection for ``url`` (shared by its run threads)."""
-        with self._lock:
-            store = self._stores.get(url)
-            if store is None:
-                from ..store import Store
-
-                store = self._stores[url] = Store(url, migrate=False, check=False)
-            return store
+        return self._stores.get(url)
 
     def check(self, queue_config: dict) -> None:
         """Raise LaunchError when this machine cannot run the queue's items (no engine)."""
@@ -612,10 +562,8 @@ class DockerRunner:
         for run in runs:
             run.thread.join(2.0)
         with self._lock:
-            stores, self._stores = self._stores, {}
             client, self._client = self._client, None
-        for store in stores.values():
-            store.close()
+        self._stores.close()
         if client is not None:
             client.close()
 

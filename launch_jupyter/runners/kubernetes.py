@@ -47,7 +47,7 @@ from typing import Any
 
 from ..errors import LaunchError
 from . import build
-from .base import HeldRunLog, RunRequest, outcome, overlap
+from .base import HeldRun, RunRequest, StoreConnections, outcome, overlap
 from .templates import render
 
 log = logging.getLogger("launch_jupyter.runners.kubernetes")
@@ -697,10 +697,8 @@ class _Connection:
 
 # -- one run ------------------------------------------------------------------------------
 
-class KubernetesRun(HeldRunLog):
+class KubernetesRun(HeldRun):
     """One attempt as a Job, driven by a thread of the agent's process."""
-
-    self_renewing = False
 
     def __init__(self, runner: KubernetesRunner, request: RunRequest, conn: _Connection, *,
                  namespace: str, name: str, manifests: tuple[dict, dict | None] | None = None,
@@ -717,23 +715,18 @@ class KubernetesRun(HeldRunLog):
         self.build_plan = build_plan
         self.adopted = adopted
         self.timeout: float | None = request.item.get("timeout")
-        self.lease_until = request.lease_until or time.time() + request.lease_ttl
         self.events: queue_mod.SimpleQueue = queue_mod.SimpleQueue()
         self.job: Any = None
         self.job_gone = False
         self.pods: dict[str, Any] = {}
-        self._init_log()
-        self.skip = 0
+        self._init_held()
         self.received: dict[str, int] = {}  # pod -> bytes of its log read so far
         self.trailers: dict[str, OutputTrailer] = {}  # pod -> its outputs block
         self.log_threads: dict[str, threading.Thread] = {}
         self.log_done: dict[str, threading.Event] = {}
-        self.cancel_requested = threading.Event()
-        self.detached = threading.Event()
         self.stop_reason: str | None = None
         self.stopped_at = 0.0
         self.deleting = False
-        self.fenced = False
         self.warned: str | None = "(unset)"  # the first look clears an earlier attempt's
         self.logged_warning = False
         self.thread = threading.Thread(target=self._main, name=f"k8s-{self.item_id}",
@@ -741,19 +734,10 @@ class KubernetesRun(HeldRunLog):
 
     # -- the Run protocol ---------------------------------------------------------------
 
-    def done(self) -> bool:
-        return not self.thread.is_alive()
-
-    def cancel(self, grace: float) -> None:
-        self.cancel_requested.set()
-
     def info(self) -> dict[str, Any]:
         return {"runner": "kubernetes", "host": socket.gethostname(),
                 "namespace": self.namespace, "k8s_job": self.name,
                 "run_dir": str(self.request.run_dir)}
-
-    def lease_renewed(self, until: float) -> None:
-        self.lease_until = until
 
     def detach(self) -> None:
         self.detached.set()
@@ -764,10 +748,6 @@ class KubernetesRun(HeldRunLog):
         self.events.put((kind, kind_event, obj))
 
     # -- the thread ---------------------------------------------------------------------
-
-    @property
-    def store(self) -> Any:
-        return self.runner.store(self.request.store_url)
 
     def _batch(self) -> Any:
         from kubernetes import client
@@ -794,18 +774,6 @@ class KubernetesRun(HeldRunLog):
             self._fail(f"kubernetes runner error: {type(err).__name__}: {err}", "run")
         finally:
             self.runner._untrack(self)
-
-    def _fail(self, message: str, stage: str) -> None:
-        if self.detached.is_set() or self.fenced:
-            return
-        self.log_line(f"[launch-jupyter: {message}]")
-        try:
-            self.flush()
-            self.store.finish(self.item_id, self.token, "failed",
-                              error={"message": message, "stage": stage, "cell": None})
-        except Exception:
-            log.exception("could not record the failure of %s", self.item_id)
-        self._delete()
 
     def _create(self) -> bool:
         from kubernetes.client.exceptions import ApiException
@@ -903,23 +871,12 @@ class KubernetesRun(HeldRunLog):
                 except ApiException:
                     output = b""
                 stored, _ = self.store.read_log(self.item_id, max(0, size - len(output)))
-                self.skip = overlap(stored, output)
-                self.received[pod.metadata.name] = self.skip
+                # Resume the pod's log after what the store already holds.
+                self.received[pod.metadata.name] = overlap(stored, output)
                 self.truncated = b"[launch-jupyter: log truncated at" in stored
         self.logged = size
         self.log_line(f"[launch-jupyter: agent {self.request.agent_id} adopted Job "
                       f"{self.name}]")
-
-    def _cancel_seen(self) -> bool:
-        if self.cancel_requested.is_set():
-            return True
-        try:
-            return self.store.item_state(self.item_id)[1]
-        except Exception:
-            return False
-
-    def _margin(self) -> float:
-        return min(self.request.lease_ttl / 4, 5.0)
 
     def _drain(self, wait: float) -> None:
         """Apply the watch events that arrived (waiting up to ``wait`` s for the first)."""
@@ -1106,9 +1063,10 @@ class KubernetesRun(HeldRunLog):
         self.stop_reason = reason
         self.stopped_at = time.monotonic()
         self.log_line(f"[launch-jupyter: {why}; deleting Job {self.name}]")
-        self._delete()
+        self._release()
 
-    def _delete(self) -> None:
+    def _release(self) -> None:
+        """Delete the Job (foreground: its pods go first), once."""
         if self.deleting:
             return
         self.deleting = True
@@ -1128,7 +1086,7 @@ class KubernetesRun(HeldRunLog):
         self.fenced = True
         log.warning("lease of %s could not be renewed in time; deleting Job %s", self.item_id,
                     self.name)
-        self._delete()
+        self._release()
 
     def _requeue(self, disruption: str) -> None:
         self._wait_logs(5.0)
@@ -1138,7 +1096,7 @@ class KubernetesRun(HeldRunLog):
         state = self.store.retry(self.item_id, self.token, {
             "message": f"pod disrupted: {disruption}", "stage": "run", "cell": None})
         log.info("item %s: pod disrupted (%s) -> %s", self.item_id, disruption, state)
-        self._delete()
+        self._release()
 
     def _conclude(self, kind: str | None, reason: str | None, pod: Any,
                   message: str | None = None) -> bool:
@@ -1211,7 +1169,6 @@ class KubernetesRun(HeldRunLog):
                 "cell": None}
 
 
-
 # -- reading Job and Pod status -----------------------------------------------------------
 
 def _container_state(pod: Any) -> tuple[str | None, dict]:
@@ -1271,20 +1228,15 @@ class KubernetesRunner:
     name = "kubernetes"
 
     def __init__(self) -> None:
-        self._stores: dict[str, Any] = {}
+        self._stores = StoreConnections()
         self._conns: dict[tuple, _Connection] = {}
         self._runs: dict[tuple[int, str, str, int], KubernetesRun] = {}
         self._builder: Any = None
         self._lock = threading.Lock()
 
     def store(self, url: str) -> Any:
-        with self._lock:
-            store = self._stores.get(url)
-            if store is None:
-                from ..store import Store
-
-                store = self._stores[url] = Store(url, migrate=False, check=False)
-            return store
+        """The runner's own store connection for ``url`` (shared by its run threads)."""
+        return self._stores.get(url)
 
     def docker(self) -> Any:
         """The Docker client that builds and pushes images (``registry`` queues)."""
@@ -1327,7 +1279,6 @@ class KubernetesRunner:
         with self._lock:
             runs, self._runs = list(self._runs.values()), {}
             conns, self._conns = list(self._conns.values()), {}
-            stores, self._stores = list(self._stores.values()), {}
             builder, self._builder = self._builder, None
         if builder is not None:
             builder.close()
@@ -1345,8 +1296,7 @@ class KubernetesRunner:
                 conn.api.close()
             except Exception:
                 pass
-        for store in stores:
-            store.close()
+        self._stores.close()
 
     def _template(self, request: RunRequest, image: str) -> tuple[dict, dict]:
         config = request.queue_config or {}
