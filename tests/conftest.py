@@ -97,6 +97,17 @@ def agent(client: Launch) -> Iterator[object]:
     a.stop()
 
 
+
+def run_to_end(client: Launch, item: object, *, queues: list[str] | None = None,
+               timeout: float = 120) -> object:
+    """Start an in-process agent (on ``queues``, default all), wait until ``item`` has
+    finished, stop the agent; returns the finished item (TimeoutError after ``timeout``)."""
+    agent = client.agent(queues).start()
+    try:
+        return item.wait(timeout, progress=False)  # type: ignore[attr-defined]
+    finally:
+        agent.stop()
+
 class CLI:
     def __init__(self, home: Path) -> None:
         self.home = home

@@ -11,7 +11,7 @@ from typing import Any
 from launch_jupyter.api import Launch
 from launch_jupyter.runners.build import USER_ID
 
-from ..conftest import require_service, write_script
+from ..conftest import require_service, run_to_end, write_script
 from ..docker.conftest import BASE_IMAGE, docker_client, docker_launch, unique_name
 from .conftest import jobs_of
 
@@ -31,11 +31,8 @@ def test_registry_queue_builds_pushes_and_runs_the_pushed_image(
         "template": {"namespace": "ml", "context": "emulator"}})
     path = write_script(tmp_path, "built.py", "print('in the built image')\n")
     job = client.create_job(path, name=unique_name("kbuild"))
-    agent = client.agent(["kbuild"]).start()
-    try:
-        item = client.submit(job.ref, queue="kbuild").wait(300, progress=False)
-    finally:
-        agent.stop()
+    item = run_to_end(client, client.submit(job.ref, queue="kbuild"), queues=["kbuild"],
+                      timeout=300)
     assert item.state == "succeeded", item.logs()
     [manifest] = jobs_of(cluster, item.id)
     pod = manifest["spec"]["template"]["spec"]

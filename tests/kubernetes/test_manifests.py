@@ -17,7 +17,7 @@ from launch_jupyter.api import Launch
 from launch_jupyter.errors import LaunchError
 from launch_jupyter.runners.kubernetes import job_name, k8s_name, label_value
 
-from ..conftest import wait_for, write_script
+from ..conftest import run_to_end, wait_for, write_script
 from .cluster import CONTROLLER_AGENT, Controller, JobHandle, round_trip_loss, succeed
 from .conftest import make_queue
 
@@ -172,11 +172,7 @@ def test_misspelt_field_in_a_job_template_fails_the_item_with_its_path(
         "containers": [{"name": "job", "imagePullPolicyy": "Always"}]}}}}})
     ref = client.create_job(write_script(tmp_path, "j.py", "print(1)\n")).ref
     item = client.submit(ref, queue=queue)
-    agent = client.agent([queue]).start()
-    try:
-        done = item.wait(timeout=60, progress=False)
-    finally:
-        agent.stop()
+    done = run_to_end(client, item, queues=[queue], timeout=60)
     assert done.state == "failed"
     assert "imagePullPolicyy" in done.info()["error"]["message"]
     assert [p for p, _ in cluster.cluster.created if p == "jobs"] == []

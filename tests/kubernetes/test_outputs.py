@@ -17,7 +17,7 @@ from launch_jupyter.api import Launch
 from launch_jupyter.runners.build import RUN_WRAPPER_SOURCE, extract_tar
 from launch_jupyter.runners.kubernetes import OutputTrailer, output_marker
 
-from ..conftest import write_script
+from ..conftest import run_to_end, write_script
 from .cluster import Controller, JobHandle
 from .conftest import jobs_of, make_queue
 
@@ -109,11 +109,7 @@ def test_outputs_and_the_executed_notebook_come_back_from_the_pod(
     (tmp_path / "pod").mkdir()
     controller.scenarios.append(pod_runs_the_wrapper)
     item = client.submit(ref, queue=queue)
-    agent = client.agent([queue]).start()
-    try:
-        done = item.wait(timeout=60, progress=False)
-    finally:
-        agent.stop()
+    done = run_to_end(client, item, queues=[queue], timeout=60)
     assert ran.is_set() and done.state == "succeeded", done.info()
     outputs = done.info()["outputs"]
     assert [(o["kind"], o["name"]) for o in outputs] == [("notebook", "train.ipynb"),

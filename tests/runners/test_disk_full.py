@@ -21,7 +21,7 @@ import pytest
 
 from launch_jupyter.api import Launch
 
-from ..conftest import _processes_mentioning, require_service, write_script
+from ..conftest import _processes_mentioning, require_service, run_to_end, write_script
 from ..integrity import assert_store_consistent
 
 DISK_MB = 8
@@ -106,11 +106,7 @@ def test_store_on_a_full_disk_fails_the_item_saying_so_and_stays_whole(
     try:
         path = write_script(tmp_path, "filler.py", FILLER.format(blocks=4 * DISK_MB, lines=256))
         item = client.submit(client.create_job(path).ref)
-        agent = client.agent().start()
-        try:
-            item.wait(120)
-        finally:
-            agent.stop()
+        run_to_end(client, item)
         data = item.info()
         assert data["state"] == "failed", (data, item.logs()[-2000:])
         assert _says_disk_full(data["error"]), data["error"]
@@ -123,11 +119,7 @@ def test_store_on_a_full_disk_fails_the_item_saying_so_and_stays_whole(
         assert items[item.id]["state"] == "failed"
         small = write_script(tmp_path, "small.py", "print('after the disk was freed')\n")
         after = client.submit(client.create_job(small).ref)
-        agent = client.agent().start()
-        try:
-            after.wait(60)
-        finally:
-            agent.stop()
+        run_to_end(client, after, timeout=60)
         assert after.state == "succeeded", after.info()["error"]
         assert "after the disk was freed" in after.logs()
         assert_store_consistent(small_disk / "launch.db")
@@ -143,11 +135,7 @@ def test_runs_on_a_full_disk_fail_the_item_with_no_space_left(
     try:
         path = write_script(tmp_path, "filler.py", FILLER.format(blocks=4 * DISK_MB, lines=1))
         item = client.submit(client.create_job(path).ref)
-        agent = client.agent().start()
-        try:
-            item.wait(120)
-        finally:
-            agent.stop()
+        run_to_end(client, item)
         data = item.info()
         assert data["state"] == "failed", (data, item.logs()[-2000:])
         assert _says_disk_full(data["error"]), data["error"]
