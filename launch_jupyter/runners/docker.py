@@ -601,7 +601,9 @@ class DockerRunner:
         filters = [f"{LABEL}.item={item_id}"]
         if attempt is not None:
             filters.append(f"{LABEL}.attempt={attempt}")
-        return self.client().containers.list(all=True, filters={"label": filters})
+        # A container removed while the list is read is gone, not an error.
+        return self.client().containers.list(all=True, filters={"label": filters},
+                                             ignore_removed=True)
 
     def adopt(self, request: RunRequest) -> DockerRun | None:
         """Take over the container of this attempt, if it is still there (None if not)."""

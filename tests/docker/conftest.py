@@ -63,7 +63,7 @@ def docker_launch(client: Launch, docker_client: Any) -> Iterator[Launch]:
     yield client
     ours = {item["id"] for item in client.items()}
     for container in docker_client.containers.list(
-            all=True, filters={"label": "launch-jupyter.item"}):
+            all=True, filters={"label": "launch-jupyter.item"}, ignore_removed=True):
         if container.labels.get("launch-jupyter.item") in ours:
             container.remove(force=True)
     repos = {repository_name(job.name) for job in client.jobs()}

@@ -78,7 +78,8 @@ def test_agent_killed_mid_run_new_agent_adopts_the_container(
                  "label": f"launch-jupyter.item={item.id}"}))
     assert len(created) == 1
     wait_for(lambda: docker_client.containers.list(
-        all=True, filters={"label": f"launch-jupyter.item={item.id}"}) == [], 30,
+        all=True, filters={"label": f"launch-jupyter.item={item.id}"},
+        ignore_removed=True) == [], 30,
         what="the adopted container's removal once recorded")
 
 
@@ -100,8 +101,9 @@ def test_a_lost_lease_stops_the_container(
         with docker_launch.store.write() as conn:
             conn.execute(schema.items.update().where(schema.items.c.id == item.id)
                          .values(lease_owner="someone-else"))
-        wait_for(lambda: not docker_client.containers.list(
-            all=True, filters={"label": f"launch-jupyter.item={item.id}"}), 15,
+        wait_for(lambda: not docker_client.containers.list(  # removed mid-list: gone
+            all=True, filters={"label": f"launch-jupyter.item={item.id}"},
+            ignore_removed=True), 15,
             what="the fenced container to be removed")
     finally:
         agent.stop()

@@ -17,8 +17,8 @@ from .conftest import make_queue, unique_name
 
 
 def _containers(docker_client: Any, item_id: str) -> list[Any]:
-    return docker_client.containers.list(
-        all=True, filters={"label": f"launch-jupyter.item={item_id}"})
+    return docker_client.containers.list(  # one removed while listed is gone, not an error
+        all=True, filters={"label": f"launch-jupyter.item={item_id}"}, ignore_removed=True)
 
 
 def test_script_job_runs_in_a_container_as_a_non_root_user(
