@@ -677,22 +677,47 @@ class Store:
                 raise NotFoundError(f"item {item_id!r} does not exist")
             return row.state, bool(row.cancel_requested)
 
-    def list_items(
-        self, *, queue: str | None = None, state: str | Sequence[str] | None = None,
-        limit: int | None = None, offset: int = 0, sweep_id: str | None = None,
-    ) -> tuple[list[dict], int]:
-        """Items newest first, and the total matching count."""
+    @staticmethod
+    def _item_filters(queue: str | None, job: str | None, sweep_id: str | None,
+                      job_version: int | None = None) -> list:
+        """WHERE clauses for items of a queue, a job (by name; a version too) and a sweep."""
         where = []
         if queue is not None:
             where.append(t.items.c.queue == queue)
+        if job is not None:
+            jobs = sa.select(t.jobs.c.id).where(t.jobs.c.name == job)
+            if job_version is not None:
+                jobs = jobs.where(t.jobs.c.version == job_version)
+            where.append(t.items.c.job_id.in_(jobs))
+        if sweep_id is not None:
+            where.append(t.items.c.sweep_id == sweep_id)
+        return where
+
+    def count_items(self, *, queue: str | None = None, job: str | None = None,
+                    job_version: int | None = None, sweep_id: str | None = None
+                    ) -> dict[str, int]:
+        """How many items are in each state (every state named, zeros included)."""
+        where = self._item_filters(queue, job, sweep_id, job_version)
+        with self.read() as conn:
+            rows = conn.execute(sa.select(t.items.c.state, sa.func.count())
+                                .where(*where).group_by(t.items.c.state)).all()
+        counts = dict.fromkeys(STATES, 0)
+        counts.update({state: n for state, n in rows})
+        return counts
+
+    def list_items(
+        self, *, queue: str | None = None, state: str | Sequence[str] | None = None,
+        limit: int | None = None, offset: int = 0, sweep_id: str | None = None,
+        job: str | None = None, job_version: int | None = None,
+    ) -> tuple[list[dict], int]:
+        """Items newest first, and the total matching count."""
+        where = self._item_filters(queue, job, sweep_id, job_version)
         if state is not None:
             states = [state] if isinstance(state, str) else list(state)
             for s in states:
                 if s not in STATES:
                     raise LaunchError(f"unknown state {s!r}; use one of: {', '.join(STATES)}")
             where.append(t.items.c.state.in_(states))
-        if sweep_id is not None:
-            where.append(t.items.c.sweep_id == sweep_id)
         with self.read() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(t.items).where(*where))
             total = total.scalar()
