@@ -1,0 +1,92 @@
+"""The outputs block of a pod's log: ``launch_run.py`` writes LAUNCH_OUTPUT_DIR and the
+executed notebook there (files cannot be copied out of a finished pod); the runner takes
+them out of the log stream again."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+
+def output_marker(item_id: str, attempt: int) -> str:
+    """The line that frames an attempt's outputs in its pod's log (launch_run.py writes it)."""
+    digest = hashlib.sha256(f"{item_id}/{attempt}".encode()).hexdigest()[:16]
+    return f"@@launch-jupyter-outputs-{digest}@@"
+
+
+def _held_back(data: bytes, pattern: bytes) -> int:
+    """How many trailing bytes of ``data`` could be the start of ``pattern``."""
+    for size in range(min(len(data), len(pattern) - 1), 0, -1):
+        if data.endswith(pattern[:size]):
+            return size
+    return 0
+
+
+class OutputTrailer:
+    """Splits a pod's log into the job's output and the outputs block that
+    ``launch_run.py`` writes at the end (a base64 tar.gz between two marker lines), whatever
+    the chunk boundaries of the log stream."""
+
+    def __init__(self, marker: str) -> None:
+        self.start = f"\n{marker} ".encode()
+        self.end = f"{marker} END\n".encode()
+        self.pending = b""
+        self.state = "log"  # log -> header -> payload -> done
+        self.payload = bytearray()
+        self.complete = False
+        self.skipped: int | None = None
+
+    def feed(self, data: bytes) -> bytes:
+        """The part of ``data`` that is the job's output (some bytes may wait for more)."""
+        buf = self.pending + data
+        self.pending = b""
+        out = bytearray()
+        while buf:
+            if self.state == "done":
+                out += buf
+                break
+            if self.state == "log":
+                at = buf.find(self.start)
+                if at < 0:
+                    keep = _held_back(buf, self.start)
+                    out += buf[:len(buf) - keep]
+                    self.pending = buf[len(buf) - keep:]
+                    break
+                out += buf[:at]
+                buf = buf[at + len(self.start):]
+                self.state = "header"
+            elif self.state == "header":
+                newline = buf.find(b"\n")
+                if newline < 0:
+                    self.pending = buf
+                    break
+                kind, _, size = buf[:newline].decode(errors="replace").partition(" ")
+                buf = buf[newline + 1:]
+                if kind == "BEGIN":
+                    self.state = "payload"
+                else:
+                    self.skipped = int(size) if size.isdigit() else 0
+                    self.state = "done"
+            else:  # payload
+                at = buf.find(self.end)
+                if at < 0:
+                    keep = _held_back(buf, self.end)
+                    self.payload += buf[:len(buf) - keep]
+                    self.pending = buf[len(buf) - keep:]
+                    break
+                self.payload += buf[:at]
+                buf = buf[at + len(self.end):]
+                self.complete = True
+                self.state = "done"
+        return bytes(out)
+
+    def finish(self) -> bytes:
+        """The stream ended: what was held back is output after all."""
+        tail, self.pending = (self.pending if self.state == "log" else b""), b""
+        return tail
+
+    def archive(self) -> bytes | None:
+        """The outputs archive (tar.gz), once the whole block has been read."""
+        if not self.complete:
+            return None
+        return base64.b64decode(bytes(self.payload))
