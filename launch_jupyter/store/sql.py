@@ -608,8 +608,11 @@ class Store:
                 self._event(conn, item_id, "claimed", QUEUED, LEASED, lease_owner)
         return self.get_item(item_id)
 
-    def _item_row(self, conn: sa.Connection, item_id: str) -> Any:
-        row = conn.execute(sa.select(t.items).where(t.items.c.id == item_id)).first()
+    def _item_row(self, conn: sa.Connection, item_id: str, *, lock: bool = False) -> Any:
+        query = sa.select(t.items).where(t.items.c.id == item_id)
+        if lock and not self.is_sqlite:  # SQLite: BEGIN IMMEDIATE already serialises writers
+            query = query.with_for_update()
+        row = conn.execute(query).first()
         if row is None:
             raise NotFoundError(
                 f"item {item_id!r} does not exist; list items with `jupyter launch items`"
@@ -747,9 +750,13 @@ class Store:
             ]
 
     def request_cancel(self, item_id: str, actor: str | None = None) -> dict:
-        """Queued -> cancelled at once; leased/running -> flag for the run's holder."""
+        """Queued -> cancelled at once; leased/running -> flag for the run's holder.
+
+        Never lost to a racing claim: the row is locked (PostgreSQL ``FOR UPDATE``; SQLite
+        serialises writers), and a transition that loses anyway falls back to the flag.
+        """
         with self.write() as conn:
-            row = self._item_row(conn, item_id)
+            row = self._item_row(conn, item_id, lock=True)
             if row.state in TERMINAL:
                 raise ConflictError(
                     f"item {item_id} already {row.state}; nothing to cancel. "
@@ -757,12 +764,13 @@ class Store:
                 )
             if row.state == QUEUED:
                 now = time.time()
-                self._transition(conn, item_id, [QUEUED], CANCELLED, kind="cancelled",
-                                 actor=actor or whoami(), cancel_requested=True,
-                                 finished_at=now, error=_dumps({
-                                     "message": "cancelled before it started",
-                                     "stage": "queued", "cell": None}))
-            elif not row.cancel_requested:
+                if self._transition(conn, item_id, [QUEUED], CANCELLED, kind="cancelled",
+                                    actor=actor or whoami(), cancel_requested=True,
+                                    finished_at=now, error=_dumps({
+                                        "message": "cancelled before it started",
+                                        "stage": "queued", "cell": None})) is None:
+                    row = self._item_row(conn, item_id, lock=True)
+            if row.state in ACTIVE and not row.cancel_requested:
                 conn.execute(
                     t.items.update().where(t.items.c.id == item_id)
                     .values(cancel_requested=True, updated_at=time.time())
