@@ -35,12 +35,9 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
 
 def _safe_url(url: str) -> str:
     """``url`` with any password masked, for the log."""
-    import sqlalchemy as sa
+    from ..store.sql import safe_url
 
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "(unparsable store URL)"
+    return safe_url(url)
 
 
 __all__ = ["launch_config"]

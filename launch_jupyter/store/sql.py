@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -140,13 +141,23 @@ def _disk_full(err: sa.exc.DBAPIError) -> bool:
     return "database or disk is full" in str(orig)  # SQLite on Python 3.10
 
 
+def safe_url(url: str) -> str:
+    """``url`` with its password hidden, for messages and logs (even when it does not parse)."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        # Unparsable: mask whatever sits between "user:" and "@" in the authority.
+        return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", str(url))
+
+
 def create_engine(url: str) -> sa.Engine:
     """An engine for a store URL (``sqlite:///path`` or ``postgresql://...``)."""
     try:
         parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError as err:
+        parsed.port  # noqa: B018 - a port that is no number raises here, not at connect time
+    except (sa.exc.ArgumentError, ValueError) as err:
         raise StoreError(
-            f"cannot parse store URL {url!r}; use sqlite:////abs/path/launch.db "
+            f"cannot parse store URL {safe_url(url)!r}; use sqlite:////abs/path/launch.db "
             "or postgresql://user:password@host:5432/dbname"
         ) from err
     if parsed.get_backend_name() == "sqlite":
@@ -156,7 +167,8 @@ def create_engine(url: str) -> sa.Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")
         return sa.create_engine(parsed, pool_pre_ping=True)
     raise StoreError(
-        f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql://user@host/db"
+        f"unsupported store URL {safe_url(url)!r}: use sqlite:///PATH or "
+        "postgresql://user@host/db"
     )
 
 
@@ -174,14 +186,15 @@ class Store:
             elif check:
                 self.check_version()
         except sa.exc.OperationalError as err:
-            raise StoreError(f"cannot open the store at {url}: {err.orig}") from err
+            raise StoreError(f"cannot open the store at {safe_url(url)}: {err.orig}"
+                             ) from err
 
     # -- plumbing -------------------------------------------------------------------------
 
     @property
     def safe_url(self) -> str:
         """The URL without its password, for messages."""
-        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+        return safe_url(self.url)
 
     def _unreachable(self, err: sa.exc.DBAPIError) -> StoreError:
         if _disk_full(err):
@@ -245,12 +258,12 @@ class Store:
         version = self.schema_version()
         if version > t.LATEST_VERSION:
             raise StoreError(
-                f"the store at {self.url} has schema version {version}, newer than this "
+                f"the store at {self.safe_url} has schema version {version}, newer than this "
                 f"launch-jupyter understands ({t.LATEST_VERSION}); upgrade launch-jupyter"
             )
         if version < t.LATEST_VERSION:
             raise StoreError(
-                f"the store at {self.url} has schema version {version} but "
+                f"the store at {self.safe_url} has schema version {version} but "
                 f"{t.LATEST_VERSION} is needed; run `jupyter launch store migrate`"
             )
         return version
@@ -265,7 +278,7 @@ class Store:
             current = current or 0
             if current > t.LATEST_VERSION:
                 raise StoreError(
-                    f"the store at {self.url} has schema version {current}, newer than this "
+                    f"the store at {self.safe_url} has schema version {current}, newer than this "
                     f"launch-jupyter understands ({t.LATEST_VERSION}); upgrade launch-jupyter"
                 )
             for version, migration in t.MIGRATIONS:
