@@ -8,13 +8,15 @@ beside the entrypoint, replaces the generated one (the code is then copied in at
 for a queue's prebuilt ``image``).
 
 Nothing in the container imports launch_jupyter: the runner ships a stand-alone notebook
-executor and a stand-in ``launch_jupyter`` module whose ``parameters()`` reads
-``LAUNCH_PARAMETERS`` (both generated from the text below).
+executor, a wrapper that writes the outputs to the log, and a stand-in ``launch_jupyter``
+module whose ``parameters()`` reads ``LAUNCH_PARAMETERS`` (the ``shipped`` package).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.resources
 import io
 import json
 import os
@@ -41,206 +43,17 @@ USER_ID = 10001
 
 BUILD_FORMAT = 1  # bump when the generated Dockerfile or support files change shape
 
-EXECUTOR_SOURCE = r'''"""Run a notebook with nbclient (shipped by launch-jupyter).
-
-python3 launch_notebook.py --input NB --output EXECUTED --error-file ERR [--kernel K]
-The parameters are already injected in NB. Stream output is echoed as it arrives; the
-executed notebook is written even on failure; a failing cell is described in ERR.
-"""
-import argparse
-import json
-import os
-import re
-import signal
-import sys
-
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: container path under /launch/lib -> the shipped program in launch_jupyter.runners.shipped
+SHIPPED = {"launch_notebook.py": "notebook_executor.py",
+           "launch_run.py": "run_wrapper.py",
+           "launch_jupyter/__init__.py": "parameters_standin.py"}
 
 
-def echo(msg):
-    kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
-    content = msg.get("content", {})
-    if kind == "stream":
-        out = sys.stderr if content.get("name") == "stderr" else sys.stdout
-        out.write(content.get("text", ""))
-        out.flush()
-    elif kind == "error":
-        sys.stderr.write(ANSI.sub("", "\n".join(content.get("traceback", []))) + "\n")
-        sys.stderr.flush()
-
-
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--input", required=True)
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--kernel", default="python3")
-    parser.add_argument("--error-file", required=True)
-    args = parser.parse_args()
-
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
-    nb = nbformat.read(args.input, as_version=4)
-    injected = next((i for i, c in enumerate(nb.cells)
-                     if "injected-parameters" in c.get("metadata", {}).get("tags", [])), None)
-
-    class Client(NotebookClient):
-        current_cell = -1
-
-        async def async_execute_cell(self, cell, cell_index, *a, **kw):
-            self.current_cell = cell_index
-            return await super().async_execute_cell(cell, cell_index, *a, **kw)
-
-        def output(self, outs, msg, display_id, cell_index):
-            echo(msg)
-            return super().output(outs, msg, display_id, cell_index)
-
-    client = Client(nb, kernel_name=args.kernel, timeout=None, allow_errors=False,
-                    extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                    resources={"metadata": {"path": os.getcwd()}})
-
-    def write_output():
-        os.makedirs(os.path.dirname(args.output), exist_ok=True)
-        nbformat.write(nb, args.output)
-
-    def on_term(signum, frame):
-        try:
-            os.killpg(client.km.provisioner.process.pid, signal.SIGKILL)
-        except Exception:
-            pass
-        try:
-            write_output()
-        finally:
-            os._exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_term)
-
-    def original(index):
-        return index - 1 if injected is not None and index > injected else index
-
-    def fail(error):
-        with open(args.error_file, "w") as fh:
-            json.dump(error, fh)
-        write_output()
-        return 1
-
-    try:
-        client.execute()
-    except CellExecutionError as err:
-        index = original(client.current_cell)
-        return fail({"message": "cell %d raised %s: %s" % (index, err.ename, err.evalue),
-                     "stage": "execute", "cell": index, "ename": err.ename,
-                     "evalue": err.evalue})
-    except Exception as err:
-        message = "%s: %s" % (type(err).__name__, err)
-        print("launch-jupyter: notebook execution failed: " + message, file=sys.stderr)
-        return fail({"message": message, "stage": "kernel",
-                     "cell": original(client.current_cell) if client.current_cell >= 0
-                     else None})
-    write_output()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-'''
-
-PARAMETERS_SOURCE = r'''"""Stand-in for launch_jupyter inside a container: only ``parameters()``."""
-import json
-import os
-
-
-class Parameters(dict):
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError("no parameter %r" % name) from None
-
-    def __setattr__(self, name, value):
-        self[name] = value
-
-
-def parameters(**defaults):
-    """The defaults, overridden by the job's LAUNCH_PARAMETERS (JSON)."""
-    params = Parameters(defaults)
-    raw = os.environ.get("LAUNCH_PARAMETERS")
-    if raw:
-        given = json.loads(raw)
-        if not isinstance(given, dict):
-            raise ValueError("LAUNCH_PARAMETERS must be a JSON object")
-        params.update(given)
-    return params
-'''
-
-
-RUN_WRAPPER_SOURCE = r'''"""Run a job's command, then write its output folders to stdout
-between two marker lines (shipped by launch-jupyter, for runners that cannot copy files out
-of a finished container: the kubernetes runner reads them back from the pod's log).
-
-python3 launch_run.py --marker M [--dir DIR]... [--limit BYTES] -- COMMAND...
-The exit status is the command's (128 + N when signal N ended it).
-"""
-import argparse
-import base64
-import io
-import os
-import signal
-import subprocess
-import sys
-import tarfile
-
-
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--marker", required=True)
-    parser.add_argument("--dir", action="append", default=[])
-    parser.add_argument("--limit", type=int, default=64 * 1024 * 1024)
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    child = subprocess.Popen(command)
-
-    def forward(signum, frame):
-        try:
-            child.send_signal(signum)
-        except OSError:
-            pass
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    code = child.wait()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for folder in args.dir:
-            if os.path.isdir(folder):
-                tar.add(folder, arcname=os.path.basename(folder.rstrip("/")))
-    data = buf.getvalue()
-    out = sys.stdout
-    out.flush()
-    if len(data) > args.limit:
-        out.write("\n%s SKIPPED %d\n" % (args.marker, len(data)))
-    else:
-        text = base64.b64encode(data).decode()
-        out.write("\n%s BEGIN %d\n" % (args.marker, len(data)))
-        for start in range(0, len(text), 76):
-            out.write(text[start:start + 76] + "\n")
-        out.write("%s END\n" % args.marker)
-    out.flush()
-    return code if code >= 0 else 128 - code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-'''
-
-
-def support_files() -> list[tuple[str, bytes]]:
-    """What every container gets under ``/launch/lib`` (relative paths)."""
-    return [("launch_notebook.py", EXECUTOR_SOURCE.encode()),
-            ("launch_run.py", RUN_WRAPPER_SOURCE.encode()),
-            ("launch_jupyter/__init__.py", PARAMETERS_SOURCE.encode())]
+@functools.cache
+def support_files() -> tuple[tuple[str, bytes], ...]:
+    """What every container gets under ``/launch/lib`` (relative paths), read once."""
+    shipped = importlib.resources.files("launch_jupyter.runners.shipped")
+    return tuple((path, shipped.joinpath(name).read_bytes()) for path, name in SHIPPED.items())
 
 
 def extract_tar(data: bytes, dest: Path) -> None:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from launch_jupyter.api import Launch
-from launch_jupyter.runners.build import RUN_WRAPPER_SOURCE, extract_tar
+from launch_jupyter.runners.build import extract_tar, support_files
 from launch_jupyter.runners.kubernetes import OutputTrailer, output_marker
 
 from ..conftest import run_to_end, write_script
@@ -26,7 +26,7 @@ MARKER = output_marker("01TEST", 1)
 
 def wrapper(tmp: Path) -> Path:
     path = tmp / "launch_run.py"
-    path.write_text(RUN_WRAPPER_SOURCE)
+    path.write_bytes(dict(support_files())["launch_run.py"])
     return path
 
 
