@@ -146,6 +146,15 @@ log_chunks = sa.Table(
     sa.Column("data", sa.LargeBinary, nullable=False),
 )
 
+requeue_keys = sa.Table(
+    "launch_requeue_keys",
+    metadata,
+    sa.Column("item_id", sa.String(26), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("new_item_id", sa.String(26), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 
 def _v1(conn: sa.Connection) -> None:
     """The initial schema."""
@@ -155,6 +164,11 @@ def _v1(conn: sa.Connection) -> None:
     )
 
 
+def _v2(conn: sa.Connection) -> None:
+    """Idempotency keys of requeues: the same key on the same item gives the same new item."""
+    metadata.create_all(conn, tables=[requeue_keys])
+
+
 #: (version, migration) in the order they apply.
-MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1)]
+MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1), (2, _v2)]
 LATEST_VERSION = MIGRATIONS[-1][0]

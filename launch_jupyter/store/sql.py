@@ -150,6 +150,22 @@ def safe_url(url: str) -> str:
         return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", str(url))
 
 
+#: Longest ``Idempotency-Key`` kept (a UUID is 36 characters).
+MAX_IDEMPOTENCY_KEY = 255
+_IDEMPOTENCY_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}")
+
+
+def check_idempotency_key(key: str) -> str:
+    """``key`` when it is 1-255 printable ASCII characters without spaces, else LaunchError."""
+    if not isinstance(key, str) or not _IDEMPOTENCY_KEY.fullmatch(key):
+        shown_key = key[:40] if isinstance(key, str) else type(key).__name__
+        raise LaunchError(
+            f"idempotency key {shown_key!r} is invalid: use 1 to {MAX_IDEMPOTENCY_KEY} printable "
+            "ASCII characters without spaces, e.g. a UUID from crypto.randomUUID()"
+        )
+    return key
+
+
 def create_engine(url: str) -> sa.Engine:
     """An engine for a store URL (``sqlite:///path`` or ``postgresql://...``)."""
     try:
@@ -588,38 +604,53 @@ class Store:
         lease_ttl: float = 30.0,
     ) -> dict:
         """Put an item on a queue. With ``lease_owner`` it is created already leased to it."""
+        with self.write() as conn:
+            item_id = self._insert_item(
+                conn, job=job, queue=queue, overrides=overrides, parameters=parameters,
+                priority=priority, timeout=timeout, template_values=template_values,
+                requeued_from=requeued_from, sweep_id=sweep_id, submitted_by=submitted_by,
+                lease_owner=lease_owner, lease_ttl=lease_ttl,
+            )
+        return self.get_item(item_id)
+
+    def _insert_item(
+        self, conn: sa.Connection, *, job: JobRecord, queue: str, overrides: dict,
+        parameters: dict, priority: int, timeout: float | None, template_values: dict | None,
+        requeued_from: str | None, sweep_id: str | None, submitted_by: str | None,
+        lease_owner: str | None = None, lease_ttl: float = 30.0,
+    ) -> str:
+        """Insert a new item (and its events) in ``conn``'s transaction; its id."""
         now = time.time()
         item_id = new_id()
-        with self.write() as conn:
-            q = conn.execute(sa.select(t.queues).where(t.queues.c.name == queue)).first()
-            if q is None:
-                raise self._unknown_queue(conn, queue)
-            state = LEASED if lease_owner else QUEUED
-            conn.execute(
-                t.items.insert().values(
-                    id=item_id, queue=queue, job_id=job.id, job=job.ref, state=state,
-                    priority=priority, overrides=_dumps(overrides),
-                    parameters=_dumps(parameters), template_values=_dumps(template_values or {}),
-                    attempt=1 if lease_owner else 0, max_attempts=q.max_attempts,
-                    timeout=timeout if timeout is not None else q.timeout,
-                    lease_owner=lease_owner,
-                    lease_expires_at=now + lease_ttl if lease_owner else None,
-                    cancel_requested=False, outputs="[]", run_info="{}",
-                    requeued_from=requeued_from, sweep_id=sweep_id,
-                    submitted_by=submitted_by or whoami(), created_at=now, updated_at=now,
-                    log_bytes=0,
-                )
+        q = conn.execute(sa.select(t.queues).where(t.queues.c.name == queue)).first()
+        if q is None:
+            raise self._unknown_queue(conn, queue)
+        state = LEASED if lease_owner else QUEUED
+        conn.execute(
+            t.items.insert().values(
+                id=item_id, queue=queue, job_id=job.id, job=job.ref, state=state,
+                priority=priority, overrides=_dumps(overrides),
+                parameters=_dumps(parameters), template_values=_dumps(template_values or {}),
+                attempt=1 if lease_owner else 0, max_attempts=q.max_attempts,
+                timeout=timeout if timeout is not None else q.timeout,
+                lease_owner=lease_owner,
+                lease_expires_at=now + lease_ttl if lease_owner else None,
+                cancel_requested=False, outputs="[]", run_info="{}",
+                requeued_from=requeued_from, sweep_id=sweep_id,
+                submitted_by=submitted_by or whoami(), created_at=now, updated_at=now,
+                log_bytes=0,
             )
-            if not self.is_sqlite and not lease_owner:  # delivered to listeners at commit
-                conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, queue)))
-            self._event(conn, item_id, "submitted", None, QUEUED, submitted_by or whoami(),
-                        {"requeued_from": requeued_from} if requeued_from else None)
-            if lease_owner:
-                conn.execute(t.attempts.insert().values(item_id=item_id, attempt=1,
-                                                        agent_id=lease_owner,
-                                                        host=socket.gethostname()))
-                self._event(conn, item_id, "claimed", QUEUED, LEASED, lease_owner)
-        return self.get_item(item_id)
+        )
+        if not self.is_sqlite and not lease_owner:  # delivered to listeners at commit
+            conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, queue)))
+        self._event(conn, item_id, "submitted", None, QUEUED, submitted_by or whoami(),
+                    {"requeued_from": requeued_from} if requeued_from else None)
+        if lease_owner:
+            conn.execute(t.attempts.insert().values(item_id=item_id, attempt=1,
+                                                    agent_id=lease_owner,
+                                                    host=socket.gethostname()))
+            self._event(conn, item_id, "claimed", QUEUED, LEASED, lease_owner)
+        return item_id
 
     def _item_row(self, conn: sa.Connection, item_id: str, *, lock: bool = False) -> Any:
         query = sa.select(t.items).where(t.items.c.id == item_id)
@@ -792,25 +823,57 @@ class Store:
                             actor or whoami())
         return self.get_item(item_id)
 
-    def requeue(self, item_id: str, *, submitted_by: str | None = None) -> dict:
-        """A new item with the same job, parameters, template values and priority."""
-        old = self.get_item(item_id)
-        if old["state"] not in TERMINAL:
-            raise ConflictError(
-                f"item {item_id} is {old['state']}; requeue works on finished items. "
-                f"Cancel it first with `jupyter launch cancel {item_id}`"
-            )
-        with self.read() as conn:
+    def requeue(self, item_id: str, *, submitted_by: str | None = None,
+                idempotency_key: str | None = None) -> dict:
+        """A new item with the same job, parameters, template values and priority.
+
+        With ``idempotency_key``, a repeat with the same key on the same item (a double click,
+        a retried request) answers the item the first call made instead of a new one.
+        """
+        if idempotency_key is not None:
+            idempotency_key = check_idempotency_key(idempotency_key)
+        for attempt in range(5):
+            try:
+                return self._requeue(item_id, submitted_by, idempotency_key)
+            except sa.exc.IntegrityError:
+                # A concurrent requeue with the same key won (PostgreSQL): answer its item.
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _requeue(self, item_id: str, submitted_by: str | None, key: str | None) -> dict:
+        with self.write() as conn:
             row = self._item_row(conn, item_id)
-        job = self.get_job_by_id(row.job_id)
-        return self.submit(
-            job=job, queue=row.queue, overrides=json.loads(row.overrides),
-            parameters=json.loads(row.parameters), priority=row.priority, timeout=row.timeout,
-            template_values=json.loads(row.template_values), requeued_from=item_id,
-            sweep_id=row.sweep_id, submitted_by=submitted_by,
-        )
+            if key is not None:
+                done = conn.execute(sa.select(t.requeue_keys.c.new_item_id).where(
+                    t.requeue_keys.c.item_id == item_id, t.requeue_keys.c.key == key)).scalar()
+                if done is not None and conn.execute(
+                        sa.select(t.items.c.id).where(t.items.c.id == done)).first():
+                    return self._item_json(conn, self._item_row(conn, done))
+                if done is not None:  # its item was deleted since: the key is free again
+                    conn.execute(t.requeue_keys.delete().where(
+                        t.requeue_keys.c.item_id == item_id, t.requeue_keys.c.key == key))
+            if row.state not in TERMINAL:
+                raise ConflictError(
+                    f"item {item_id} is {row.state}; requeue works on finished items. "
+                    f"Cancel it first with `jupyter launch cancel {item_id}`"
+                )
+            job = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == row.job_id)).first()
+            new = self._insert_item(
+                conn, job=self._job_record(conn, job), queue=row.queue,
+                overrides=json.loads(row.overrides), parameters=json.loads(row.parameters),
+                priority=row.priority, timeout=row.timeout,
+                template_values=json.loads(row.template_values), requeued_from=item_id,
+                sweep_id=row.sweep_id, submitted_by=submitted_by,
+            )
+            if key is not None:
+                conn.execute(t.requeue_keys.insert().values(
+                    item_id=item_id, key=key, new_item_id=new, created_at=time.time()))
+            return self._item_json(conn, self._item_row(conn, new))
 
     def _delete_items(self, conn: sa.Connection, ids: Sequence[str]) -> None:
+        conn.execute(t.requeue_keys.delete().where(sa.or_(
+            t.requeue_keys.c.item_id.in_(ids), t.requeue_keys.c.new_item_id.in_(ids))))
         for table in (t.log_chunks, t.events, t.attempts):
             conn.execute(table.delete().where(table.c.item_id.in_(ids)))
         conn.execute(t.items.delete().where(t.items.c.id.in_(ids)))

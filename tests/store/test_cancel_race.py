@@ -5,12 +5,10 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
-from launch_jupyter.api import Launch
-from launch_jupyter.store import CANCELLED, LEASED
+from launch_jupyter.store import CANCELLED, LEASED, Store
 
-from ..conftest import write_script
+from .conftest import stored_job
 
 RACES = 300
 
@@ -35,23 +33,23 @@ def race_together(*calls: Callable[[], object]) -> list[BaseException]:
     return errors
 
 
-def test_a_cancel_racing_a_claim_is_never_lost(client: Launch, tmp_path: Path) -> None:
-    job = client.create_job(write_script(tmp_path, "job.py", "print('hi')\n"))
-    client.create_queue("race")
-    store = client.store
+def test_a_cancel_racing_a_claim_is_never_lost(store_url: str) -> None:
+    store = Store(store_url)
+    job = stored_job(store)
+    store.create_queue("race")
     outcomes: Counter[str] = Counter()
     for race in range(RACES):
-        item = client.submit(job, queue="race")
+        item = store.submit(job=job, queue="race", overrides={}, parameters={})
         errors = race_together(lambda: store.claim("race", f"agent-{race}", 30),  # noqa: B023
-                               lambda: store.request_cancel(item.id, actor="user"))  # noqa: B023
+                               lambda: store.request_cancel(item["id"], actor="user"))  # noqa: B023
         assert not errors, errors
-        state, cancel_requested = store.item_state(item.id)
+        state, cancel_requested = store.item_state(item["id"])
         # Either cancelled at once, or leased with the flag its agent acts on: never a lost
         # cancel (leased without the flag, so the job would run).
         assert state == CANCELLED or (state == LEASED and cancel_requested), (
-            f"race {race}: item {item.id} is {state} with cancel_requested={cancel_requested}")
+            f"race {race}: item {item['id']} is {state} with cancel_requested={cancel_requested}")
         outcomes[state] += 1
         # A leased item the agent would now stop: leave the queue empty for the next race.
         if state == LEASED:
-            store.finish(item.id, f"agent-{race}", CANCELLED)
+            store.finish(item["id"], f"agent-{race}", CANCELLED)
     assert sum(outcomes.values()) == RACES
