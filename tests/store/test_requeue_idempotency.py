@@ -72,3 +72,22 @@ def test_malformed_keys_are_refused_and_change_nothing(store: Store, finished: s
     with pytest.raises(LaunchError, match="idempotency key"):
         store.requeue(finished, idempotency_key=key)
     assert requeued_from(store, finished) == []
+
+
+def test_a_version_1_store_gains_the_keys_on_open(store_url: str) -> None:
+    from launch_jupyter.store import schema
+    from launch_jupyter.store.sql import create_engine
+
+    engine = create_engine(store_url)
+    with engine.begin() as conn:  # a store as launch-jupyter with schema 1 left it
+        schema.schema_version.create(conn)
+        schema.MIGRATIONS[0][1](conn)
+        conn.execute(schema.schema_version.insert().values(version=1))
+    engine.dispose()
+    store = Store(store_url)
+    assert store.schema_version() == schema.LATEST_VERSION >= 2
+    store.create_queue("local")
+    item = store.submit(job=stored_job(store), queue="local", overrides={}, parameters={})
+    store.request_cancel(item["id"])
+    first = store.requeue(item["id"], idempotency_key="k")
+    assert store.requeue(item["id"], idempotency_key="k")["id"] == first["id"]
