@@ -41,6 +41,7 @@ from typing import Any
 import nbformat
 
 from launch_jupyter.errors import ParameterError, shown
+from launch_jupyter.jobs.schema import Violation, check, compile_pattern
 
 # The runtime side (parameters(), Parameters) lives in launch_jupyter.runtime: jobs import it.
 from launch_jupyter.runtime import ENV_VAR, Parameters  # noqa: F401
@@ -80,6 +81,17 @@ _EXAMPLES = {
     "array": "[1, 2]",
     "object": '{"a": 1}',
 }
+#: How a value of each type is named when a value of another type was given.
+_VALUE_TYPE_NAMES = {
+    "boolean": "a boolean (true or false)",
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "array": "a JSON array (list)",
+    "object": "a JSON object (dict)",
+}
+_BOUND_OPERATORS = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">",
+                    "exclusiveMaximum": "<"}
 #: Deepest nesting of lists and dicts in one parameter value.
 MAX_DEPTH = 64
 #: Longest integer a parameter may be (Python refuses to print ints of 4300+ digits).
@@ -209,15 +221,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _same_value(a: Any, b: Any) -> bool:
-    """Equality that keeps True apart from 1 (JSON Schema's enum does)."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
-
-
 def _check_constraint(name: str, key: str, value: Any, ptype: str | None) -> Any:
     """Validate one constraint's own value; return it normalised."""
     if key == "enum":
@@ -244,11 +247,9 @@ def _check_constraint(name: str, key: str, value: Any, ptype: str | None) -> Any
         if not isinstance(value, str):
             raise ParameterError(f"parameter {name!r}: pattern must be a string")
         try:
-            re.compile(value)
-        except re.error as err:
-            raise ParameterError(
-                f"parameter {name!r}: pattern {value!r} is invalid: {err}"
-            ) from None
+            compile_pattern(value)  # refused now, at capture, if RE2 cannot run it
+        except ParameterError as err:
+            raise ParameterError(f"parameter {name!r}: {err}") from None
         return value
     known = ", ".join(CONSTRAINT_KEYS)
     raise ParameterError(f"parameter {name!r}: unknown constraint {key!r}; use one of: {known}")
@@ -359,47 +360,37 @@ def _got(value: Any) -> str:
 
 def _validate_value(name: str, value: Any, prop: dict) -> Any:
     """Check one typed value against its property; return it normalised."""
-    ptype = prop.get("type")
     label = f"parameter {name!r}"
-    if ptype == "boolean":
-        if not isinstance(value, bool):
-            raise ParameterError(f"{label} must be a boolean (true or false), got {_got(value)}")
-    elif ptype == "integer":
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ParameterError(f"{label} must be an integer, got {_got(value)}")
-        value = int(value)
-    elif ptype == "number":
-        if not _is_number(value):
-            raise ParameterError(f"{label} must be a number, got {_got(value)}")
-        try:
-            value = float(value)
-        except OverflowError:
-            raise ParameterError(f"{label} is too large for a number (at most about "
-                                 "1.8e308)") from None
-    elif ptype == "string":
-        if not isinstance(value, str):
-            raise ParameterError(f"{label} must be a string, got {_got(value)}")
-    elif ptype == "array":
-        if not isinstance(value, (list, tuple)):
-            raise ParameterError(f"{label} must be a JSON array (list), got {_got(value)}")
-    elif ptype == "object" and not isinstance(value, dict):
-        raise ParameterError(f"{label} must be a JSON object (dict), got {_got(value)}")
-    value = to_json_value(value, label)
-    if "enum" in prop and not any(_same_value(value, option) for option in prop["enum"]):
-        options = ", ".join(repr(option) for option in prop["enum"])
-        raise ParameterError(f"{label} must be one of {options}, got {value!r}")
-    if _is_number(value):
-        for key, op, ok in (
-            ("minimum", ">=", lambda v, b: v >= b),
-            ("maximum", "<=", lambda v, b: v <= b),
-            ("exclusiveMinimum", ">", lambda v, b: v > b),
-            ("exclusiveMaximum", "<", lambda v, b: v < b),
-        ):
-            if key in prop and not ok(value, prop[key]):
-                raise ParameterError(f"{label} must be {op} {prop[key]!r}, got {value!r}")
-    if isinstance(value, str) and "pattern" in prop and not re.search(prop["pattern"], value):
-        raise ParameterError(f"{label} must match the pattern {prop['pattern']!r}, got {value!r}")
-    return value
+    ptype = prop.get("type")
+
+    def normalise(value: Any) -> Any:
+        if ptype == "integer":
+            value = int(value)
+        elif ptype == "number":
+            try:
+                value = float(value)
+            except OverflowError:
+                raise ParameterError(f"{label} is too large for a number (at most about "
+                                     "1.8e308)") from None
+        return to_json_value(value, label)
+
+    return check(value, prop, lambda fault: _fault_message(label, fault), normalise)
+
+
+def _fault_message(label: str, fault: Violation) -> str:
+    """Today's wording for each way a parameter value can break its property."""
+    if fault.keyword == "type":
+        kind = _VALUE_TYPE_NAMES.get(fault.expected, f"of type {fault.expected}")
+        return f"{label} must be {kind}, got {_got(fault.value)}"
+    if fault.keyword == "enum":
+        options = ", ".join(repr(option) for option in fault.expected)
+        return f"{label} must be one of {options}, got {fault.value!r}"
+    if fault.keyword in _BOUND_OPERATORS:
+        return (f"{label} must be {_BOUND_OPERATORS[fault.keyword]} {fault.expected!r}, "
+                f"got {fault.value!r}")
+    if fault.keyword == "pattern":
+        return f"{label} must match the pattern {fault.expected!r}, got {fault.value!r}"
+    return f"{label} breaks its schema's {fault.keyword} {fault.expected!r}, got {fault.value!r}"
 
 
 def validate_parameters(values: dict, schema: dict) -> dict:

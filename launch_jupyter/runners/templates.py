@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LaunchError, ParameterError, shown
+from ..jobs.schema import Violation, check
 
 CONFIG_KEYS = {"template", "variables", "admin", "image", "registry", "base_image",
                "description"}
@@ -144,41 +145,44 @@ def _parse(name: str, raw: str, schema: Mapping) -> Any:
 
 
 def _check(name: str, value: Any, schema: Mapping) -> Any:
+    """One template value checked against its variable's schema; returned normalised."""
     kind = schema["type"]
-    ok = {
-        "integer": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "boolean": isinstance(value, bool),
-        "string": isinstance(value, str),
-    }[kind]
-    if not ok:
-        raise ParameterError(f"template value {name!r} must be a {kind}, got {shown(value)}")
-    if kind == "integer" and not -(2**63) <= value < 2**63:
-        raise ParameterError(f"template value {name!r} must fit in 64 bits, got an integer "
-                             f"of {value.bit_length()} bits")
-    if kind == "number":
-        try:
-            value = float(value)
-        except OverflowError:
-            value = math.inf
-        if not math.isfinite(value):
-            raise ParameterError(f"template value {name!r} must be a finite number")
-    if kind == "string":
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as err:
-            raise ParameterError(f"template value {name!r} is not valid Unicode "
-                                 f"({err.reason}); remove the stray surrogate") from None
-    if "enum" in schema and value not in schema["enum"]:
-        raise ParameterError(f"template value {name}={value!r} is not one of "
-                             f"{', '.join(map(str, schema['enum']))}")
-    if "minimum" in schema and value < schema["minimum"]:
-        raise ParameterError(f"template value {name!r} must be >= {schema['minimum']}, "
-                             f"got {value!r}")
-    if "maximum" in schema and value > schema["maximum"]:
-        raise ParameterError(f"template value {name!r} must be <= {schema['maximum']}, "
-                             f"got {value!r}")
-    return float(value) if kind == "number" else value
+
+    def normalise(value: Any) -> Any:
+        if kind == "integer" and not -(2**63) <= value < 2**63:
+            raise ParameterError(f"template value {name!r} must fit in 64 bits, got an integer "
+                                 f"of {value.bit_length()} bits")
+        if kind == "number":
+            try:
+                value = float(value)
+            except OverflowError:
+                value = math.inf
+            if not math.isfinite(value):
+                raise ParameterError(f"template value {name!r} must be a finite number")
+        if kind == "string":
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as err:
+                raise ParameterError(f"template value {name!r} is not valid Unicode "
+                                     f"({err.reason}); remove the stray surrogate") from None
+        return value
+
+    return check(value, schema, lambda fault: _fault_message(name, fault), normalise)
+
+
+def _fault_message(name: str, fault: Violation) -> str:
+    """Today's wording for each way a template value can break its variable's schema."""
+    if fault.keyword == "type":
+        return f"template value {name!r} must be a {fault.expected}, got {shown(fault.value)}"
+    if fault.keyword == "enum":
+        return (f"template value {name}={fault.value!r} is not one of "
+                f"{', '.join(map(str, fault.expected))}")
+    if fault.keyword == "minimum":
+        return f"template value {name!r} must be >= {fault.expected}, got {fault.value!r}"
+    if fault.keyword == "maximum":
+        return f"template value {name!r} must be <= {fault.expected}, got {fault.value!r}"
+    return (f"template value {name!r} breaks its variable's {fault.keyword} "
+            f"{fault.expected!r}, got {fault.value!r}")
 
 
 def validate_template_values(config: Mapping, values: Mapping[str, Any] | None = None,
