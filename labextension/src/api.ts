@@ -170,6 +170,16 @@ export function itemPath(id: string, action?: string): string {
   return action ? `${item}/${action}` : item;
 }
 
+/** A fresh `Idempotency-Key` value: one per user action. */
+export function newIdempotencyKey(): string {
+  if (typeof crypto.randomUUID === 'function') {
+    return crypto.randomUUID();
+  }
+  // randomUUID needs a secure context (https or localhost); getRandomValues does not.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, b => b.toString(16).padStart(2, '0')).join('');
+}
+
 /** A failed request: the server's `message` (or why the server could not be reached). */
 export class LaunchAPIError extends Error {
   constructor(
@@ -220,18 +230,24 @@ export class LaunchClient {
     return this._get(itemPath(id, 'logs'), { offset });
   }
 
-  /** The executed notebook's path, relative to the server's root dir. */
+  /**
+   * The executed notebook's path, relative to the server's root dir. A POST: a notebook
+   * outside the root dir is copied under it first (GET only looks, and never writes).
+   */
   notebook(id: string): Promise<{ path: string }> {
-    return this._get(itemPath(id, 'notebook'));
+    return this._post(itemPath(id, 'notebook'));
   }
 
   cancel(id: string): Promise<Item> {
     return this._post(itemPath(id, 'cancel'));
   }
 
-  /** A new item like the finished item `id`. */
-  requeue(id: string): Promise<Item> {
-    return this._post(itemPath(id, 'requeue'));
+  /**
+   * A new item like the finished item `id`. `key` (a fresh one per click by default) makes
+   * a repeat of the same request answer the same item: a double click makes one item.
+   */
+  requeue(id: string, key: string = newIdempotencyKey()): Promise<Item> {
+    return this._post(itemPath(id, 'requeue'), undefined, { 'Idempotency-Key': key });
   }
 
   /** Capture the notebook at `path` (relative to the server's root dir) as a job version. */
@@ -247,10 +263,14 @@ export class LaunchClient {
     return this._request(apiUrl(this.baseUrl, path, query), { method: 'GET' });
   }
 
-  private _post<T>(path: string, body?: unknown): Promise<T> {
+  private _post<T>(
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {}
+  ): Promise<T> {
     return this._request(apiUrl(this.baseUrl, path), {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', ...headers },
       body: body === undefined ? undefined : JSON.stringify(body)
     });
   }

@@ -1,8 +1,10 @@
 """REST handlers for ``/launch/api``: parse the request, call the LaunchManager, answer JSON.
 
-Every verb is authenticated and authorized on the ``launch`` resource; POSTs from cookie
-sessions need the XSRF token (APIHandler checks it). Errors answer ``{"message": ...}`` with
-400 for bad input, 404 for unknown things, 409 for conflicts.
+Every verb is authenticated and authorized: on the ``launch`` resource (read and submit), and
+creating or changing queues on its own ``launch-queues`` resource, so a deployment can let users
+submit without letting them administer queues. POSTs from cookie sessions need the XSRF token
+(APIHandler checks it). Errors answer ``{"message": ...}`` with 400 for bad input, 404 for
+unknown things, 409 for conflicts.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ from .manager import LaunchManager
 
 T = TypeVar("T")
 
+#: The jupyter_server resource of reading and submitting (actions ``read``, ``write``).
+LAUNCH_RESOURCE = "launch"
+#: The resource of queue administration: creating, changing and deleting queues (``write``).
+QUEUE_ADMIN_RESOURCE = "launch-queues"
+#: The request header that makes a requeue idempotent (a fresh value per user action).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
 #: JSON type names as messages say them.
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "an object",
                list: "a list", type(None): "null"}
@@ -38,7 +47,7 @@ def _is(value: Any, kinds: tuple[type, ...]) -> bool:
 class LaunchHandler(APIHandler):
     """Base of the launch handlers: the manager, JSON bodies, errors mapped to status codes."""
 
-    auth_resource = "launch"
+    auth_resource = LAUNCH_RESOURCE
 
     @property
     def manager(self) -> LaunchManager:
@@ -128,7 +137,7 @@ class QueuesHandler(LaunchHandler):
         self.reply(await self.call(self.manager.queues))
 
     @web.authenticated
-    @authorized
+    @authorized(resource=QUEUE_ADMIN_RESOURCE)
     async def post(self) -> None:
         data = self.body({"name": (str,), "runner": (str,), "max_attempts": (int,),
                           "timeout": (float, type(None)), "config": (dict,)}, ("name",))
@@ -185,6 +194,8 @@ class ItemsHandler(LaunchHandler):
         listing = await self.call(
             self.manager.items, state=states or None,
             queue=self.get_query_argument("queue", None) or None,
+            job=self.get_query_argument("job", None) or None,
+            sweep=self.get_query_argument("sweep", None) or None,
             limit=self.int_argument("limit", None), offset=self.int_argument("offset", 0) or 0,
         )
         self.reply(listing)
@@ -219,13 +230,21 @@ class CancelHandler(LaunchHandler):
 
 
 class RequeueHandler(LaunchHandler):
-    """``/launch/api/items/{id}/requeue``: a new item like a finished one."""
+    """``/launch/api/items/{id}/requeue``: a new item like a finished one.
+
+    With an ``Idempotency-Key`` header, a repeat with the same key answers the item the first
+    request made (a double click, a retried request): one item, not two.
+    """
 
     @web.authenticated
     @authorized
     async def post(self, item_id: str) -> None:
         self.body({})
-        item = await self.call(self.manager.requeue, item_id)
+        key = self.request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            item = await self.call(self.manager.requeue, item_id)
+        else:
+            item = await self.call(self.manager.requeue, item_id, idempotency_key=key)
         self.reply(item, 201, f"items/{item['id']}")
 
 
@@ -240,12 +259,32 @@ class LogsHandler(LaunchHandler):
 
 
 class NotebookHandler(LaunchHandler):
-    """``/launch/api/items/{id}/notebook``: where the executed notebook is, for Lab to open."""
+    """``/launch/api/items/{id}/notebook``: where the executed notebook is, for Lab to open.
+
+    GET only looks (409 when the notebook lies outside the root dir with no copy under it yet);
+    POST also copies it under ``<root>/launch-runs/<item>/`` when Lab cannot reach it.
+    """
 
     @web.authenticated
     @authorized
     async def get(self, item_id: str) -> None:
         self.reply(await self.call(self.manager.notebook, item_id))
+
+    @web.authenticated
+    @authorized
+    async def post(self, item_id: str) -> None:
+        self.body({})
+        self.reply(await self.call(self.manager.notebook, item_id, copy=True))
+
+
+class MetaHandler(LaunchHandler):
+    """``/launch/api/meta``: states, symbols, colours, priorities, default queue, lease ttl
+    and runners, so front ends render and submit as the Python side does."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.call(self.manager.meta))
 
 
 class AgentsHandler(LaunchHandler):
@@ -273,6 +312,7 @@ ROUTES: list[tuple[str, type[LaunchHandler]]] = [
     (f"items/{_ITEM}/logs", LogsHandler),
     (f"items/{_ITEM}/notebook", NotebookHandler),
     ("agents", AgentsHandler),
+    ("meta", MetaHandler),
 ]
 
 

@@ -1,4 +1,4 @@
-"""LaunchManager: what the REST handlers call, over the same ``Launch`` client as the CLI.
+"""LaunchManager: what the REST handlers call, over the same service (``Launch``) as the CLI.
 
 Every method is blocking (store calls, notebook capture); the handlers run them in a thread.
 Methods raise ``LaunchError`` subclasses, whose ``http_status`` becomes the HTTP answer.
@@ -12,10 +12,13 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..api import Launch
 from ..config import LaunchConfig
-from ..errors import LaunchError, NotFoundError
-from ..store import TERMINAL, Store
+from ..errors import ConflictError, LaunchError, NotFoundError
+from ..service import Launch
+from ..service.logs import complete_utf8_prefix
+from ..store import Store
+
+__all__ = ["LaunchManager", "complete_utf8_prefix"]
 
 #: Most log bytes one ``logs`` answer carries; the client asks again from ``next_offset``.
 LOG_PAGE_BYTES = 1024 * 1024
@@ -23,19 +26,6 @@ LOG_PAGE_BYTES = 1024 * 1024
 #: Items one list answer carries when the request names no ``limit``, and the most it may ask.
 DEFAULT_ITEMS_LIMIT = 100
 MAX_ITEMS_LIMIT = 1000
-
-
-def complete_utf8_prefix(data: bytes) -> int:
-    """Length of ``data`` without a trailing, incomplete UTF-8 sequence."""
-    for back in range(1, min(4, len(data)) + 1):
-        byte = data[-back]
-        if byte & 0xC0 == 0x80:  # continuation byte: look further back for the lead byte
-            continue
-        if byte < 0x80:
-            return len(data)
-        need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
-        return len(data) if need <= back else len(data) - back
-    return len(data)
 
 
 class LaunchManager:
@@ -94,10 +84,7 @@ class LaunchManager:
 
     def job_versions(self, name: str) -> list[dict]:
         """Every version of job ``name``, oldest first (unknown name: NotFoundError)."""
-        versions = self.store.list_jobs(name)
-        if not versions:
-            self.store.get_job(name)  # raises NotFoundError naming the known jobs
-        return [job.to_json() for job in versions]
+        return [job.to_json() for job in self.launch.job_versions(name)]
 
     def resolve_path(self, path: str) -> Path:
         """``path`` (relative to the root dir, '/' separated) as an existing file under it."""
@@ -140,19 +127,14 @@ class LaunchManager:
     # -- items --------------------------------------------------------------------------
 
     def items(self, *, state: Sequence[str] | None = None, queue: str | None = None,
-              limit: int | None = None, offset: int = 0) -> dict:
-        """``{items, total}``: items newest first, and how many match in all."""
-        if queue is not None:
-            self.store.get_queue(queue)  # unknown queue: 404, not an empty list
-        if limit is None:
-            limit = DEFAULT_ITEMS_LIMIT
-        if not 0 <= limit <= MAX_ITEMS_LIMIT:
-            raise LaunchError(f"limit must be between 0 and {MAX_ITEMS_LIMIT}, got {limit}")
-        if offset < 0:
-            raise LaunchError(f"offset must be 0 or more, got {offset}")
-        items, total = self.store.list_items(queue=queue, state=state or None, limit=limit,
-                                             offset=offset)
-        return {"items": items, "total": total}
+              job: str | None = None, sweep: str | None = None, limit: int | None = None,
+              offset: int = 0) -> dict:
+        """``{items, total, counts}``: items newest first, how many match in all, and
+        per-state counts (the service's one paging rule; at most MAX_ITEMS_LIMIT a page)."""
+        return dict(self.launch.page(
+            queue=queue, state=state or None, job=job, sweep=sweep,
+            limit=DEFAULT_ITEMS_LIMIT if limit is None else limit, offset=offset,
+            max_limit=MAX_ITEMS_LIMIT))
 
     def submit(self, job: str, *, queue: str | None = None, parameters: dict | None = None,
                priority: str | int | None = None,
@@ -169,30 +151,23 @@ class LaunchManager:
     def cancel(self, item_id: str) -> dict:
         return self.launch.cancel(item_id)
 
-    def requeue(self, item_id: str) -> dict:
-        return self.launch.requeue(item_id).info(refresh=False)
+    def requeue(self, item_id: str, *, idempotency_key: str | None = None) -> dict:
+        return self.launch.requeue(item_id, idempotency_key=idempotency_key).info(refresh=False)
 
     def logs(self, item_id: str, offset: int = 0) -> dict:
         """``{text, next_offset, done}``: log text from byte ``offset`` of the UTF-8 log.
 
         ``done`` is true once the item is finished and nothing is left to read.
         """
-        if offset < 0:
-            raise LaunchError(f"offset must be 0 or more, got {offset}")
-        store = self.store
-        item = store.get_item(item_id)  # read first: a finished item's log no longer grows
-        finished = item["state"] in TERMINAL
-        data, next_offset = store.read_log(item_id, offset, limit=LOG_PAGE_BYTES)
-        if not finished or next_offset < item["log_bytes"]:
-            # A character split across chunks waits for its other bytes in the next answer.
-            keep = complete_utf8_prefix(data)
-            next_offset -= len(data) - keep
-            data = data[:keep]
-        return {"text": data.decode("utf-8", errors="replace"), "next_offset": next_offset,
-                "done": finished and next_offset >= item["log_bytes"]}
+        return dict(self.launch.log_page(item_id, offset, limit=LOG_PAGE_BYTES))
 
-    def notebook(self, item_id: str) -> dict:
-        """``{path}`` of the item's executed notebook, relative to the server's root dir."""
+    def notebook(self, item_id: str, *, copy: bool = False) -> dict:
+        """``{path}`` of the item's executed notebook, relative to the server's root dir.
+
+        A notebook outside the root dir (runs usually live in the Jupyter data dir) is opened
+        from a copy under ``<root>/launch-runs/<item>/``: made or refreshed only with ``copy``
+        (a POST); without it (a GET) nothing is written and ConflictError says to POST.
+        """
         item = self.store.get_item(item_id)
         paths = [o["path"] for o in item.get("outputs", []) if o.get("kind") == "notebook"]
         if not paths:
@@ -201,24 +176,38 @@ class LaunchManager:
         full = Path(paths[0]).resolve()
         if full.is_relative_to(self.root_dir):
             return {"path": full.relative_to(self.root_dir).as_posix()}
-        # Runs usually live outside the root dir (the Jupyter data dir): open a copy from
-        # <root>/launch-runs/<item>/ so Lab can show it; refreshed while the item may change.
         if not full.is_file():
             raise NotFoundError(f"the executed notebook of item {item_id} ({full}) is gone")
-        copy = self.root_dir / "launch-runs" / item_id / full.name
+        target = self.root_dir / "launch-runs" / item_id / full.name
         try:
-            if not copy.exists() or copy.stat().st_mtime < full.stat().st_mtime:
-                copy.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(full, copy)
+            fresh = target.is_file() and target.stat().st_mtime >= full.stat().st_mtime
+            if not fresh and not copy:
+                raise ConflictError(
+                    f"the executed notebook of item {item_id} lies outside the server's root "
+                    f"dir and has no up-to-date copy under it; POST to "
+                    f"items/{item_id}/notebook to copy it to launch-runs/{item_id}/"
+                )
+            if not fresh:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not target.parent.resolve().is_relative_to(self.root_dir):
+                    raise ConflictError(f"launch-runs/{item_id} under the server's root dir "
+                                        "links outside it; remove that link and try again")
+                if target.is_symlink():  # never write through a link planted in its place
+                    target.unlink()
+                shutil.copyfile(full, target)
         except OSError as err:
             raise NotFoundError(
                 f"the executed notebook of item {item_id} is at {full}, outside the server's "
                 f"root dir, and copying it under the root failed ({err.strerror}); set "
                 "LaunchConfig.data_dir to a folder under the root dir"
             ) from None
-        return {"path": copy.relative_to(self.root_dir).as_posix()}
+        return {"path": target.relative_to(self.root_dir).as_posix()}
 
-    # -- agents -------------------------------------------------------------------------
+    # -- meta and agents ----------------------------------------------------------------
+
+    def meta(self) -> dict:
+        """States, symbols, colours, priorities, default queue, lease ttl and runners."""
+        return self.launch.meta()
 
     def agents(self) -> list[dict]:
         """Running agents with their heartbeats."""

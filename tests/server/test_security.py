@@ -70,7 +70,7 @@ async def test_every_route_refuses_requests_without_credentials(
             authed = await raw_fetch(http_server_client, path, verb.upper(), headers=token)
             assert authed.code != 403, (verb, path, authed.body)
             checked += 1
-    assert checked == 14
+    assert checked == 15
 
 
 def cookies_of(response: HTTPResponse, jar: dict[str, str]) -> dict[str, str]:
@@ -138,5 +138,38 @@ async def test_every_verb_is_authorized_on_the_launch_resource(
                                        headers=token)
             assert response.code == 403, (verb, pattern)
             assert "not authorized" in json.loads(response.body)["message"]
-            expected.append(("read" if verb == "get" else "write", "launch"))
+            resource = "launch-queues" if (verb, handler.__name__) == (
+                "post", "QueuesHandler") else "launch"
+            expected.append(("read" if verb == "get" else "write", resource))
     assert deny.asked == expected
+    assert ("write", "launch-queues") in expected
+
+
+class SubmitButNoQueueAdmin(Authorizer):
+    """Users may read and submit (``launch``) but not administer queues (``launch-queues``)."""
+
+    def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
+        return resource != "launch-queues"
+
+
+async def test_queue_administration_is_its_own_permission(
+    jp_serverapp: Any, api: Any, jp_root_dir: Any
+) -> None:
+    from ..conftest import write_notebook
+
+    jp_serverapp.web_app.settings["authorizer"] = SubmitButNoQueueAdmin(
+        identity_provider=jp_serverapp.identity_provider)
+    status, body = await api("POST", "queues", body={"name": "gpu",
+                                                     "config": {"template": {"x": 1}}})
+    assert status == 403, body
+    assert "launch-queues" in body["message"]
+    status, queues = await api("GET", "queues")
+    assert status == 200 and [q["name"] for q in queues] == ["local"]  # nothing was made
+    # Submitting and reading still work.
+    write_notebook(jp_root_dir, "nb.ipynb", ["print(1)"])
+    status, job = await api("POST", "jobs", body={"path": "nb.ipynb"})
+    assert status == 201, job
+    status, item = await api("POST", "items", body={"job": job["ref"], "queue": "local"})
+    assert status == 201, item
+    status, body = await api("POST", "items", item["id"], "cancel")
+    assert status == 200 and body["state"] == "cancelled"
