@@ -1,21 +1,20 @@
-"""``%launch`` / ``%%launch``: the notebook front door over the Python API.
+"""``%launch`` / ``%%launch``: the notebook front door.
 
-Subcommands mirror ``jupyter launch`` (``job create|list|show``, ``queue create|list|show``,
-``submit``, ``items``, ``show``, ``logs``, ``cancel``, ``requeue``, ``sweep``) plus the
-in-kernel agent (``agent start|stop|status``) and the live panels (``panel``, ``form``,
-``agents``). Arguments are parsed by IPython's ``magic_arguments`` parser, so bad arguments
-raise ``UsageError`` with the usage line and ``%launch?`` shows this help.
+Every operation of ``jupyter launch`` (declared once in ``launch_jupyter.options``, so both
+doors take the same flags) plus this kernel's agent (``agent start|stop|status``) and the
+live panels (``panel``, ``form``, ``agents``). It parses, calls the service and shows the
+shared views or the widgets' panels (docs/architecture.md). Bad arguments raise
+``UsageError`` with the usage line; ``%launch?`` shows this help.
 """
 
 from __future__ import annotations
 
 import argparse
-import atexit
+import json
 import os
 import re
 import sys
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,15 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from .errors import LaunchError
+from .options import CELL_OPTIONS, MAGIC, add_options, build
+from .service.kernel import kernel_agent, start_kernel_agent, stop_kernel_agent
 
 SETUP_TAG = "launch-setup"
 PARAMETERS_TAG = "parameters"
 INERT = ("launch-jupyter: %launch is inert inside a running job (item {item}): nothing was "
          "submitted and no agent was started")
+#: Rows ``%launch items`` shows when no --limit is given.
+ITEMS_SHOWN = 50
 
 
 class _Parser(MagicArgumentParser):
@@ -46,55 +49,6 @@ class _Parser(MagicArgumentParser):
         formatter = argparse.HelpFormatter(self.prog)
         formatter.add_usage(self.usage, self._actions, self._mutually_exclusive_groups)
         return formatter.format_help().strip()
-
-
-# -- the in-kernel agent ---------------------------------------------------------------------
-
-_agent_lock = threading.Lock()
-_agent: Any = None
-_atexit_registered = False
-
-
-def kernel_agent() -> Any:
-    """The agent thread of this kernel, or None."""
-    return _agent if _agent is not None and _agent.running else None
-
-
-def start_kernel_agent(client: Any, queues: Sequence[str] = (), max_jobs: int = 1) -> Any:
-    """Start this kernel's agent (one per kernel): a daemon thread that never blocks a cell.
-
-    It stops when the kernel shuts down; runs it started keep going under their supervisors.
-    """
-    global _agent, _atexit_registered
-    with _agent_lock:
-        if kernel_agent() is not None:
-            raise LaunchError(
-                f"this kernel's agent {_agent.id} is already running (queues: "
-                f"{', '.join(_agent.queues) or 'all'}); stop it first with `%launch agent stop`"
-            )
-        agent = client.agent(list(queues) or None, max_jobs=max_jobs).start()
-        if agent.error is not None:
-            raise LaunchError(f"the agent stopped at once: {agent.error}")
-        _agent = agent
-        if not _atexit_registered:
-            atexit.register(_stop_at_exit)
-            _atexit_registered = True
-        return agent
-
-
-def stop_kernel_agent(wait: float = 10.0) -> Any:
-    """Stop this kernel's agent (if any); returns it. Started runs keep going."""
-    global _agent
-    with _agent_lock:
-        agent, _agent = _agent, None
-    if agent is not None:
-        agent.stop(wait=wait)
-    return agent
-
-
-def _stop_at_exit() -> None:
-    # Kernel shutdown: stop claiming and hand back unstarted items; never hang the exit.
-    stop_kernel_agent(wait=5.0)
 
 
 # -- finding the notebook being executed -----------------------------------------------------
@@ -127,132 +81,38 @@ def _history_cells(shell: Any) -> list[str]:
 # -- parser ----------------------------------------------------------------------------------
 
 
-def _add_submit_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--queue", "-q", help="queue (default: local)")
-    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="parameter override, typed by the job's schema (repeatable)")
-    p.add_argument("--priority", help="critical, high, medium (default) or low")
-    p.add_argument("--timeout", type=float, help="seconds before the item fails")
-    p.add_argument("--wait", action="store_true",
-                   help="block (with a progress line) until it is finished")
+def _runner_help() -> str:
+    from .runners import runner_help
+
+    return "runner: " + ", ".join(runner_help()) + " (default local; docs/runners.md)"
 
 
-def build_parser() -> _Parser:
-    """The ``%launch`` parser: one subcommand per CLI command, plus agent and panels."""
+def build_parser() -> tuple[_Parser, dict[str, _Parser]]:
+    """The ``%launch`` parser and its leaf parsers (operation name -> parser)."""
     parser = _Parser(prog="%launch", description="Jobs, queues and agents from a notebook.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
 
-    def add(parent: Any, name: str, text: str) -> _Parser:
-        return parent.add_parser(name, help=text, description=text, prog=f"%launch {name}")
+    def add_parser(subparsers: Any, word: str, text: str, leaf: bool) -> _Parser:
+        return subparsers.add_parser(word, help=text, description=text)
 
-    job = add(sub, "job", "create and inspect jobs").add_subparsers(
-        dest="sub", metavar="COMMAND", parser_class=_Parser)
-    job.required = True
-    p = job.add_parser("create", help="capture a notebook or script as a job version",
-                       prog="%launch job create")
-    p.add_argument("path", help=".ipynb or .py file")
-    p.add_argument("--name", help="job name (default: the file's stem)")
-    p.add_argument("--alias", help="move this alias to the captured version")
-    p.add_argument("--include", action="append", default=[], metavar="GLOB",
-                   help="data files to ship with the job")
-    p.add_argument("--kernel", help="kernel to run the notebook with")
-    p.add_argument("--mode", choices=["notebook", "script"], help="notebook or script")
-    p.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
-                   help="environment variable to capture")
-    job.add_parser("list", help="list jobs", prog="%launch job list")
-    p = job.add_parser("show", help="show a job version", prog="%launch job show")
-    p.add_argument("ref", help="NAME, NAME:vN or NAME:ALIAS")
-
-    queue = add(sub, "queue", "create and inspect queues").add_subparsers(
-        dest="sub", metavar="COMMAND", parser_class=_Parser)
-    queue.required = True
-    p = queue.add_parser("create", help="create a queue", prog="%launch queue create")
-    p.add_argument("name")
-    p.add_argument("--runner", default="local", help="local (default), docker or kubernetes")
-    p.add_argument("--max-attempts", type=int, default=3, help="attempts (default 3)")
-    p.add_argument("--timeout", type=float, help="default per-item timeout in seconds")
-    p.add_argument("--config", metavar="FILE",
-                   help="runner config template (as for `jupyter launch queue create`)")
-    queue.add_parser("list", help="list queues with item counts", prog="%launch queue list")
-    p = queue.add_parser("show", help="show a queue", prog="%launch queue show")
-    p.add_argument("name")
-
-    p = add(sub, "submit", "submit a job (default: THIS notebook, as saved) and return its "
-            "item handle")
-    p.add_argument("ref", nargs="?", metavar="JOB",
-                   help="NAME, NAME:vN, NAME:ALIAS or a .ipynb/.py path (default: this notebook)")
-    p.add_argument("--name", help="job name when capturing a file or this notebook")
-    _add_submit_options(p)
-
-    p = add(sub, "sweep", "one item per grid point (or random point), grouped by a sweep id")
-    p.add_argument("ref", metavar="JOB", help="NAME, NAME:vN, NAME:ALIAS or a .ipynb/.py path")
-    p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
-                   help="an axis of the grid: comma-separated values or a JSON array "
-                   "(repeatable)")
-    p.add_argument("--random", type=int, metavar="N",
-                   help="N points drawn from the schema's bounds instead of a grid")
-    p.add_argument("--seed", type=int, help="seed for --random")
-    p.add_argument("--name", help="job name when capturing a file")
-    _add_submit_options(p)
-
-    p = add(sub, "items", "list items, newest first")
-    p.add_argument("--queue", "-q")
-    p.add_argument("--state", help="queued, leased, running, succeeded, failed or cancelled")
-    p.add_argument("--sweep", help="only the items of this sweep id")
-    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
-    p = add(sub, "show", "show an item's card")
-    p.add_argument("item")
-    p = add(sub, "logs", "print an item's log")
-    p.add_argument("item")
-    p.add_argument("-f", "--follow", action="store_true", help="keep printing until it ends")
-    p = add(sub, "cancel", "cancel an item")
-    p.add_argument("item")
-    p = add(sub, "requeue", "submit a finished item again; returns the new item")
-    p.add_argument("item")
-
-    agent = add(sub, "agent", "this kernel's agent: a daemon thread").add_subparsers(
-        dest="sub", metavar="COMMAND", parser_class=_Parser)
-    agent.required = True
-    p = agent.add_parser("start", help="start the kernel's agent", prog="%launch agent start")
-    p.add_argument("--queue", "-q", action="append", default=[],
-                   help="queue to serve (repeatable; default: all)")
-    p.add_argument("--max-jobs", type=int, default=1, help="concurrent runs (default 1)")
-    agent.add_parser("stop", help="stop it (started runs keep going)", prog="%launch agent stop")
-    agent.add_parser("status", help="show what it is doing", prog="%launch agent status")
-
-    p = add(sub, "panel", "live queue panel: states, filter, paging, item detail")
-    p.add_argument("queue", nargs="?", help="queue to show (default: all)")
-    p.add_argument("--state", help="show only this state")
-    p.add_argument("--sweep", help="show only the items of this sweep id")
-    p.add_argument("--page-size", type=int, default=20, help="rows per page (default 20)")
-    p.add_argument("--interval", type=float, default=1.0, help="refresh seconds (default 1)")
-    p = add(sub, "form", "a submit form generated from a job's parameter schema")
-    p.add_argument("ref", metavar="JOB")
-    p.add_argument("--queue", "-q")
-    add(sub, "agents", "live agent status panel (this kernel's agent and the store's agents)")
-    return parser
+    leaves = build(parser, MAGIC, add_parser=add_parser, fill={"runners": _runner_help()},
+                   parser_class=_Parser)
+    return parser, leaves
 
 
 def build_cell_parser() -> _Parser:
-    """``%%launch`` options."""
+    """``%%launch`` options: the submit options but the job, which is the cell."""
     p = _Parser(prog="%%launch", description="Run this cell as a job; returns its item.")
-    p.add_argument("--name", help="job name (default: <notebook>-cell)")
-    _add_submit_options(p)
+    add_options(p, CELL_OPTIONS, {})
     return p
 
 
-PARSER = build_parser()
+PARSER, LEAVES = build_parser()
 CELL_PARSER = build_cell_parser()
 
 
 def _help_text() -> str:
     parts = [PARSER.format_help().strip(), ""]
-    for action in PARSER._subparsers._group_actions:  # noqa: SLF001 - argparse has no API
-        for sub in action.choices.values():
-            nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
-            for child in nested[0].choices.values() if nested else [sub]:
-                parts.append(child.plain_usage().replace("usage: ", "", 1))
+    parts += [leaf.plain_usage().replace("usage: ", "", 1) for leaf in LEAVES.values()]
     parts += ["", CELL_PARSER.format_help().strip(), "",
               f"%%launch: the job is the notebook's `{PARAMETERS_TAG}` cell (so -p works), "
               f"then every cell tagged `{SETUP_TAG}` in notebook order (imports, helpers), "
@@ -261,7 +121,21 @@ def _help_text() -> str:
     return "\n".join(parts)
 
 
+def _subparser(argv: list[str]) -> argparse.ArgumentParser:
+    """The deepest known subcommand parser named by ``argv`` (for ``-h``)."""
+    words = [w for w in argv if not w.startswith("-")]
+    for n in range(len(words), 0, -1):
+        for leaf in LEAVES.values():
+            if leaf.prog == " ".join(["%launch", *words[:n]]):
+                return leaf
+    return PARSER
+
+
 # -- the magics ------------------------------------------------------------------------------
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
 @magics_class
@@ -270,7 +144,7 @@ class LaunchMagics(Magics):
 
     @property
     def client(self) -> Any:
-        from .api import default_client
+        from .service import default_client
 
         return default_client()
 
@@ -300,8 +174,9 @@ class LaunchMagics(Magics):
             print(_subparser(argv).format_help())
             return None
         args = PARSER.parse_args(argv)
-        name = args.command + (f"_{args.sub}" if getattr(args, "sub", None) else "")
-        return getattr(self, f"_cmd_{name}")(args)
+        handler: Callable[[argparse.Namespace], Any] = getattr(
+            self, "_op_" + args.op.replace(" ", "_"))
+        return handler(args)
 
     def _cell(self, line: str, cell: str) -> Any:
         from .jobs import capture_cells
@@ -333,62 +208,80 @@ class LaunchMagics(Magics):
         cells.append(cell)
         captured = capture_cells(cells, name=_job_name(name), folder=folder,
                                  parameters_cell=params_index)
-        job = self.client.add_captured(captured)
-        return self._submit_job(job, args)
+        return self._submit_job(self.client.add_captured(captured), args)
 
     def _submit_job(self, job: Any, args: argparse.Namespace) -> Any:
         item = self.client.submit(job, queue=args.queue, overrides=args.param,
-                                  priority=args.priority, timeout=args.timeout)
+                                  priority=args.priority, timeout=args.timeout,
+                                  template_pairs=args.set)
         if args.wait:
             item.wait()
+        if getattr(args, "json", False):
+            _print_json(item.info(refresh=False))
         return item
 
-    # -- jobs and queues (the CLI's own printing) -----------------------------------------
+    # -- jobs and queues ------------------------------------------------------------------
 
-    def _cli(self, func: str, **ns: Any) -> None:
-        """Run a CLI command with its own defaults for anything the magic does not set."""
-        from . import cli
+    def _op_job_create(self, a: argparse.Namespace) -> None:
+        job = self.client.create_job(a.path, name=a.name, alias=a.alias, include=a.include,
+                                     kernel=a.kernel, mode=a.mode, env=a.env)
+        _print_json(job.to_json()) if a.json else print(job.ref)
 
-        words = func.removeprefix("cmd_").split("_")
-        parser: argparse.ArgumentParser = cli.build_parser()
-        for word in words:
-            actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-            if not actions or word not in actions[0].choices:
-                break
-            parser = actions[0].choices[word]
-        values = {a.dest: a.default for a in parser._actions
-                  if a.default is not argparse.SUPPRESS and a.dest != "help"}
-        values.update(json=False, **ns)
-        getattr(cli, func)(self.client, argparse.Namespace(**values))
+    def _op_job_list(self, a: argparse.Namespace) -> None:
+        from .views.text import jobs_table
 
-    def _cmd_job_create(self, a: argparse.Namespace) -> None:
-        self._cli("cmd_job_create", path=a.path, name=a.name, alias=a.alias, include=a.include,
-                  kernel=a.kernel, mode=a.mode, env=a.env)
+        jobs = self.client.jobs()
+        _print_json([j.to_json() for j in jobs]) if a.json else print(jobs_table(jobs))
 
-    def _cmd_job_list(self, a: argparse.Namespace) -> None:
-        self._cli("cmd_job_list")
+    def _op_job_show(self, a: argparse.Namespace) -> None:
+        from .views.text import job_detail
 
-    def _cmd_job_show(self, a: argparse.Namespace) -> None:
-        self._cli("cmd_job_show", ref=a.ref)
+        data = self.client.job_info(a.ref)
+        _print_json(data) if a.json else print(job_detail(self.client.job(a.ref), data))
 
-    def _cmd_queue_create(self, a: argparse.Namespace) -> None:
-        self._cli("cmd_queue_create", name=a.name, runner=a.runner,
-                  max_attempts=a.max_attempts, timeout=a.timeout, config=a.config)
+    def _op_queue_create(self, a: argparse.Namespace) -> None:
+        config = None
+        if a.config:
+            from .runners.templates import load_queue_config
 
-    def _cmd_queue_list(self, a: argparse.Namespace) -> None:
-        self._cli("cmd_queue_list")
+            config = load_queue_config(a.config)
+        q = self.client.create_queue(a.name, runner=a.runner, max_attempts=a.max_attempts,
+                                     timeout=a.timeout, config=config)
+        if a.json:
+            _print_json(q)
+        else:
+            print(f"created queue {q['name']} (runner {q['runner']})")
 
-    def _cmd_queue_show(self, a: argparse.Namespace) -> None:
-        self._cli("cmd_queue_show", name=a.name)
+    def _op_queue_list(self, a: argparse.Namespace) -> None:
+        from .views.text import queues_table
+
+        queues = self.client.queues()
+        _print_json(queues) if a.json else print(queues_table(queues))
+
+    def _op_queue_show(self, a: argparse.Namespace) -> None:
+        from .views.text import queue_detail
+
+        q = self.client.queue(a.name)
+        _print_json(q) if a.json else print(queue_detail(q))
+
+    def _op_queue_pause(self, a: argparse.Namespace) -> None:
+        self.client.pause_queue(a.name)
+        print(f"queue {a.name} paused: agents will not start its items until resumed")
+
+    def _op_queue_resume(self, a: argparse.Namespace) -> None:
+        self.client.resume_queue(a.name)
+        print(f"queue {a.name} resumed")
+
+    def _op_queue_delete(self, a: argparse.Namespace) -> None:
+        n = self.client.delete_queue(a.name, force=a.force)
+        print(f"deleted queue {a.name}" + (f" and its {n} item(s)" if n else ""))
 
     # -- items ----------------------------------------------------------------------------
 
-    def _cmd_submit(self, a: argparse.Namespace) -> Any:
-        from .api import _job_of
-
+    def _op_submit(self, a: argparse.Namespace) -> Any:
         client = self.client
         if a.ref is not None:
-            return self._submit_job(_job_of(client, a.ref, a.name), a)
+            return self._submit_job(client.resolve_job(a.ref, name=a.name), a)
         path = notebook_path(self.shell)
         if path is not None:
             job = client.create_job(path, name=_job_name(a.name) if a.name else None)
@@ -409,57 +302,79 @@ class LaunchMagics(Magics):
         job = client.add_captured(capture_cells(cells, name=name, folder=os.getcwd()))
         return self._submit_job(job, a)
 
-    def _cmd_sweep(self, a: argparse.Namespace) -> Any:
-        from .api import _job_of
-
+    def _op_sweep(self, a: argparse.Namespace) -> Any:
         client = self.client
-        sweep = client.sweep(_job_of(client, a.ref, a.name), queue=a.queue, grid=a.grid,
-                             random=a.random, overrides=a.param, priority=a.priority,
-                             timeout=a.timeout, seed=a.seed)
-        print(f"sweep {sweep.id}: {len(sweep)} items on queue "
-              f"{a.queue or client.config.default_queue}")
+        sweep = client.sweep(a.ref, name=a.name, queue=a.queue, grid=a.grid, random=a.random,
+                             overrides=a.param, priority=a.priority, timeout=a.timeout,
+                             seed=a.seed, template_pairs=a.set)
+        if a.json:
+            _print_json({"sweep_id": sweep.id, "items": [i.id for i in sweep]})
+        else:
+            print(f"sweep {sweep.id}: {len(sweep)} items on queue "
+                  f"{a.queue or client.config.default_queue}")
         if a.wait:
             sweep.wait()
         return sweep
 
-    def _cmd_items(self, a: argparse.Namespace) -> Any:
-        from .widgets.queue import ItemsView
+    def _op_items(self, a: argparse.Namespace) -> Any:
+        from .views.html import ItemsView
 
-        if a.queue is not None:
-            self.client.queue(a.queue)
-        if a.limit < 1:
+        if a.limit is not None and a.limit < 1:
             raise UsageError("--limit must be at least 1")
-        rows, total = self.client.store.list_items(queue=a.queue, state=a.state,
-                                                   limit=a.limit, sweep_id=a.sweep)
-        return ItemsView(rows, total)
+        page = self.client.page(queue=a.queue, state=a.state, job=a.job, sweep=a.sweep,
+                                limit=ITEMS_SHOWN if a.limit is None else a.limit,
+                                offset=a.offset)
+        if a.json:
+            _print_json(page["items"])
+            return None
+        return ItemsView(page["items"], page["total"] - a.offset)
 
-    def _cmd_show(self, a: argparse.Namespace) -> Any:
-        return self.client.item(a.item)
+    def _op_show(self, a: argparse.Namespace) -> Any:
+        item = self.client.item(a.item)
+        if a.json:
+            _print_json(item.info(refresh=False))
+            return None
+        return item
 
-    def _cmd_logs(self, a: argparse.Namespace) -> None:
-        self.client.item(a.item)  # unknown item: NotFoundError, not an empty log
+    def _op_logs(self, a: argparse.Namespace) -> None:
         if a.follow:
-            from .cli import _follow
-
-            _follow(self.client, a.item, sys.stdout)
+            self.client.follow(a.item, _write)
         else:
-            sys.stdout.write(self.client.logs(a.item)[0])
+            self.client.item_info(a.item)  # unknown item: NotFoundError, not an empty log
+            _write(self.client.logs(a.item)[0])
 
-    def _cmd_cancel(self, a: argparse.Namespace) -> None:
-        self._cli("cmd_cancel", item=a.item)
+    def _op_cancel(self, a: argparse.Namespace) -> None:
+        from .views.text import cancel_outcome
 
-    def _cmd_requeue(self, a: argparse.Namespace) -> Any:
+        print(cancel_outcome(a.item, self.client.cancel(a.item)))
+
+    def _op_requeue(self, a: argparse.Namespace) -> Any:
         return self.client.requeue(a.item)
 
-    # -- agent and panels -----------------------------------------------------------------
+    def _op_delete(self, a: argparse.Namespace) -> None:
+        self.client.delete(a.item)
+        print(f"deleted item {a.item}")
 
-    def _cmd_agent_start(self, a: argparse.Namespace) -> None:
-        agent = start_kernel_agent(self.client, a.queue, a.max_jobs)
+    def _op_run(self, a: argparse.Namespace) -> Any:
+        from .views.text import run_outcome
+
+        item = self.client.run(
+            a.path, name=a.name, include=a.include, kernel=a.kernel, mode=a.mode, env=a.env,
+            queue=a.queue, overrides=a.param, timeout=a.timeout, template_pairs=a.set,
+            on_start=lambda it: print(f"running {it.info(False)['job']} as item {it.id}"),
+            write=_write, on_interrupt=lambda: print("\ncancelling\u2026"))
+        print(run_outcome(item.info(False)))
+        return item
+
+    # -- agent, store and panels ----------------------------------------------------------
+
+    def _op_agent(self, a: argparse.Namespace) -> None:
+        agent = start_kernel_agent(self.client, a.queue, a.max_jobs, until_idle=a.until_idle)
         print(f"agent {agent.id} started in this kernel, serving "
-              f"{', '.join(agent.queues) or 'all queues'} (max {agent.max_jobs} at once); "
-              "stop it with %launch agent stop")
+              f"{', '.join(agent.queues) or 'all queues'} (max {agent.max_jobs} at once"
+              f"{', until idle' if a.until_idle else ''}); stop it with %launch agent stop")
 
-    def _cmd_agent_stop(self, a: argparse.Namespace) -> None:
+    def _op_agent_stop(self, a: argparse.Namespace) -> None:
         agent = stop_kernel_agent()
         if agent is None:
             print("no agent is running in this kernel")
@@ -467,58 +382,59 @@ class LaunchMagics(Magics):
             print(f"agent {agent.id} stopped; runs it started keep going under their "
                   "supervisors")
 
-    def _cmd_agent_status(self, a: argparse.Namespace) -> None:
-        agent = kernel_agent()
-        if agent is None:
-            print("no agent is running in this kernel; start one with %launch agent start")
-            return
-        status = agent.status()
-        active = ", ".join(status["active"]) or "none"
-        print(f"agent {status['id']} running, serving {', '.join(status['queues'])} "
-              f"(max {status['max_jobs']} at once); running items: {active}")
-        for name, problem in status.get("unserved", {}).items():
-            print(f"not serving queue {name} (its items wait for another agent): {problem}")
+    def _op_agent_status(self, a: argparse.Namespace) -> None:
+        from .service.kernel import kernel_agent_status
+        from .views.text import kernel_agent_status as status_text
 
-    def _cmd_panel(self, a: argparse.Namespace) -> Any:
-        from .widgets.queue import ItemsView, QueuePanel, widgets_available
+        print(status_text(kernel_agent_status()))
+
+    def _op_agents(self, a: argparse.Namespace) -> Any:
+        if a.json:
+            _print_json(self.client.agents())
+            return None
+        from .widgets.agent import AgentPanel
+
+        return AgentPanel(self.client)
+
+    def _op_store_migrate(self, a: argparse.Namespace) -> None:
+        version = self.client.store_version(migrate=True)
+        print(f"store {self.client.store_label} is at schema version {version}")
+
+    def _op_store_check(self, a: argparse.Namespace) -> None:
+        version = self.client.store_version(migrate=False)
+        print(f"store {self.client.store_label} OK (schema version {version})")
+
+    def _op_panel(self, a: argparse.Namespace) -> Any:
+        from .widgets.queue import QueuePanel, widgets_available
 
         if a.queue is not None:
             self.client.queue(a.queue)
         if a.page_size < 1:
             raise UsageError("--page-size must be at least 1")
         if not widgets_available():
-            rows, total = self.client.store.list_items(queue=a.queue, state=a.state,
-                                                       limit=a.page_size, sweep_id=a.sweep)
-            return ItemsView(rows, total)
+            from .views.html import ItemsView
+
+            page = self.client.page(queue=a.queue, state=a.state, sweep=a.sweep,
+                                    limit=a.page_size)
+            return ItemsView(page["items"], page["total"])
         return QueuePanel(self.client, queue=a.queue, state=a.state, sweep_id=a.sweep,
                           page_size=a.page_size, interval=a.interval)
 
-    def _cmd_form(self, a: argparse.Namespace) -> Any:
+    def _op_form(self, a: argparse.Namespace) -> Any:
         from .widgets.form import SubmitForm
 
         return SubmitForm(self.client, a.ref, queue=a.queue)
 
-    def _cmd_agents(self, a: argparse.Namespace) -> Any:
-        from .widgets.agent import AgentPanel
 
-        return AgentPanel(self.client)
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def _split(line: str) -> list[str]:
     from IPython.utils.process import arg_split
 
     return arg_split(line)
-
-
-def _subparser(argv: list[str]) -> argparse.ArgumentParser:
-    """The deepest known subcommand parser named by ``argv`` (for ``-h``)."""
-    parser: argparse.ArgumentParser = PARSER
-    for word in argv:
-        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        if not actions or word not in actions[0].choices:
-            break
-        parser = actions[0].choices[word]
-    return parser
 
 
 def _job_name(name: str) -> str:
@@ -540,5 +456,5 @@ def unload_ipython_extension(ipython: Any) -> None:
     stop_kernel_agent()
 
 
-__all__ = ["LaunchMagics", "kernel_agent", "load_ipython_extension", "notebook_path",
-           "start_kernel_agent", "stop_kernel_agent"]
+__all__ = ["LaunchMagics", "kernel_agent", "load_ipython_extension",
+           "notebook_path", "start_kernel_agent", "stop_kernel_agent"]

@@ -1,6 +1,6 @@
 """ipywidgets panels: the queue table, item detail with live log, submit form, agent status.
 
-Imported lazily: ``launch_jupyter.widgets.render`` (plain HTML/text) works without ipywidgets.
+Imported lazily; the HTML and text they show come from ``launch_jupyter.views``.
 """
 
 from __future__ import annotations

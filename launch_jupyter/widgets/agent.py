@@ -9,37 +9,9 @@ from typing import Any
 import ipywidgets as w
 
 from ..errors import LaunchError
+from ..service.kernel import kernel_agent, start_kernel_agent, stop_kernel_agent
+from ..views.html import agents_html, esc
 from .refresh import Refresher
-from .render import _CELL, _TABLE_CSS, esc, span
-
-
-def agents_html(kernel_status: dict | None, agents: list[dict]) -> str:
-    """This kernel's agent, then every live agent of the store."""
-    if kernel_status is None:
-        mine = "<i style='color:#6b7280'>no agent in this kernel</i>"
-    else:
-        active = ", ".join(kernel_status["active"]) or "none"
-        err = (f" <span style='color:#dc2626'>error: {esc(kernel_status['error'])}</span>"
-               if kernel_status.get("error") else "")
-        unserved = "".join(
-            f"<div style='color:#b45309'>not serving queue <b>{esc(name)}</b> (its items wait "
-            f"for another agent): {esc(problem)}</div>"
-            for name, problem in (kernel_status.get("unserved") or {}).items())
-        mine = (f"this kernel: <b>{esc(kernel_status['id'])}</b> serving "
-                f"{esc(', '.join(kernel_status['queues']))} (max {kernel_status['max_jobs']})"
-                f"; running items: <code>{esc(active)}</code>{err}{unserved}")
-    head = "".join(f"<th style='{_CELL};color:#6b7280'>{h}</th>"
-                   for h in ("agent", "host", "pid", "queues", "running", "heartbeat"))
-    rows = "".join(
-        f"<tr data-agent='{esc(a['id'])}'>"
-        + "".join(f"<td style='{_CELL}'>{esc(v)}</td>" for v in (
-            a["id"], a["host"], a["pid"], ", ".join(a["queues"]), a["running"],
-            f"{span(a['heartbeat_age'])} ago"))
-        + "</tr>" for a in agents)
-    table = (f"<table style='{_TABLE_CSS}'><thead><tr>{head}</tr></thead><tbody>{rows}"
-             f"</tbody></table>" if agents else
-             "<i style='color:#6b7280'>no live agents in the store</i>")
-    return f"<div>{mine}</div>{table}"
 
 
 class AgentPanel(w.VBox):
@@ -62,8 +34,6 @@ class AgentPanel(w.VBox):
         self.refresher = Refresher(self, self.refresh, interval).start()
 
     def refresh(self) -> None:
-        from ..magics import kernel_agent
-
         with self._lock:
             agent = kernel_agent()
             status = agent.status() if agent is not None else None
@@ -74,8 +44,6 @@ class AgentPanel(w.VBox):
             self.stop_button.disabled = agent is None
 
     def start(self) -> None:
-        from ..magics import start_kernel_agent
-
         queues = [q.strip() for q in self.queues.value.split(",") if q.strip()]
         try:
             agent = start_kernel_agent(self.client, queues, self.max_jobs.value)
@@ -86,8 +54,6 @@ class AgentPanel(w.VBox):
         self.refresh()
 
     def stop(self) -> None:
-        from ..magics import stop_kernel_agent
-
         agent = stop_kernel_agent()
         self.feedback.value = ("no agent was running" if agent is None else
                                f"stopped {esc(agent.id)}; its runs keep going")

@@ -15,7 +15,7 @@ import ipywidgets as w
 
 from ..errors import LaunchError, ParameterError
 from ..jobs import PRIORITIES, validate_parameters
-from .render import esc
+from ..views.html import esc
 
 
 def field_for(name: str, prop: dict) -> w.Widget:

@@ -11,9 +11,10 @@ from typing import Any
 import ipywidgets as w
 
 from ..errors import LaunchError
-from ..store import TERMINAL
+from ..views.format import log_tail, output_notebook
+from ..views.html import esc, item_card_html
+from ..views.states import is_terminal
 from .refresh import Refresher
-from .render import esc, item_card_html, log_tail, output_notebook
 
 LOG_LINES = 200
 
@@ -27,7 +28,7 @@ class ItemDetail(w.VBox):
         self.item_id: str | None = None
         self._lock = threading.RLock()
         self._log = ""
-        self._offset = 0
+        self._reader: Any = None
         self._data: dict | None = None
         self.card = w.HTML()
         self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="danger",
@@ -55,7 +56,7 @@ class ItemDetail(w.VBox):
         with self._lock:
             if item_id != self.item_id:
                 self.item_id = item_id
-                self._log, self._offset, self._data = "", 0, None
+                self._log, self._reader, self._data = "", None, None
                 self.feedback.value = ""
             self.refresh()
 
@@ -68,8 +69,10 @@ class ItemDetail(w.VBox):
                 for button in (self.cancel_button, self.requeue_button, self.copy_button):
                     button.disabled = True
                 return
-            data = self.client.store.get_item(self.item_id)
-            text, self._offset = self.client.logs(self.item_id, self._offset)
+            data = self.client.item_info(self.item_id)
+            if self._reader is None:
+                self._reader = self.client.log_reader(self.item_id)
+            text = self._reader.read()
             if text:
                 self._log = log_tail(self._log + text, LOG_LINES)
             self._data = data
@@ -81,7 +84,7 @@ class ItemDetail(w.VBox):
                     if self._log else "<i style='color:#6b7280'>no log output yet</i>")
             if self.log_view.value != logs:
                 self.log_view.value = logs
-            finished = data["state"] in TERMINAL
+            finished = is_terminal(data["state"])
             self.cancel_button.disabled = finished or data["cancel_requested"]
             self.requeue_button.disabled = not finished
             self.copy_button.disabled = output_notebook(data) is None
@@ -119,7 +122,7 @@ class ItemDetail(w.VBox):
 
     def copy_notebook(self, folder: str | None = None) -> str | None:
         """Copy the executed notebook to ``folder`` (default ``./launch-runs``)."""
-        data = self._data or (self.client.store.get_item(self.item_id) if self.item_id else {})
+        data = self._data or (self.client.item_info(self.item_id) if self.item_id else {})
         path = output_notebook(data) if data else None
         if path is None:
             self._say("no executed notebook yet", ok=False)

@@ -4,36 +4,16 @@ a state filter, paging, an item detail below, and auto-refresh from a background
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as w
 
-from ..store import STATES
+from ..views.html import ItemsView, badge, esc, items_table_html
+from ..views.states import STATES
 from .item import ItemDetail
 from .refresh import Refresher, widgets_available
-from .render import esc, items_table_html, items_table_text
 
 ALL = "all"
-
-
-class ItemsView:
-    """A static items table: HTML in a notebook, text in a terminal (``%launch items``)."""
-
-    def __init__(self, items: Sequence[dict], total: int | None = None) -> None:
-        self.items = list(items)
-        self.total = len(self.items) if total is None else total
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def _repr_html_(self) -> str:
-        more = (f"<div style='color:#6b7280;font-size:12px'>showing {len(self.items)} of "
-                f"{self.total}</div>" if self.total > len(self.items) else "")
-        return items_table_html(self.items) + more
-
-    def __repr__(self) -> str:
-        return items_table_text(self.items, total=self.total)
 
 
 class QueuePanel(w.VBox):
@@ -106,24 +86,18 @@ class QueuePanel(w.VBox):
     def refresh(self) -> None:
         """Re-read the page and the counts; set only the traits whose value changed."""
         with self._lock:
-            store = self.client.store
-            rows, total = store.list_items(queue=self.queue, state=self.state,
-                                           limit=self.page_size,
-                                           offset=self.page * self.page_size,
-                                           sweep_id=self.sweep_id)
-            if not rows and total and self.page:
-                self.page = max(0, -(-total // self.page_size) - 1)
-                rows, total = store.list_items(queue=self.queue, state=self.state,
-                                               limit=self.page_size,
-                                               offset=self.page * self.page_size,
-                                               sweep_id=self.sweep_id)
+            page = self._page()
+            if not page["items"] and page["total"] and self.page:
+                self.page = max(0, -(-page["total"] // self.page_size) - 1)
+                page = self._page()
+            rows, total = page["items"], page["total"]
             self.rows, self.total = rows, total
             selected = self._picked if self._picked else (rows[0]["id"] if rows else None)
             empty = "no items yet" if self.state is None else f"no {self.state} items"
             html = items_table_html(rows, selected=selected, empty=empty)
             if self.table.value != html:
                 self.table.value = html
-            counts = self._counts()
+            counts = " ".join(f"{badge(s)}&nbsp;{n}" for s, n in page["counts"].items() if n)
             if self.counts.value != counts:
                 self.counts.value = counts
             pages = max(1, -(-total // self.page_size))
@@ -144,22 +118,10 @@ class QueuePanel(w.VBox):
             else:
                 self.detail.refresh()
 
-    def _counts(self) -> str:
-        if self.sweep_id is not None:
-            rows = self.client.store.list_items(sweep_id=self.sweep_id)[0]
-            counts: dict[str, int] = {}
-            for row in rows:
-                counts[row["state"]] = counts.get(row["state"], 0) + 1
-        else:
-            queues = ([self.client.store.get_queue(self.queue)] if self.queue
-                      else self.client.store.list_queues())
-            counts = {}
-            for q in queues:
-                for state, n in q["counts"].items():
-                    counts[state] = counts.get(state, 0) + n
-        from .render import badge
-
-        return " ".join(f"{badge(s)}&nbsp;{counts[s]}" for s in STATES if counts.get(s))
+    def _page(self) -> dict:
+        """This page of the items, with the total and per-state counts (one paging rule)."""
+        return self.client.page(queue=self.queue, state=self.state, sweep=self.sweep_id,
+                                limit=self.page_size, offset=self.page * self.page_size)
 
     # -- lifecycle and fallbacks ----------------------------------------------------------
 

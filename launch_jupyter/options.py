@@ -1,0 +1,249 @@
+"""Every operation the CLI and the magics share, with its arguments, declared once.
+
+``jupyter launch`` and ``%launch`` both build their argparse parsers from ``OPERATIONS``,
+so an option added or renamed here changes both doors at once (tests/test_options.py
+checks they accept the same flags). A door adds only what is its own: the CLI's global
+``--store``, the magics' panels and this kernel's agent stop/status.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+CLI, MAGIC = "cli", "magic"
+BOTH = (CLI, MAGIC)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One argument: its flags (or positional name) and argparse keywords."""
+
+    flags: tuple[str, ...]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+def opt(*flags: str, **kwargs: Any) -> Option:
+    return Option(flags, kwargs)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """An operation: its name (the CLI's words), help, options and the doors offering it.
+
+    ``words`` gives a door other words for it (the magics' ``agent start`` is the CLI's
+    ``agent``).
+    """
+
+    name: str
+    help: str
+    options: tuple[Option, ...] = ()
+    doors: tuple[str, ...] = BOTH
+    words: Mapping[str, str] = field(default_factory=dict)
+
+    def words_for(self, door: str) -> list[str]:
+        return self.words.get(door, self.name).split()
+
+
+GROUPS = {
+    "job": "create and inspect jobs",
+    "queue": "create and manage queues",
+    "store": "store maintenance",
+    "agent": "this kernel's agent: a daemon thread",
+}
+
+JSON = opt("--json", action="store_true", help="print JSON instead of a table")
+REF = opt("ref", help="NAME, NAME:vN or NAME:ALIAS")
+ITEM = opt("item", help="item id (see `items`)")
+QUEUE = opt("--queue", "-q", help="queue (default: the configured default queue, 'local')")
+PARAM = opt("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+            help="parameter override, typed by the job's schema (repeatable)")
+PRIORITY = opt("--priority", help="critical, high, medium (default) or low")
+TIMEOUT = opt("--timeout", type=float, help="seconds before the item fails")
+SET = opt("--set", action="append", default=[], metavar="VAR=VALUE",
+          help="queue template value, checked against the queue's variables (repeatable)")
+WAIT = opt("--wait", action="store_true",
+           help="block until it is finished (a progress line in a notebook); exit status 1 "
+                "unless it succeeded")
+JOB_NAME = opt("--name", help="job name when capturing a file (default: the file's stem)")
+CAPTURE = (
+    opt("--name", help="job name (default: the file's stem)"),
+    opt("--include", action="append", default=[], metavar="GLOB",
+        help="data files to ship with the job (relative to the notebook)"),
+    opt("--kernel", help="kernel to run the notebook with (default: its own)"),
+    opt("--mode", choices=["notebook", "script"], help="notebook (default for .ipynb) or script"),
+    opt("--env", action="append", default=[], metavar="NAME[=VALUE]",
+        help="environment variable to capture (secret-looking names refused)"),
+)
+AGENT = (
+    opt("--queue", "-q", action="append", default=[],
+        help="queue to serve (repeatable; default: all)"),
+    opt("--max-jobs", type=int, default=1, help="concurrent runs (default 1)"),
+    opt("--until-idle", action="store_true",
+        help="stop once its queues are empty and its runs are done"),
+)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("job create", "capture a notebook or script as a job version", (
+        opt("path", help=".ipynb or .py file"),
+        opt("--alias", help="move this alias to the captured version"),
+        *CAPTURE, JSON)),
+    Operation("job list", "list jobs (newest version of each)", (JSON,)),
+    Operation("job show", "show a job version", (REF, JSON)),
+    Operation("queue create", "create a queue", (
+        opt("name"),
+        opt("--runner", default="local", help="{runners}"),
+        opt("--max-attempts", type=int, default=3,
+            help="attempts before an item whose agent was lost fails (default 3)"),
+        opt("--timeout", type=float, help="default per-item timeout in seconds"),
+        opt("--config", metavar="FILE.yaml",
+            help="runner config: template with {{{{variables}}}}, their schema, admin options "
+                 "(see docs/usage.md)"),
+        JSON)),
+    Operation("queue list", "list queues with item counts", (JSON,)),
+    Operation("queue show", "show a queue", (opt("name"), JSON)),
+    Operation("queue pause", "stop agents starting a queue's items", (opt("name"),)),
+    Operation("queue resume", "resume a paused queue", (opt("name"),)),
+    Operation("queue delete", "delete a queue (refused while it holds unfinished items, "
+              "unless --force)", (opt("name"), opt("--force", action="store_true",
+                                                    help="delete its items too"))),
+    Operation("submit", "put a job on a queue; prints the item id (in a notebook: returns "
+              "its handle)", (
+        opt("ref", nargs="?", metavar="JOB",
+            help="NAME, NAME:vN, NAME:ALIAS or a .ipynb/.py path (captured first); in a "
+                 "notebook the default is the notebook itself"),
+        JOB_NAME, QUEUE, PARAM, PRIORITY, TIMEOUT, SET, WAIT, JSON)),
+    Operation("sweep", "one item per grid point (or --random point), grouped by a sweep id; "
+              "prints the item ids", (
+        opt("ref", metavar="JOB", help="NAME, NAME:vN, NAME:ALIAS or a .ipynb/.py path"),
+        opt("--grid", action="append", default=[], metavar="NAME=V1,V2",
+            help="a grid axis: comma-separated values or a JSON array (repeatable)"),
+        opt("--random", type=int, metavar="N",
+            help="N points drawn from the schema's bounds instead of a grid"),
+        opt("--seed", type=int, help="seed for --random"),
+        JOB_NAME, QUEUE,
+        opt("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+            help="parameter fixed for every point (repeatable)"),
+        PRIORITY, opt("--timeout", type=float, help="seconds before each item fails"),
+        SET, WAIT, JSON)),
+    Operation("items", "list items, newest first", (
+        QUEUE,
+        opt("--state", help="queued, leased, running, succeeded, failed or cancelled"),
+        opt("--job", help="only this job's items (NAME, or NAME:vN for one version)"),
+        opt("--sweep", help="only the items of this sweep id"),
+        opt("--limit", type=int, default=None, help="at most this many"),
+        opt("--offset", type=int, default=0, help="skip this many of the newest first"),
+        JSON)),
+    Operation("show", "show an item: state, attempts, error, outputs", (ITEM, JSON)),
+    Operation("logs", "print an item's log", (
+        ITEM, opt("-f", "--follow", action="store_true",
+                  help="keep printing until it ends"))),
+    Operation("cancel", "cancel an item (queued: at once; running: its run is stopped)",
+              (ITEM,)),
+    Operation("requeue", "submit a finished item again as a new item; prints its id",
+              (ITEM,)),
+    Operation("delete", "delete a finished or queued item", (ITEM,)),
+    Operation("run", "capture, submit and run one notebook in the foreground; prints the "
+              "executed notebook's path last", (
+        opt("path", help=".ipynb or .py file"),
+        PARAM,
+        opt("--queue", "-q", help="queue to record the item on (default: local)"),
+        TIMEOUT, SET, *CAPTURE)),
+    Operation("agent", "run an agent (CLI: in the foreground, Ctrl-C stops it; notebook: a "
+              "daemon thread in this kernel). Started runs keep going when it stops",
+              AGENT, words={MAGIC: "agent start"}),
+    Operation("agents", "list live agents and their heartbeats (in a notebook: a live panel "
+              "with this kernel's agent)", (JSON,)),
+    Operation("store migrate", "apply pending schema migrations"),
+    Operation("store check", "check the store is reachable and up to date"),
+    Operation("agent stop", "stop this kernel's agent (started runs keep going)",
+              doors=(MAGIC,)),
+    Operation("agent status", "show what this kernel's agent is doing", doors=(MAGIC,)),
+    Operation("panel", "live queue panel: states, filter, paging, item detail", (
+        opt("queue", nargs="?", help="queue to show (default: all)"),
+        opt("--state", help="show only this state"),
+        opt("--sweep", help="show only the items of this sweep id"),
+        opt("--page-size", type=int, default=20, help="rows per page (default 20)"),
+        opt("--interval", type=float, default=1.0, help="refresh seconds (default 1)")),
+        doors=(MAGIC,)),
+    Operation("form", "a submit form generated from a job's parameter schema", (
+        opt("ref", metavar="JOB"), QUEUE), doors=(MAGIC,)),
+)
+
+#: Options of ``%%launch`` (a cell run as a job): the submit options but the job itself.
+CELL_OPTIONS = (opt("--name", help="job name (default: <notebook>-cell)"),
+                QUEUE, PARAM, PRIORITY, TIMEOUT, SET, WAIT)
+
+
+def operations(door: str) -> list[Operation]:
+    """The operations ``door`` offers, in declaration order."""
+    return [op for op in OPERATIONS if door in op.doors]
+
+
+def add_options(parser: argparse.ArgumentParser, options: Sequence[Option],
+                fill: Mapping[str, str]) -> None:
+    """Add ``options`` to ``parser``; help texts get ``fill`` (e.g. ``{runners}``)."""
+    for option in options:
+        kwargs = dict(option.kwargs)
+        if "help" in kwargs:
+            kwargs["help"] = kwargs["help"].format(**fill)
+        parser.add_argument(*option.flags, **kwargs)
+
+
+def build(parser: argparse.ArgumentParser, door: str, *,
+          add_parser: Callable[[Any, str, str, bool], argparse.ArgumentParser],
+          fill: Mapping[str, str] | None = None,
+          parser_class: type[argparse.ArgumentParser] | None = None,
+          ) -> dict[str, argparse.ArgumentParser]:
+    """Add ``door``'s operations to ``parser`` as (nested) subcommands; each leaf sets
+    ``op`` to the operation's name. ``add_parser(subparsers, word, help, leaf)`` makes one
+    sub-parser (``leaf`` False for a group such as ``queue``); sub-parsers are of
+    ``parser_class`` (default: the parser's own class). Returns operation name -> its
+    parser."""
+    fill = dict(fill or {})
+    groups: dict[tuple[str, ...], Any] = {}
+    leaves: dict[str, argparse.ArgumentParser] = {}
+
+    def subparsers_of(path: tuple[str, ...], node: argparse.ArgumentParser) -> Any:
+        if path not in groups:
+            extra = {"parser_class": parser_class} if parser_class is not None else {}
+            groups[path] = node.add_subparsers(dest="_".join(("command", *path)),
+                                               metavar="COMMAND", required=True, **extra)
+        return groups[path]
+
+    group_parsers: dict[tuple[str, ...], argparse.ArgumentParser] = {(): parser}
+    for op in operations(door):
+        words = op.words_for(door)
+        for depth in range(1, len(words)):
+            path = tuple(words[:depth])
+            if path not in group_parsers:
+                parent = group_parsers[path[:-1]]
+                group_parsers[path] = add_parser(subparsers_of(path[:-1], parent), path[-1],
+                                                 GROUPS.get(path[-1], ""), False)
+        parent = group_parsers[tuple(words[:-1])]
+        leaf = add_parser(subparsers_of(tuple(words[:-1]), parent), words[-1],
+                          op.help.format(**fill), True)
+        add_options(leaf, op.options, fill)
+        leaf.set_defaults(op=op.name)
+        leaves[op.name] = leaf
+    return leaves
+
+
+def flags(parser: argparse.ArgumentParser) -> dict[str, tuple[Any, ...]]:
+    """What a parser accepts: each option string (and positional) -> (nargs, action type,
+    default, choices, type). For tests/test_options.py and ``%launch help``."""
+    accepted: dict[str, tuple[Any, ...]] = {}
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public API for this
+        if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+            continue
+        signature = (action.nargs, type(action).__name__, repr(action.default),
+                     tuple(action.choices or ()), getattr(action.type, "__name__", None))
+        for name in action.option_strings or [action.dest]:
+            accepted[name] = signature
+    return accepted
+
+
+__all__ = ["BOTH", "CELL_OPTIONS", "CLI", "GROUPS", "MAGIC", "OPERATIONS", "Operation",
+           "Option", "add_options", "build", "flags", "operations"]

@@ -1,0 +1,79 @@
+"""Checks every entry point shares: names to look things up by, numbers, paging bounds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import NotFoundError, ParameterError, shown
+
+#: Most attempts a queue may allow (the column is a 32-bit integer in PostgreSQL).
+MAX_ATTEMPTS = 1000
+#: Beyond any store's row count; bigger limits and offsets are cut to it (SQL takes 64 bits).
+MAX_ROWS = 2**62
+
+
+def max_attempts(value: Any) -> int:
+    """A queue's ``max_attempts``: an integer from 1 to MAX_ATTEMPTS."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ParameterError(f"max_attempts must be an integer, got {shown(value)}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ParameterError(f"max_attempts must be an integer, got {shown(value)}") from None
+    if not 1 <= number <= MAX_ATTEMPTS:
+        raise ParameterError(f"max_attempts must be at least 1 and at most {MAX_ATTEMPTS}, "
+                             f"got {shown(number)}")
+    return number
+
+
+def key(value: Any, what: str) -> str:
+    """``value`` to look a job, queue or item up by; text no store can hold names nothing."""
+    if isinstance(value, str) and "\0" not in value:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # an unpaired surrogate
+            pass
+        else:
+            return value
+    hint = ("list items with `jupyter launch items`" if what == "item"
+            else f"{what} names use letters, digits, '-', '_' and '.'")
+    raise NotFoundError(f"{what} {shown(value)} does not exist; {hint}")
+
+
+def positive_timeout(timeout: Any) -> float | None:
+    """A timeout in seconds: None, or a finite positive number."""
+    if timeout is None:
+        return None
+    try:
+        value = float(timeout)
+    except (TypeError, ValueError, OverflowError):
+        raise ParameterError(
+            f"timeout must be a positive number of seconds, got {shown(timeout)}"
+        ) from None
+    if not value > 0 or value == float("inf"):
+        raise ParameterError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return value
+
+
+def bounds(limit: Any, offset: Any, *, max_limit: int | None = None) -> tuple[int | None, int]:
+    """The one paging rule: ``limit`` None (no limit) or an integer >= 0, at most
+    ``max_limit`` when given; ``offset`` an integer >= 0. Both are cut to MAX_ROWS."""
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise ParameterError(f"limit must be an integer, got {shown(limit)}")
+        if limit < 0 or (max_limit is not None and limit > max_limit):
+            top = f" and {max_limit}" if max_limit is not None else " or more"
+            raise ParameterError(f"limit must be between 0{top}, got {shown(limit)}"
+                                 if max_limit is not None else
+                                 f"limit must be 0 or more, got {shown(limit)}")
+        limit = min(limit, MAX_ROWS)
+    if offset is None:
+        offset = 0
+    if isinstance(offset, bool) or not isinstance(offset, int):
+        raise ParameterError(f"offset must be an integer, got {shown(offset)}")
+    if offset < 0:
+        raise ParameterError(f"offset must be 0 or more, got {shown(offset)}")
+    return limit, min(offset, MAX_ROWS)
+
+
+__all__ = ["MAX_ATTEMPTS", "MAX_ROWS", "bounds", "key", "max_attempts", "positive_timeout"]

@@ -1,0 +1,448 @@
+"""``Launch``: one store, and every operation the front doors offer.
+
+The CLI, the magics, the ipywidgets panels and the REST handlers call this and nothing
+below it (docs/architecture.md). Everything is validated before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..config import LaunchConfig
+from ..errors import LaunchError, ParameterError
+from ..store import JobRecord, Store, wakeup
+from . import checks
+from .logs import LogReader, follow, read_page
+from .records import AgentRecord, ItemRecord, LogPage, Page, QueueRecord
+
+if TYPE_CHECKING:
+    from .handles import Item, Sweep
+
+JobRef = str | os.PathLike | JobRecord
+
+
+def is_job_file(ref: Any) -> bool:
+    """True when ``ref`` names an existing notebook or script (captured on submit)."""
+    if isinstance(ref, JobRecord):
+        return False
+    text = os.fspath(ref)
+    return text.lower().endswith((".ipynb", ".py")) and os.path.exists(text)
+
+
+class Launch:
+    """A connection to one store, with every operation the front doors offer.
+
+    Parameters: ``store`` (URL; default from LaunchConfig) or a ready ``config``; other
+    keyword arguments set LaunchConfig traits (``lease_ttl=5``, ``cancel_grace=2``...).
+    """
+
+    def __init__(
+        self, store: str | None = None, *, config: LaunchConfig | None = None, **settings: Any
+    ) -> None:
+        self.config = config or LaunchConfig.load(store=store, **settings)
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        """The store, opened (and migrated) on first use."""
+        if self._store is None:
+            self._store = Store(self.config.store, migrate=self.config.auto_migrate)
+        return self._store
+
+    @property
+    def store_label(self) -> str:
+        """The store's URL as messages show it: without its password."""
+        from ..store.sql import safe_url
+
+        return safe_url(self.config.store)
+
+    def store_version(self, *, migrate: bool) -> int:
+        """The store's schema version, after applying pending migrations when ``migrate``
+        (else a store that needs them is refused)."""
+        store = Store(self.config.store, migrate=migrate)
+        try:
+            return store.schema_version()
+        finally:
+            store.close()
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def create_job(
+        self, path: str | os.PathLike, *, name: str | None = None, alias: str | None = None,
+        include: Sequence[str] = (), kernel: str | None = None, mode: str | None = None,
+        env: Sequence[str] = (),
+    ) -> JobRecord:
+        """Capture a notebook or script as a job version (unchanged content: same version)."""
+        from ..jobs import capture, validate_alias
+
+        if alias is not None:
+            validate_alias(alias)
+        captured = capture(path, name=name, include=include, kernel=kernel, mode=mode, env=env)
+        return self.add_captured(captured, alias=alias)
+
+    def add_captured(self, captured: Any, *, alias: str | None = None) -> JobRecord:
+        """Store an already captured job (see ``launch_jupyter.jobs.capture``)."""
+        files = [(f.path, f.sha256, f.content) for f in captured.files]
+        record, _created = self.store.add_job(captured.name, captured.digest, captured.spec(),
+                                              files, alias=alias)
+        return record
+
+    def job(self, ref: str) -> JobRecord:
+        """Resolve ``name``, ``name:vN`` or ``name:alias``."""
+        from ..jobs import parse_ref
+
+        name, version, alias = parse_ref(ref)
+        return self.store.get_job(name, version=version, alias=alias)
+
+    def jobs(self, name: str | None = None) -> list[JobRecord]:
+        """The newest version of every job, or every version of job ``name``."""
+        return self.store.list_jobs(None if name is None else checks.key(name, "job"))
+
+    def job_versions(self, name: str) -> list[JobRecord]:
+        """Every version of job ``name``, oldest first (unknown name: NotFoundError)."""
+        versions = self.jobs(name)
+        if not versions:
+            self.store.get_job(name)  # raises NotFoundError naming the known jobs
+        return versions
+
+    def job_info(self, ref: str) -> dict:
+        """A job version as ``job show --json`` prints it, with every version's ref."""
+        job = self.job(ref)
+        data = job.to_json()
+        data["versions"] = [j.ref for j in self.jobs(job.name)]
+        return data
+
+    def resolve_job(self, ref: JobRef, *, name: str | None = None) -> JobRecord:
+        """A job ref, or a notebook/script path captured on the fly (``name`` names it)."""
+        if isinstance(ref, JobRecord):
+            return ref
+        if is_job_file(ref):
+            return self.create_job(os.fspath(ref), name=name)
+        if name is not None:
+            raise ParameterError(f"name={name!r} only applies when submitting a file path")
+        return self.job(os.fspath(ref))
+
+    # -- queues -------------------------------------------------------------------------
+
+    def create_queue(
+        self, name: str, *, runner: str = "local", max_attempts: int = 3,
+        timeout: float | None = None, config: dict | None = None,
+    ) -> QueueRecord:
+        """Create a queue bound to ``runner``; ``config`` is its template (docs/usage.md)."""
+        from ..jobs import validate_name
+        from ..runners.templates import validate_queue_config
+
+        validate_name(name, "queue")
+        if config:
+            config = validate_queue_config(config)
+        # Refuse what the runner would refuse now, not when the first item starts.
+        self._check_runner(runner, config or {}, {})
+        return self.store.create_queue(name, runner=runner,
+                                       max_attempts=checks.max_attempts(max_attempts),
+                                       timeout=checks.positive_timeout(timeout), config=config)
+
+    @staticmethod
+    def _check_runner(runner: str, config: Mapping[str, Any], values: Mapping[str, Any]
+                      ) -> None:
+        """The runner's own checks of a queue config with these template values."""
+        from ..runners import check_queue_config
+
+        check_queue_config(runner, dict(config), dict(values))
+
+    def queue(self, name: str) -> QueueRecord:
+        """A queue with its counts per state."""
+        return self.store.get_queue(checks.key(name, "queue"))
+
+    def queues(self) -> list[QueueRecord]:
+        return self.store.list_queues()
+
+    def pause_queue(self, name: str) -> QueueRecord:
+        """Agents stop starting the queue's items until it is resumed."""
+        return self.store.set_paused(checks.key(name, "queue"), True)
+
+    def resume_queue(self, name: str) -> QueueRecord:
+        queue = self.store.set_paused(checks.key(name, "queue"), False)
+        self._notify(name, submitted=False)
+        return queue
+
+    def delete_queue(self, name: str, *, force: bool = False) -> int:
+        """Delete a queue (refused while it holds unfinished items unless ``force``);
+        returns how many items went with it."""
+        return self.store.delete_queue(checks.key(name, "queue"), force=force)
+
+    # -- items --------------------------------------------------------------------------
+
+    def submit(
+        self, ref: JobRef, *, queue: str | None = None,
+        parameters: Mapping[str, Any] | None = None, overrides: Iterable[str] = (),
+        priority: str | int | None = None, timeout: float | None = None,
+        sweep_id: str | None = None, lease_owner: str | None = None,
+        template_values: Mapping[str, Any] | None = None, template_pairs: Iterable[str] = (),
+        name: str | None = None,
+    ) -> Item:
+        """Put a job on a queue. ``ref`` is a job ref or a notebook/script path (captured
+        first, as job ``name``); ``parameters`` are typed values, ``overrides`` ``k=v``
+        strings. Everything is validated before anything is written.
+        """
+        from ..jobs import (
+            effective_parameters,
+            parse_overrides,
+            parse_priority,
+            validate_parameters,
+        )
+        from ..runners.templates import validate_template_values
+        from .handles import Item
+
+        job = self.resolve_job(ref, name=name)
+        queue = queue or self.config.default_queue
+        schema = job.spec.get("schema") or {"type": "object", "properties": {}}
+        values: dict[str, Any] = {}
+        if parameters:
+            if not isinstance(parameters, Mapping):
+                raise ParameterError(
+                    f"parameters must be a dict of name -> value, got {type(parameters).__name__}"
+                )
+            values.update(validate_parameters(dict(parameters), schema))
+        overrides = list(overrides)
+        if overrides:
+            values.update(parse_overrides(overrides, schema))
+        prio = parse_priority(priority)
+        # Unknown queue: NotFoundError, nothing written.
+        queue_info = self.store.get_queue(checks.key(queue, "queue"))
+        if template_values is not None and not isinstance(template_values, Mapping):
+            raise ParameterError("template_values must be a dict of name -> value")
+        templated = validate_template_values(queue_info["config"], template_values,
+                                             template_pairs)
+        self._check_runner(queue_info["runner"], queue_info["config"], templated)
+        effective = effective_parameters(job.spec.get("parameters") or {}, values)
+        item = self.store.submit(
+            job=job, queue=queue, overrides=values, parameters=effective, priority=prio,
+            timeout=checks.positive_timeout(timeout), sweep_id=sweep_id,
+            lease_owner=lease_owner, lease_ttl=self.config.lease_ttl,
+            template_values=templated,
+        )
+        if lease_owner is None:
+            self._notify(queue)
+        return Item(self, item["id"], item)
+
+    def sweep(
+        self, ref: JobRef, *, queue: str | None = None,
+        grid: Mapping[str, Sequence[Any]] | Sequence[str] = (), random: int | None = None,
+        parameters: Mapping[str, Any] | None = None, overrides: Iterable[str] = (),
+        priority: str | int | None = None, timeout: float | None = None,
+        seed: int | None = None, template_pairs: Iterable[str] = (),
+        name: str | None = None,
+    ) -> Sweep:
+        """One item per point of a parameter grid or of ``random`` draws, sharing a sweep id.
+
+        ``grid``: ``{"lr": [0.001, 0.01]}`` or ``["lr=0.001,0.01", "layers=2,4"]``;
+        ``random``: the number of points drawn from the schema's bounds (``seed`` repeats them);
+        ``parameters``/``overrides`` are fixed for every point. Every point is validated
+        before any item is written.
+        """
+        from ..jobs import parse_overrides, parse_priority, sweep_points, validate_parameters
+        from ..runners.templates import validate_template_values
+        from ..store.ids import new_id
+        from .handles import Sweep
+
+        job = self.resolve_job(ref, name=name)
+        queue = queue or self.config.default_queue
+        schema = job.spec.get("schema") or {"type": "object", "properties": {}}
+        fixed: dict[str, Any] = {}
+        if parameters:
+            fixed.update(validate_parameters(dict(parameters), schema))
+        fixed.update(parse_overrides(list(overrides), schema))
+        points = sweep_points(schema, grid=grid, random=random, fixed=fixed, seed=seed)
+        parse_priority(priority)
+        checks.positive_timeout(timeout)
+        queue_info = self.store.get_queue(checks.key(queue, "queue"))
+        template_pairs = list(template_pairs)
+        templated = validate_template_values(queue_info["config"], None, template_pairs)
+        self._check_runner(queue_info["runner"], queue_info["config"], templated)
+        sweep_id = new_id()
+        items = [self.submit(job, queue=queue, parameters=point, priority=priority,
+                             timeout=timeout, sweep_id=sweep_id,
+                             template_pairs=template_pairs) for point in points]
+        return Sweep(self, sweep_id, items)
+
+    def _notify(self, queue: str, *, submitted: bool = True) -> None:
+        """Wake agents: this process's at once, others by socket (SQLite) or NOTIFY (PG)."""
+        if self.store.is_sqlite:
+            wakeup.notify(self.store.wake_addresses(queue, max_age=3 * self.config.lease_ttl))
+            return
+        wakeup.notify([])
+        if not submitted:  # a submit already sent NOTIFY in its own transaction
+            self.store.notify(queue)
+
+    def item(self, item_id: str) -> Item:
+        """A handle on one item."""
+        from .handles import Item
+
+        return Item(self, item_id, self.store.get_item(checks.key(item_id, "item")))
+
+    def item_info(self, item_id: str) -> ItemRecord:
+        """The item as ``jupyter launch show --json`` prints it."""
+        return self.store.get_item(checks.key(item_id, "item"))
+
+    def page(self, *, queue: str | None = None, state: str | Sequence[str] | None = None,
+             job: str | None = None, sweep: str | None = None, limit: int | None = None,
+             offset: int = 0, max_limit: int | None = None) -> Page:
+        """The one paging rule: items newest first, how many match, and per-state counts.
+
+        Filters: ``queue``, ``state`` (one or several), ``job`` (``name`` or ``name:vN``),
+        ``sweep`` (a sweep id). ``limit`` None means no limit; see ``checks.bounds``.
+        """
+        limit, offset = checks.bounds(limit, offset, max_limit=max_limit)
+        if queue is not None:
+            self.store.get_queue(checks.key(queue, "queue"))  # unknown queue: NotFoundError
+        name, version = None, None
+        if job is not None:
+            from ..jobs import parse_ref
+
+            name, version, alias = parse_ref(checks.key(job, "job"))
+            if alias is not None:
+                version = self.store.get_job(name, alias=alias).version
+        if sweep is not None:
+            checks.key(sweep, "sweep")
+        items, total = self.store.list_items(queue=queue, state=state or None, limit=limit,
+                                             offset=offset, sweep_id=sweep, job=name,
+                                             job_version=version)
+        counts = self.store.count_items(queue=queue, job=name, job_version=version,
+                                        sweep_id=sweep)
+        return {"items": items, "total": total, "counts": counts}
+
+    def items(self, *, queue: str | None = None, state: str | Sequence[str] | None = None,
+              limit: int | None = None, offset: int = 0, job: str | None = None,
+              sweep: str | None = None) -> list[ItemRecord]:
+        """Items newest first (``page`` also gives the total and the counts)."""
+        limit, offset = checks.bounds(limit, offset)
+        if queue is not None:
+            self.store.get_queue(checks.key(queue, "queue"))
+        name, version = None, None
+        if job is not None:
+            from ..jobs import parse_ref
+
+            name, version, alias = parse_ref(checks.key(job, "job"))
+            if alias is not None:
+                version = self.store.get_job(name, alias=alias).version
+        return self.store.list_items(queue=queue, state=state, limit=limit, offset=offset,
+                                     sweep_id=sweep, job=name, job_version=version)[0]
+
+    def cancel(self, item_id: str) -> ItemRecord:
+        """Cancel: a queued item at once, a running one after its runner stops it."""
+        return self.store.request_cancel(checks.key(item_id, "item"))
+
+    def requeue(self, item_id: str, *, idempotency_key: str | None = None) -> Item:
+        """A NEW item with the same job, parameters, template values and priority.
+
+        The same ``idempotency_key`` for the same item gives the same new item (a double
+        click makes one item).
+        """
+        from .handles import Item
+
+        item_id = checks.key(item_id, "item")
+        if idempotency_key is None:
+            new = self.store.requeue(item_id)
+        else:
+            new = self.store.requeue(item_id, idempotency_key=idempotency_key)
+        self._notify(new["queue"])
+        return Item(self, new["id"], new)
+
+    def delete(self, item_id: str) -> None:
+        """Delete a finished or queued item with its log."""
+        self.store.delete_item(checks.key(item_id, "item"))
+
+    # -- logs ---------------------------------------------------------------------------
+
+    def logs(self, item_id: str, offset: int = 0) -> tuple[str, int]:
+        """Log text from byte ``offset`` (whole UTF-8 characters) and the offset to ask for
+        next."""
+        page = self.log_page(item_id, offset)
+        return page["text"], page["next_offset"]
+
+    def log_page(self, item_id: str, offset: int = 0, limit: int | None = None) -> LogPage:
+        """``{text, next_offset, done}`` from byte ``offset`` (see ``service.logs``)."""
+        _, offset = checks.bounds(None, offset)
+        return read_page(self.store, checks.key(item_id, "item"), offset, limit)
+
+    def log_reader(self, item_id: str, offset: int = 0) -> LogReader:
+        """An incremental reader of an item's log (``.read()`` gives what is new)."""
+        self.store.get_item(checks.key(item_id, "item"))  # unknown item: NotFoundError
+        return LogReader(self.store, item_id, offset)
+
+    def follow(self, item_id: str, write: Callable[[str], Any], *, interval: float = 0.2,
+               tick: Callable[[], Any] | None = None) -> ItemRecord:
+        """Write the log as it grows until the item is finished; returns the final item."""
+        self.store.get_item(checks.key(item_id, "item"))
+        return follow(self.store, item_id, write, interval=interval, tick=tick)
+
+    # -- agents -------------------------------------------------------------------------
+
+    def agent(self, queues: Sequence[str] | None = None, *, max_jobs: int = 1,
+              until_idle: bool = False) -> Any:
+        """An Agent on this store (call ``.start()`` for a daemon thread or ``.run()``)."""
+        from ..agent import Agent
+
+        return Agent(self.store, self.config, queues, max_jobs=max_jobs, until_idle=until_idle)
+
+    def agents(self) -> list[AgentRecord]:
+        """Live agents with their heartbeats."""
+        return self.store.list_agents()
+
+    def run(self, path: str | os.PathLike, *, queue: str | None = None,
+            parameters: Mapping[str, Any] | None = None, overrides: Iterable[str] = (),
+            timeout: float | None = None, template_pairs: Iterable[str] = (),
+            name: str | None = None, include: Sequence[str] = (), kernel: str | None = None,
+            mode: str | None = None, env: Sequence[str] = (),
+            on_start: Callable[[Item], Any] | None = None,
+            write: Callable[[str], Any] | None = None,
+            on_interrupt: Callable[[], Any] | None = None) -> Item:
+        """Capture, submit and run one notebook or script here, in the foreground.
+
+        The item is leased to a private agent at submit, so no other agent takes it; its
+        log goes to ``write`` as it grows. Ctrl-C cancels the run and keeps following it
+        to its end (``on_interrupt`` is told). Returns the finished item.
+        """
+        from .foreground import run_foreground
+
+        job = self.create_job(path, name=name, include=include, kernel=kernel, mode=mode,
+                              env=env)
+        return run_foreground(self, job, queue=queue, parameters=parameters,
+                              overrides=overrides, timeout=timeout,
+                              template_pairs=template_pairs, on_start=on_start, write=write,
+                              on_interrupt=on_interrupt)
+
+    def meta(self) -> dict[str, Any]:
+        """States, symbols, colours, priorities, default queue, lease ttl and runners."""
+        from ..runners import runner_help
+        from ..views.states import meta
+
+        return meta(self.config, runner_help())
+
+
+_DEFAULT: dict[str, Launch] = {}
+
+
+def default_client() -> Launch:
+    """A shared client on the configured store (one per store URL in this process)."""
+    url = LaunchConfig.load().store
+    client = _DEFAULT.get(url)
+    if client is None:
+        client = _DEFAULT[url] = Launch(url)
+    return client
+
+
+def connect(store: str | None = None) -> Launch:
+    """A ``Launch`` client for ``store`` (default: the configured store)."""
+    return Launch(store)
+
+
+__all__ = ["Launch", "LaunchError", "connect", "default_client", "is_job_file"]

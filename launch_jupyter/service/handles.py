@@ -1,0 +1,255 @@
+"""Handles: ``Item`` and ``Sweep``, what submit returns. They show themselves through the
+shared views (a card, a table, a progress line updated in place while waiting)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from ..store import TERMINAL
+from . import checks
+
+if TYPE_CHECKING:
+    from .client import Launch
+
+
+def _notebook_shell() -> Any:
+    """The IPython kernel shell when running in one (rich displays work), else None."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
+
+
+class _Progress:
+    """A display updated in place while ``wait`` blocks (main thread only), or nothing."""
+
+    def __init__(self, enabled: bool | None) -> None:
+        self.handle = None
+        if enabled is False or (enabled is None and _notebook_shell() is None):
+            return
+        from IPython.display import HTML, display
+
+        self._html = HTML
+        self.handle = display(HTML(""), display_id=True)
+        self.last = ""
+
+    def update(self, markup: str) -> None:
+        if self.handle is not None and markup != self.last:
+            self.last = markup
+            self.handle.update(self._html(markup))
+
+
+def _count(rows: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for data in rows:
+        counts[data["state"]] = counts.get(data["state"], 0) + 1
+    return counts
+
+
+class Item:
+    """A handle on one item: its state, logs and outcome, and cancel/requeue.
+
+    Returned by ``Launch.submit``, ``launch_jupyter.submit`` and the ``%launch`` magics; the
+    last line of a cell shows it as a card.
+    """
+
+    def __init__(self, client: Launch, item_id: str, data: dict | None = None) -> None:
+        self.client = client
+        self.id = item_id
+        self._data = data
+
+    def __repr__(self) -> str:
+        return f"<Item {self.id} {self.info().get('state')}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Item) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def info(self, refresh: bool = True) -> dict:
+        """The item as ``jupyter launch show --json`` prints it."""
+        if refresh or self._data is None:
+            self._data = self.client.store.get_item(self.id)
+        return self._data
+
+    @property
+    def state(self) -> str:
+        return self.info()["state"]
+
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL
+
+    @property
+    def parameters(self) -> dict:
+        """The effective parameters the run sees."""
+        return self.info()["parameters"]
+
+    @property
+    def error(self) -> dict | None:
+        """``{"message", "stage", "cell"}`` when the item failed, else None."""
+        return self.info()["error"]
+
+    def wait(self, timeout: float | None = None, poll: float = 0.2,
+             progress: bool | None = None) -> Item:
+        """Block until the item is finished; raises TimeoutError after ``timeout`` s.
+
+        In a notebook a progress line (state, elapsed time, last log line) updates in place;
+        ``progress=False`` turns it off. The item keeps running if the wait is interrupted.
+        """
+        from ..views.format import log_tail
+        from ..views.html import wait_line
+
+        timeout = checks.positive_timeout(timeout)
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        display = _Progress(progress)
+        reader = self.client.log_reader(self.id) if display.handle is not None else None
+        last_line = ""
+        try:
+            while True:
+                data = self.info()
+                if reader is not None:
+                    text = reader.read()
+                    if text.strip():
+                        last_line = log_tail(text.rstrip(), 1)[-160:]
+                    display.update(wait_line(data, time.monotonic() - start, last_line))
+                if data["state"] in TERMINAL:
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"item {self.id} still {data['state']} after {timeout} s; "
+                                       "it keeps running (wait again, or .cancel() it)")
+                time.sleep(poll)
+        finally:
+            if display.handle is not None and self._data is not None:
+                # One line, not the card: the cell's last line usually shows the card.
+                display.update(wait_line(self._data, time.monotonic() - start))
+        return self
+
+    def logs(self, tail: int | None = None) -> str:
+        """The log so far (stdout and stderr); ``tail`` keeps only the last lines."""
+        text = self.client.logs(self.id)[0]
+        if tail is not None:
+            from ..views.format import log_tail
+
+            return log_tail(text, tail)
+        return text
+
+    def cancel(self) -> Item:
+        """Cancel: a queued item at once, a running one after its runner stops it."""
+        self._data = self.client.cancel(self.id)
+        return self
+
+    def requeue(self, idempotency_key: str | None = None) -> Item:
+        """Submit the same job, parameters and priority again; returns the NEW item."""
+        return self.client.requeue(self.id, idempotency_key=idempotency_key)
+
+    @property
+    def outputs(self) -> list[dict]:
+        """Files the run wrote to ``LAUNCH_OUTPUT_DIR`` (and the executed notebook)."""
+        return list(self.info().get("outputs") or [])
+
+    @property
+    def output_notebook(self) -> str | None:
+        """Path of the executed notebook (notebook mode), once there is one."""
+        from ..views.format import output_notebook
+
+        return output_notebook(self.info())
+
+    def panel(self) -> Any:
+        """A live detail panel (ipywidgets): log tail, error, cancel and requeue buttons."""
+        # The one place the service reaches up to a door, on request only: see
+        # docs/architecture.md ("handles and panels").
+        from ..widgets.item import ItemDetail
+
+        return ItemDetail(self.client, self.id)
+
+    def _repr_html_(self, refresh: bool = True) -> str:
+        from ..views.format import log_tail
+        from ..views.html import item_card_html
+
+        data = self.info(refresh)
+        tail = None
+        if data["state"] == "failed" or data.get("log_bytes"):
+            tail = log_tail(self.client.logs(self.id)[0], 8) or None
+        return item_card_html(data, log_tail=tail)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from ..views.text import item_line
+
+        p.text(item_line(self.info()))
+
+
+class Sweep(list):
+    """The items of one sweep (a list of ``Item``), grouped by ``sweep_id``."""
+
+    def __init__(self, client: Launch, sweep_id: str, items: Iterable[Item] = ()) -> None:
+        super().__init__(items)
+        self.client = client
+        self.id = sweep_id
+
+    def __repr__(self) -> str:
+        return f"<Sweep {self.id}: {len(self)} items>"
+
+    def refresh(self) -> list[dict]:
+        """Current records of the sweep's items, newest first."""
+        return self.client.items(sweep=self.id)
+
+    @property
+    def states(self) -> dict[str, int]:
+        """How many items are in each state."""
+        return _count(self.refresh())
+
+    @property
+    def done(self) -> bool:
+        return all(data["state"] in TERMINAL for data in self.refresh())
+
+    def wait(self, timeout: float | None = None, poll: float = 0.3,
+             progress: bool | None = None) -> Sweep:
+        """Block until every item is finished (progress line in a notebook)."""
+        from ..views.format import state_counts
+        from ..views.html import sweep_line
+
+        timeout = checks.positive_timeout(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        display = _Progress(progress)
+        try:
+            while True:
+                rows = self.refresh()
+                finished = sum(1 for d in rows if d["state"] in TERMINAL)
+                display.update(sweep_line(self.id, finished, len(rows), _count(rows)))
+                if finished == len(rows):
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"sweep {self.id}: {finished} of {len(rows)} items "
+                                       f"finished after {timeout} s "
+                                       f"({state_counts(_count(rows))})")
+                time.sleep(poll)
+        finally:
+            if display.handle is not None:
+                display.update(self._repr_html_())
+        return self
+
+    def panel(self) -> Any:
+        """The queue panel showing only this sweep's items (ipywidgets)."""
+        from ..widgets.queue import QueuePanel  # on request only: docs/architecture.md
+
+        return QueuePanel(self.client, sweep_id=self.id)
+
+    def _repr_html_(self) -> str:
+        from ..views.html import items_table_html
+
+        return items_table_html(self.refresh())
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from ..views.text import items_lines
+
+        p.text(f"sweep {self.id}\n" + items_lines(self.refresh()))
+
+
+__all__ = ["Item", "Sweep"]

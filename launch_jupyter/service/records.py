@@ -1,0 +1,98 @@
+"""Typed records: the shapes of the dicts the service hands to every front door.
+
+The item record is built in one place, ``Store._item_json`` (docs/usage.md documents it);
+these types describe it for readers and type checkers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from ..store import JobRecord
+
+
+class Attempt(TypedDict):
+    attempt: int
+    agent: str | None
+    host: str | None
+    start: str | None
+    end: str | None
+    exit_code: int | None
+    error: dict | None
+
+
+class ItemRecord(TypedDict):
+    """An item, as ``jupyter launch show --json`` prints it."""
+
+    id: str
+    queue: str
+    job: str
+    state: str
+    attempt: int
+    max_attempts: int
+    attempts: list[Attempt]
+    priority: str
+    parameters: dict[str, Any]
+    overrides: dict[str, Any]
+    template_values: dict[str, Any]
+    timeout: float | None
+    exit_code: int | None
+    error: dict | None
+    warning: str | None
+    cancel_requested: bool
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    duration: float | None
+    outputs: list[dict]
+    requeued_from: str | None
+    sweep_id: str | None
+    submitted_by: str
+    lease_owner: str | None
+    run: dict
+    log_bytes: int
+
+
+class QueueRecord(TypedDict):
+    """A queue with its item counts per state."""
+
+    name: str
+    runner: str
+    paused: bool
+    max_attempts: int
+    timeout: float | None
+    config: dict
+    counts: dict[str, int]
+
+
+class AgentRecord(TypedDict):
+    """A live agent with its heartbeat."""
+
+    id: str
+    host: str
+    pid: int
+    queues: list[str]
+    running: int
+    heartbeat_age: float
+
+
+class Page(TypedDict):
+    """One page of items: the items, how many match in all, and per-state counts of the
+    same filter without its state part (what a state filter would show)."""
+
+    items: list[ItemRecord]
+    total: int
+    counts: dict[str, int]
+
+
+class LogPage(TypedDict):
+    """Log text from ``offset`` (whole UTF-8 characters), where to read next, and whether
+    the item is finished with nothing left to read."""
+
+    text: str
+    next_offset: int
+    done: bool
+
+
+__all__ = ["AgentRecord", "Attempt", "ItemRecord", "JobRecord", "LogPage", "Page",
+           "QueueRecord"]

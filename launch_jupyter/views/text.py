@@ -1,0 +1,157 @@
+"""Plain-text views: the tables and detail lines the CLI prints and the magics show."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .format import error_text, params_text, seconds, short
+from .states import symbol
+
+QUEUE_HEADERS = ["NAME", "RUNNER", "STATUS", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED",
+                 "CANCELLED"]
+ITEM_HEADERS = ["ID", "QUEUE", "JOB", "STATE", "PRIORITY", "OVERRIDES", "ATTEMPT", "DURATION"]
+JOB_HEADERS = ["NAME", "LATEST", "ALIASES", "MODE", "PARAMETERS"]
+AGENT_HEADERS = ["ID", "HOST", "PID", "QUEUES", "RUNNING", "HEARTBEAT"]
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    """Columns padded to their widest cell, two spaces apart, headers first."""
+    cells = [[str(v) for v in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+                     for row in cells)
+
+
+def queue_row(q: dict) -> list[str]:
+    c = q["counts"]
+    return [q["name"], q["runner"], "paused" if q["paused"] else "active", str(c["queued"]),
+            str(c["leased"] + c["running"]), str(c["succeeded"]), str(c["failed"]),
+            str(c["cancelled"])]
+
+
+def queues_table(queues: Sequence[dict]) -> str:
+    return table([queue_row(q) for q in queues], QUEUE_HEADERS)
+
+
+def queue_detail(q: dict) -> str:
+    lines = [queues_table([q]),
+             f"max attempts: {q['max_attempts']}  timeout: {q['timeout'] or 'none'}"]
+    if q["config"]:
+        lines.append("config: " + json.dumps(q["config"], indent=2))
+    return "\n".join(lines)
+
+
+def jobs_table(jobs: Sequence[Any]) -> str:
+    if not jobs:
+        return "no jobs yet; create one with `jupyter launch job create NOTEBOOK.ipynb`"
+    return table([[j.name, f"v{j.version}", ",".join(j.aliases), j.spec.get("mode", ""),
+                   short(j.spec.get("parameters", {}))] for j in jobs], JOB_HEADERS)
+
+
+def job_detail(job: Any, data: dict) -> str:
+    """``job show``: ref, digest, mode, versions, parameters, requirements and files."""
+    lines = [f"{job.ref}  digest {job.digest[:12]}  aliases: {', '.join(job.aliases) or '-'}",
+             f"mode: {data['mode']}  entrypoint: {data['entrypoint']}  kernel: {data['kernel']}"
+             f"  python: {data['python']}",
+             f"versions: {', '.join(data['versions'])}",
+             "parameters:"]
+    for key, prop in (data["schema"].get("properties") or {}).items():
+        extra = {k: v for k, v in prop.items() if k != "default"}
+        lines.append(f"  {key} = {prop.get('default')!r}  {json.dumps(extra)}")
+    lines.append("requirements:" + ("" if data["requirements"] else " (none)"))
+    lines += [f"  {req}" for req in data["requirements"]]
+    lines.append("files:")
+    lines += [f"  {path}" for path in data["files"]]
+    return "\n".join(lines)
+
+
+def items_table(items: Sequence[dict], *, total: int | None = None,
+                state: str | None = None) -> str:
+    """The CLI's items table, with a line saying how many more match."""
+    if not items:
+        return "no items" + (f" in state {state}" if state else "")
+    text = table([[i["id"], i["queue"], i["job"], i["state"], i["priority"],
+                   short(i["overrides"], 30), str(i["attempt"]), seconds(i)] for i in items],
+                 ITEM_HEADERS)
+    if total is not None and total > len(items):
+        text += (f"\n\u2026 {total - len(items)} more; page with --limit N --offset "
+                 f"{len(items)}")
+    return text
+
+
+def item_detail(item: dict) -> str:
+    """``show``: state, job, parameters, error, warning, attempts and outputs."""
+    lines = [f"item {item['id']}  {item['state']}  job {item['job']}  queue {item['queue']}",
+             f"priority {item['priority']}  submitted by {item['submitted_by']} at "
+             f"{item['created_at']}",
+             f"parameters: {json.dumps(item['parameters'], sort_keys=True)}"]
+    if item["overrides"]:
+        lines.append(f"overrides:  {json.dumps(item['overrides'], sort_keys=True)}")
+    if item["error"]:
+        lines.append(f"error: {error_text(item)}")
+    if item["warning"]:
+        lines.append(f"warning: {item['warning']}")
+    lines.append(f"attempts ({item['attempt']} of at most {item['max_attempts']}):")
+    for a in item["attempts"]:
+        outcome = (a["error"] or {}).get("message") or (
+            f"exit {a['exit_code']}" if a["exit_code"] is not None else "")
+        lines.append(f"  #{a['attempt']}  {a['start'] or '-'} -> {a['end'] or '-'}  {outcome}")
+    lines += [f"output: {out['path']}  ({out['size']} bytes)" for out in item["outputs"]]
+    return "\n".join(lines)
+
+
+def agents_table(agents: Sequence[dict]) -> str:
+    if not agents:
+        return "no agents running; start one with `jupyter launch agent`"
+    return table([[a["id"], a["host"], str(a["pid"]), ",".join(a["queues"]), str(a["running"]),
+                   f"{a['heartbeat_age']:.1f}s ago"] for a in agents], AGENT_HEADERS)
+
+
+def kernel_agent_status(status: dict | None) -> str:
+    """``%launch agent status``: this kernel's agent and the queues it leaves to others."""
+    if status is None:
+        return "no agent is running in this kernel; start one with %launch agent start"
+    active = ", ".join(status["active"]) or "none"
+    lines = [f"agent {status['id']} running, serving {', '.join(status['queues'])} "
+             f"(max {status['max_jobs']} at once); running items: {active}"]
+    lines += [f"not serving queue {name} (its items wait for another agent): {problem}"
+              for name, problem in (status.get("unserved") or {}).items()]
+    return "\n".join(lines)
+
+
+def item_line(item: dict) -> str:
+    """One line of text for an item."""
+    extra = f"  {error_text(item)}" if item.get("error") else ""
+    return (f"{item['id']}  {symbol(item['state'])} {item['state']:<9}  {item['job']:<16}  "
+            f"{params_text(item, 40)}{extra}")
+
+
+def items_lines(items: Sequence[dict], *, total: int | None = None) -> str:
+    """Items one line each (terminal IPython, text/plain fallbacks)."""
+    if not items:
+        return "no items"
+    lines = [item_line(item) for item in items]
+    if total is not None and total > len(items):
+        lines.append(f"\u2026 {total - len(items)} more")
+    return "\n".join(lines)
+
+
+def cancel_outcome(item_id: str, item: dict) -> str:
+    """What a cancel did: cancelled at once, or the run is being stopped."""
+    if item["state"] == "cancelled":
+        return f"item {item_id} cancelled"
+    return f"item {item_id} is {item['state']}: cancel requested, its run is being stopped"
+
+
+def run_outcome(item: dict) -> str:
+    """The last line about a foreground run: state, error, duration."""
+    err = item.get("error")
+    return (f"item {item['id']} {item['state']}" + (f": {err['message']}" if err else "")
+            + (f" in {item['duration']:.1f}s" if item.get("duration") else ""))
+
+
+__all__ = ["agents_table", "cancel_outcome", "item_detail", "item_line", "items_lines",
+           "items_table", "job_detail", "jobs_table", "kernel_agent_status", "queue_detail",
+           "queues_table", "run_outcome", "table"]
