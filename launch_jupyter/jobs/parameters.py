@@ -35,7 +35,7 @@ import json
 import keyword
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import nbformat
@@ -101,6 +101,13 @@ _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 _CONSTRAINT_MARK = re.compile(r"#\s*launch:(.*)$")
 _CONSTRAINT_KEY = re.compile(r"\s*([A-Za-z_]\w*)\s*=\s*")
+_CONSTRAINT_HINT = 'write # launch: key=JSONVALUE, ... e.g. # launch: minimum=0, enum=["a", "b"]'
+_SPACE = re.compile(r"\s*")
+_JSON = json.JSONDecoder()
+_BRACKETS = {"[": "]", "(": ")", "{": "}"}
+#: What a Python literal's extent depends on: brackets, quotes and top-level commas.
+_LITERAL_MARK = re.compile(r"[\[\](){},'\"]")
+_QUOTE_OR_ESCAPE = {"'": re.compile(r"['\\]"), '"': re.compile(r'["\\]')}
 
 
 # -- priorities -----------------------------------------------------------------------------
@@ -283,61 +290,97 @@ def schema_for(defaults: dict, constraints: dict[str, dict] | None = None) -> di
 
 
 def parse_constraint_comment(comment: str, where: str = "") -> dict | None:
-    """Parse ``# launch: key=JSON, ...``; None if the comment is not a constraint comment."""
+    """Parse ``# launch: key=JSON, ...``; None if the comment is not a constraint comment.
+
+    One pass over the comment: its length, not its shape, bounds the time taken (issue #13).
+    """
     match = _CONSTRAINT_MARK.match(comment.strip())
     if not match:
         return None
     text = match.group(1)
-    decoder = json.JSONDecoder()
+
+    def malformed(why: str = "") -> ParameterError:
+        return ParameterError(f"malformed constraint comment {where}"
+                              f"{shown(comment.strip(), 200)}{why}; {_CONSTRAINT_HINT}")
+
     out: dict[str, Any] = {}
     pos = 0
-    hint = 'write # launch: key=JSONVALUE, ... e.g. # launch: minimum=0, enum=["a", "b"]'
     while True:
         key_match = _CONSTRAINT_KEY.match(text, pos)
         if not key_match:
-            raise ParameterError(f"malformed constraint comment {where}{comment.strip()!r}; {hint}")
+            raise malformed()
         key = key_match.group(1)
-        try:
-            value, pos = decoder.raw_decode(text, key_match.end())
-        except json.JSONDecodeError:
-            found = _python_literal(text, key_match.end())
-            if found is not None:
-                value, pos = found
-                out[key] = value
-                rest = text[pos:].lstrip()
-                if not rest:
-                    return out
-                pos = len(text) - len(rest) + 1
-                continue
-            raise ParameterError(
-                f"malformed constraint comment {where}{comment.strip()!r}: the value of {key!r} "
-                f"is not JSON (strings need double quotes); {hint}"
-            ) from None
-        out[key] = value
-        rest = text[pos:].lstrip()
-        if not rest:
+        out[key], pos = _constraint_value(text, key_match.end(), key, malformed)
+        pos = _SPACE.match(text, pos).end()
+        if pos == len(text):
             return out
-        if not rest.startswith(","):
-            raise ParameterError(f"malformed constraint comment {where}{comment.strip()!r}; {hint}")
-        pos = len(text) - len(rest) + 1
+        if text[pos] != ",":
+            raise malformed()
+        pos += 1
 
 
-def _python_literal(text: str, start: int) -> tuple[Any, int] | None:
-    """A Python literal (``['adam', 'sgd']``, ``True``) from ``start`` up to a comma or the end.
+def _constraint_value(text: str, start: int, key: str,
+                      malformed: Callable[[str], ParameterError]) -> tuple[Any, int]:
+    """The value of ``key`` starting at ``start``, as JSON or else as a Python literal (notebook
+    authors write Python: ``['adam', 'sgd']``, ``True``); returns it and where it ends."""
+    try:
+        return _JSON.raw_decode(text, start)
+    except (json.JSONDecodeError, RecursionError):
+        pass
+    end, problem = _literal_end(text, start)
+    if problem:
+        raise malformed(f": the value of {key!r} {problem}")
+    try:
+        return to_json_value(ast.literal_eval(text[start:end].strip())), end
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError, ParameterError):
+        raise malformed(f": the value of {key!r} is not JSON (strings need double "
+                        "quotes)") from None
 
-    Notebook authors write Python, so constraint values may be Python literals as well as JSON.
-    """
-    ends = [i for i, ch in enumerate(text) if ch == "," and i > start] + [len(text)]
-    for end in ends:
-        try:
-            value = ast.literal_eval(text[start:end].strip())
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            continue
-        try:
-            return to_json_value(value), end
-        except ParameterError:
-            return None
-    return None
+
+def _literal_end(text: str, start: int) -> tuple[int, str | None]:
+    """Where a Python literal starting at ``start`` ends: at a comma outside brackets and
+    strings, or at the end; with what is wrong if a bracket or string is never closed."""
+    closers: list[str] = []
+    pos = start
+    while True:
+        found = _LITERAL_MARK.search(text, pos)
+        if found is None:
+            break
+        mark, pos = found.group(), found.end()
+        if mark in _BRACKETS:
+            closers.append(_BRACKETS[mark])
+        elif mark in ")]}":
+            if not closers or closers.pop() != mark:
+                return len(text), None  # a stray closer: literal_eval names the fault
+        elif mark == ",":
+            if not closers:
+                return found.start(), None
+        else:
+            quote = mark * 3 if text.startswith(mark * 3, found.start()) else mark
+            pos = _string_end(text, found.start() + len(quote), quote)
+            if pos < 0:
+                return len(text), f"has a string that is never closed; end it with {quote!r}"
+    if closers:
+        needed = "".join(reversed(closers))
+        return len(text), (f"opens {len(needed)} bracket(s) it never closes; close them with "
+                           f"{shown(needed, 40)}")
+    return len(text), None
+
+
+def _string_end(text: str, pos: int, quote: str) -> int:
+    """Index just past the ``quote`` that closes a string whose body starts at ``pos``; -1 if
+    none does."""
+    stop = _QUOTE_OR_ESCAPE[quote[0]]
+    while True:
+        found = stop.search(text, pos)
+        if found is None:
+            return -1
+        if found.group() == "\\":
+            pos = found.end() + 1  # an escaped character never ends the string
+        elif text.startswith(quote, found.start()):
+            return found.start() + len(quote)
+        else:
+            pos = found.end()
 
 
 # -- validation -----------------------------------------------------------------------------
