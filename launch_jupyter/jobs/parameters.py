@@ -19,7 +19,8 @@ notebook) or of the keyword's line (in a script)::
 The format is ``# launch: key=JSONVALUE, key=JSONVALUE``, where each value is JSON (strings in
 double quotes, arrays may contain commas). Keys: ``enum``, ``minimum``, ``maximum``,
 ``exclusiveMinimum``, ``exclusiveMaximum``, ``description`` and ``pattern``. A constraint
-that the default itself breaks is an error, so the schema always accepts the defaults.
+that the default itself breaks is an error, so the schema always accepts the defaults. A
+``pattern`` is RE2 syntax (no backreferences or lookaround) and runs in linear time.
 
 Overrides (``-p lr=0.01``) are parsed by the parameter's type, validated against the schema,
 rendered as typed Python literals and injected as a cell tagged ``injected-parameters`` after
