@@ -1,28 +1,79 @@
-"""Runners: where an item's attempt actually runs (local process, docker, kubernetes)."""
+"""Runners: where an item's attempt actually runs (local process, docker, kubernetes, ...).
+
+Runners are plug-ins: each is a class registered under the entry-point group
+``launch_jupyter.runners`` (launch-jupyter registers its own three in pyproject.toml), so a
+package adds one without touching launch-jupyter (docs/runners.md). A runner's module is
+imported only when a queue of that runner is created, checked or served.
+"""
 
 from __future__ import annotations
 
-from ..errors import LaunchError
-from .base import Run, Runner, RunRequest
+import functools
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
-__all__ = ["Run", "RunRequest", "Runner", "get_runner"]
+from ..errors import LaunchError
+from .base import Run, Runner, RunReport, RunRequest, job_environment, outcome
+
+__all__ = ["GROUP", "Run", "RunReport", "RunRequest", "Runner", "check_queue_config",
+           "get_runner", "job_environment", "names", "outcome", "runner_class",
+           "runner_help"]
+
+#: the entry-point group runners are registered under
+GROUP = "launch_jupyter.runners"
+
+
+@functools.cache
+def _entry_points() -> dict[str, EntryPoint]:
+    """The registered runners by name (read once per process; ``names.cache_clear()``)."""
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def names() -> list[str]:
+    """The names of the runners installed here, sorted."""
+    return sorted(_entry_points())
+
+
+names.cache_clear = _entry_points.cache_clear  # type: ignore[attr-defined]
+
+
+def runner_class(name: str) -> type[Runner]:
+    """The class registered as runner ``name`` (LaunchError when none is)."""
+    entry = _entry_points().get(name)
+    if entry is None:
+        available = ", ".join(names()) or "none (reinstall launch-jupyter: pip install -e .)"
+        raise LaunchError(f"unknown runner {name!r}; use one of: {available}; a package adds "
+                          f"a runner by registering it under the {GROUP!r} entry-point group "
+                          "(docs/runners.md)")
+    try:
+        return entry.load()
+    except ImportError as err:
+        raise LaunchError(f"runner {name!r} ({entry.value}) cannot be imported: {err}; "
+                          "install what it needs or reinstall its package") from None
 
 
 def get_runner(name: str) -> Runner:
-    """The runner registered under ``name``."""
-    if name == "local":
-        from .local import LocalRunner
+    """A new instance of runner ``name``."""
+    return runner_class(name)()
 
-        return LocalRunner()
-    if name == "docker":
-        from .docker import DockerRunner
 
-        return DockerRunner()
-    if name == "kubernetes":
-        from .kubernetes import KubernetesRunner
+def check_queue_config(runner: str, config: dict[str, Any], values: dict[str, Any]) -> None:
+    """What queue create and submit check: the runner exists and accepts ``config`` with
+    these template ``values`` (their defaults when empty). Raises LaunchError."""
+    cls = runner_class(runner)
+    if not values and config.get("variables"):
+        from .templates import validate_template_values
 
-        return KubernetesRunner()
-    raise LaunchError(
-        f"runner {name!r} is not available in this version of launch-jupyter; "
-        "queues can use: local, docker, kubernetes"
-    )
+        values = validate_template_values(config)
+    cls.validate_queue_config(config, values)
+
+
+def runner_help() -> dict[str, str]:
+    """Each installed runner's one-line help, by name (for the doors' help texts)."""
+    out = {}
+    for name in names():
+        try:
+            out[name] = str(getattr(runner_class(name), "help", "") or "")
+        except LaunchError as err:
+            out[name] = f"(unavailable: {err})"
+    return out

@@ -1,13 +1,18 @@
-"""What every runner provides: start a run, tell when it is done, adopt one after a crash."""
+"""The Runner protocol (what every runner provides: check a queue, start a run, tell when it
+is done, adopt one after a crash) and the helpers runners share: the job environment, the
+run report, outcomes. Third-party runners use only what docs/runners.md names.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 log = logging.getLogger("launch_jupyter.runners")
 
@@ -75,14 +80,37 @@ class AgentHeldRun(Run, Protocol):
 
 
 class Runner(Protocol):
-    name: str
+    """A way to run attempts, registered under the entry-point group
+    ``launch_jupyter.runners`` (docs/runners.md).
 
-    def start(self, request: RunRequest) -> Run:
-        """Start the attempt. Raises LaunchError when it cannot start at all."""
+    The agent makes one instance per runner name (no arguments) and calls ``check`` before it
+    claims from a queue, ``prepare`` then ``start`` for each attempt, ``adopt`` (optional,
+    see AdoptingRunner) for runs a crashed agent left, and ``close`` when it stops.
+    """
+
+    #: the name queues use (``--runner NAME``); the same as its entry point's name
+    name: str
+    #: one line for the front doors' help texts
+    help: ClassVar[str]
+
+    @classmethod
+    def validate_queue_config(cls, config: dict[str, Any], values: dict[str, Any]) -> None:
+        """Refuse a queue config this runner cannot use, rendered with these template values
+        (LaunchError naming the value and the fix). Called at queue create and submit, on
+        any machine: it must not need the runner's engine or cluster."""
+        ...
+
+    def check(self, queue_config: dict) -> None:
+        """Raise LaunchError when this machine cannot run the queue's items (no engine, no
+        credentials): the agent then leaves them queued for an agent that can."""
         ...
 
     def prepare(self) -> None:
         """Get ready to start runs quickly (called before a lease is handed to a run)."""
+        ...
+
+    def start(self, request: RunRequest) -> Run:
+        """Start the attempt and return at once. Raises LaunchError when it cannot start."""
         ...
 
     def close(self) -> None:
@@ -102,9 +130,32 @@ class AdoptingRunner(Runner, Protocol):
         ...
 
 
+def job_environment(request: RunRequest, output_dir: str,
+                    *layers: Mapping[str, Any]) -> dict[str, Any]:
+    """The environment of a job: its captured variables, the agent's extra ones, then
+    ``layers`` (a queue template's ``env``), then the ``LAUNCH_*`` variables (DESIGN.md,
+    "Runner environment") and ``PYTHONUNBUFFERED``, which nothing overrides."""
+    env: dict[str, Any] = {**(request.job.spec.get("env") or {}), **request.extra_env}
+    for layer in layers:
+        env.update(layer)
+    env.update({
+        "LAUNCH_ITEM_ID": request.item["id"],
+        "LAUNCH_QUEUE": request.item["queue"],
+        "LAUNCH_JOB": request.job.ref,
+        "LAUNCH_PARAMETERS": json.dumps(request.item.get("parameters") or {}),
+        "LAUNCH_OUTPUT_DIR": output_dir,
+        "LAUNCH_ATTEMPT": str(request.attempt),
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
 def outcome(stop_reason: str | None, exit_code: int | None, timeout: float | None,
             job_error: Any) -> tuple[str, dict | None]:
-    """(terminal state, error) of a finished run; ``job_error()`` explains a failing exit."""
+    """(terminal state, error) of a finished run; ``job_error()`` explains a failing exit.
+
+    ``stop_reason``: "cancel", "timeout" or None (the job ended by itself).
+    """
     if stop_reason == "cancel":
         return "cancelled", {"message": "cancelled", "stage": "run", "cell": None}
     if stop_reason == "timeout":
@@ -257,3 +308,52 @@ class StoreConnections:
             stores, self._stores = list(self._stores.values()), {}
         for store in stores:
             store.close()
+
+
+class RunReport:
+    """What a run tells the store about its attempt: its output, whether a cancel was asked,
+    and its outcome. For runs the agent holds (``self_renewing = False``); one per run.
+
+    Every method raises StoreError while the store is away. ``write`` and ``finish`` are
+    refused (False) once the lease is lost: another attempt may own the item by then.
+    """
+
+    def __init__(self, request: RunRequest) -> None:
+        from ..store import Store
+
+        self.request = request
+        self._store = Store(request.store_url, migrate=False, check=False)
+        self._lock = threading.Lock()
+        self._logged = 0
+        self._truncated = False
+
+    def write(self, data: bytes | str) -> bool:
+        """Append output to the item's log, capped at the agent's ``max_log_bytes``."""
+        chunk = data.encode() if isinstance(data, str) else bytes(data)
+        with self._lock:
+            if self._truncated or not chunk:
+                return not self._truncated
+            chunk, truncating = capped(chunk, self._logged, self.request.max_log_bytes)
+            request = self.request
+            if self._store.append_log(request.item["id"], request.token, request.attempt,
+                                      chunk) is None:
+                return False
+            self._logged += len(chunk)
+            self._truncated = truncating
+            return True
+
+    def cancel_requested(self) -> bool:
+        """Whether someone asked to cancel the item (the agent also calls ``Run.cancel``)."""
+        return self._store.item_state(self.request.item["id"])[1]
+
+    def finish(self, state: str, *, exit_code: int | None = None, error: dict | None = None,
+               outputs: list[dict] | None = None) -> bool:
+        """Record the outcome: ``state`` is succeeded, failed or cancelled; ``error`` is
+        ``{"message", "stage", "cell"}`` (see ``outcome``); ``outputs`` as
+        ``build.collect_outputs`` gives them."""
+        return self._store.finish(self.request.item["id"], self.request.token, state,
+                                  exit_code=exit_code, error=error, outputs=outputs)
+
+    def close(self) -> None:
+        """Close the store connection."""
+        self._store.close()

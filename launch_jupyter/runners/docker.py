@@ -28,7 +28,8 @@ from typing import Any
 
 from ..errors import LaunchError
 from . import build
-from .base import HeldRun, RunRequest, StoreConnections, outcome, overlap
+from .base import HeldRun, RunRequest, StoreConnections, job_environment, outcome, overlap
+from .policy import AgentPolicy
 from .templates import render
 
 log = logging.getLogger("launch_jupyter.runners.docker")
@@ -282,19 +283,8 @@ class DockerRun(HeldRun):
             f"{LABEL}.mode": mode,
             f"{LABEL}.executed": executed,
         }
-        environment = {
-            **(spec.get("env") or {}),
-            **request.extra_env,
-            **self.options.pop("_env", {}),
-            "LAUNCH_ITEM_ID": self.item_id,
-            "LAUNCH_QUEUE": request.item["queue"],
-            "LAUNCH_JOB": request.job.ref,
-            "LAUNCH_PARAMETERS": json.dumps(request.item.get("parameters") or {}),
-            "LAUNCH_OUTPUT_DIR": build.OUTPUT_DIR,
-            "LAUNCH_ATTEMPT": str(self.attempt),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": build.LIB_DIR,
-        }
+        environment = {**job_environment(request, build.OUTPUT_DIR, self.options.pop("_env", {})),
+                       "PYTHONPATH": build.LIB_DIR}
         from docker.errors import APIError
 
         try:
@@ -516,6 +506,10 @@ class DockerRunner:
     """Runs each attempt in a container on the Docker engine of ``DOCKER_HOST``."""
 
     name = "docker"
+    help = "a container on the agent's Docker engine (DOCKER_HOST), the image built per job"
+
+    #: the agent's policy (the agent sets its own): every run's final options are checked
+    policy: AgentPolicy = AgentPolicy()
 
     def __init__(self, client: Any = None) -> None:
         self._client = client
@@ -546,6 +540,17 @@ class DockerRunner:
         """The runner's own store connection for ``url`` (shared by its run threads)."""
         return self._stores.get(url)
 
+    @classmethod
+    def validate_queue_config(cls, config: dict[str, Any], values: dict[str, Any]) -> None:
+        """The docker options the template gives with these values: privileged and host
+        options only where the admin config allows them (LaunchError if not)."""
+        try:
+            container_options(render(config.get("template") or {}, values, {}),
+                              config.get("admin") or {})
+        except ImportError as err:
+            raise LaunchError(f"docker queues need the docker SDK ({err}); install it with "
+                              "pip install 'launch-jupyter[docker]'") from None
+
     def check(self, queue_config: dict) -> None:
         """Raise LaunchError when this machine cannot run the queue's items (no engine)."""
         self.client()
@@ -573,7 +578,7 @@ class DockerRunner:
         macros = {"item_id": request.item["id"], "job": request.job.ref,
                   "queue": request.item["queue"], "image": plan.tag}
         template = render(config.get("template") or {}, request.item.get("template_values")
-                          or {}, macros)
+                          or {}, macros, self.policy.template_environment("docker"))
         if not isinstance(template, dict):
             raise LaunchError("the queue template must be a mapping")
         env = _template_mapping(template.pop("env", None), "env")
@@ -581,6 +586,7 @@ class DockerRunner:
                                                      "labels").items()
                   if not k.startswith(f"{LABEL}.")}
         options = container_options(template, config.get("admin") or {})
+        self.policy.check_docker(options)  # the agent's fence: admin switches only narrow
         options["_env"] = env
         options["_labels"] = labels
         return plan, options

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LaunchError
-from .base import RunRequest
+from .base import RunRequest, job_environment
 
 
 def materialize(files: list[tuple[str, bytes]], dest: Path) -> None:
@@ -47,21 +47,9 @@ def job_command(request: RunRequest, work: Path, run_dir: Path) -> list[str]:
     return [sys.executable, "-u", str(work / entry)]
 
 
-def job_environment(request: RunRequest, run_dir: Path) -> dict[str, str]:
-    """The agent's environment + the job's captured variables + the LAUNCH_* variables."""
-    env = dict(os.environ)
-    env.update(request.job.spec.get("env") or {})
-    env.update(request.extra_env)
-    env.update({
-        "LAUNCH_ITEM_ID": request.item["id"],
-        "LAUNCH_QUEUE": request.item["queue"],
-        "LAUNCH_JOB": request.job.ref,
-        "LAUNCH_PARAMETERS": json.dumps(request.item["parameters"]),
-        "LAUNCH_OUTPUT_DIR": str(run_dir / "output"),
-        "LAUNCH_ATTEMPT": str(request.attempt),
-        "PYTHONUNBUFFERED": "1",
-    })
-    return env
+def local_environment(request: RunRequest, run_dir: Path) -> dict[str, str]:
+    """The agent's environment under the job's (``base.job_environment``)."""
+    return {**os.environ, **job_environment(request, str(run_dir / "output"))}
 
 
 def _alive(pid: int) -> bool:
@@ -148,10 +136,18 @@ class LocalRunner:
     """Runs each attempt as a process on this machine, in the current Python environment."""
 
     name = "local"
+    help = "a process on the agent's machine, in the agent's Python environment"
 
     def __init__(self, use_fork_server: bool = True) -> None:
         self.use_fork_server = use_fork_server and sys.platform.startswith("linux")
         self._server: ForkServer | None = None
+
+    @classmethod
+    def validate_queue_config(cls, config: dict[str, Any], values: dict[str, Any]) -> None:
+        """Every queue config suits a local queue (its template is not used)."""
+
+    def check(self, queue_config: dict) -> None:
+        """A local queue can always run here."""
 
     def close(self) -> None:
         if self._server is not None:
@@ -207,7 +203,7 @@ class LocalRunner:
             "requirement_warnings": request.requirement_warnings,
             "command": job_command(request, work, run_dir),
             "cwd": str(work),
-            "env": job_environment(request, run_dir),
+            "env": local_environment(request, run_dir),
             "run_dir": str(run_dir),
             "agent_wake": request.agent_wake,
         }

@@ -33,7 +33,6 @@ STATES = (QUEUED, LEASED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 ACTIVE = (LEASED, RUNNING)
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
 PRIORITY_NAMES = {0: "low", 1: "medium", 2: "high", 3: "critical"}
-RUNNERS = ("local", "docker", "kubernetes")
 NOTIFY_CHANNEL = "launch_jupyter"
 DEFAULT_QUEUE = "local"
 
@@ -499,8 +498,6 @@ class Store:
         self, name: str, *, runner: str = "local", max_attempts: int = 3,
         timeout: float | None = None, config: dict | None = None,
     ) -> dict:
-        if runner not in RUNNERS:
-            raise LaunchError(f"unknown runner {runner!r}; use one of: {', '.join(RUNNERS)}")
         if max_attempts < 1:
             raise LaunchError(f"--max-attempts must be at least 1, got {max_attempts}")
         if timeout is not None and timeout <= 0:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ...errors import LaunchError
 from .. import build
-from ..base import RunRequest
+from ..base import RunRequest, job_environment
 from .outputs import output_marker
 
 #: label and annotation prefix of everything this runner creates
@@ -27,12 +27,15 @@ SRC = f"{build.ROOT}/src"  # the ConfigMap's mount (prebuilt images, injected no
 DEFAULT_TTL_AFTER_FINISHED = 3600
 
 #: template keys the kubernetes runner understands; anything else is refused
-ALLOWED_KEYS = {"namespace", "context", "kubeconfig", "in_cluster", "cpu", "memory", "gpus",
+ALLOWED_KEYS = {"namespace", "cpu", "memory", "gpus",
                 "resources", "node_selector", "tolerations", "service_account",
                 "image_pull_secrets", "env", "labels", "annotations", "priority_class",
                 "ttl_seconds_after_finished", "security_context", "pod_security_context",
                 "volumes", "volume_mounts", "job"}
 ADMIN_KEYS = {"allow_privileged", "allow_host_namespaces", "allow_host_path"}
+#: what only the agent's own config decides (docs/security.md), never a queue template
+AGENT_KEYS = {"kubeconfig": "kubeconfig", "context": "kubernetes_context",
+              "in_cluster": "kubeconfig"}
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
@@ -106,6 +109,12 @@ def check_template(template: Any, admin: Any) -> dict[str, Any]:
     """The rendered template's keys, checked (LaunchError names what is wrong)."""
     template = as_mapping(template, "template")
     admin = as_mapping(admin, "admin")
+    for key, trait in AGENT_KEYS.items():
+        if key in template:
+            raise LaunchError(f"template {key} is refused: the cluster and its credentials are "
+                              f"the agent's own (its KUBECONFIG or in-cluster config, and "
+                              f"LaunchConfig.{trait} in the agent's config); remove {key} "
+                              "from the queue template")
     unknown = set(template) - ALLOWED_KEYS
     if unknown:
         raise LaunchError(f"the queue template has key(s) the kubernetes runner does not "
@@ -342,19 +351,8 @@ def plan_manifests(request: RunRequest, template: Mapping, admin: Mapping, image
                "--marker", output_marker(item["id"], request.attempt),
                "--dir", build.OUTPUT_DIR, "--dir", build.EXECUTED_DIR, "--", *command]
 
-    env = {
-        **(spec.get("env") or {}),
-        **request.extra_env,
-        **as_mapping(template.get("env"), "env"),
-        "LAUNCH_ITEM_ID": item["id"],
-        "LAUNCH_QUEUE": item["queue"],
-        "LAUNCH_JOB": request.job.ref,
-        "LAUNCH_PARAMETERS": json.dumps(item.get("parameters") or {}),
-        "LAUNCH_OUTPUT_DIR": build.OUTPUT_DIR,
-        "LAUNCH_ATTEMPT": str(request.attempt),
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": lib_dir,
-    }
+    env = {**job_environment(request, build.OUTPUT_DIR, as_mapping(template.get("env"), "env")),
+           "PYTHONPATH": lib_dir}
     mounts = [{"name": "launch-output", "mountPath": build.OUTPUT_DIR},
               {"name": "launch-executed", "mountPath": build.EXECUTED_DIR}]
     volumes: list[dict] = [{"name": "launch-output", "emptyDir": {}},
@@ -429,6 +427,12 @@ def plan_manifests(request: RunRequest, template: Mapping, admin: Mapping, image
         main["resources"] = _merge(main.get("resources") or {}, resources)
     main["volumeMounts"] = list(main.get("volumeMounts") or []) + mounts
     main["securityContext"] = _merge(container_sec, main.get("securityContext") or {})
+    # Init and sidecar containers of a job template are restricted by default too.
+    for other in [c for c in containers if c is not main] + \
+            list(pod_spec.get("initContainers") or []):
+        if isinstance(other, dict):
+            other["securityContext"] = _merge(restricted_security(None)[1],
+                                              other.get("securityContext") or {})
     main["terminationMessagePath"] = TERMINATION_LOG
     main["terminationMessagePolicy"] = "FallbackToLogsOnError"
     check_pod_security(pod_spec, admin)

@@ -11,6 +11,7 @@ from typing import Any
 from ...errors import LaunchError
 from .. import build
 from ..base import RunRequest, StoreConnections
+from ..policy import AgentPolicy
 from ..templates import render
 from .cluster import Connection, api_error, connect
 from .manifests import (
@@ -30,6 +31,11 @@ class KubernetesRunner:
     """Runs each attempt as a Job on the cluster of the queue's kubeconfig or in-cluster."""
 
     name = "kubernetes"
+    help = "a batch/v1 Job on the cluster of the queue's kubeconfig, or the agent's own cluster"
+
+    #: the agent's policy (the agent sets its own): the cluster it uses, and what each final
+    #: Job manifest may do
+    policy: AgentPolicy = AgentPolicy()
 
     def __init__(self) -> None:
         self._stores = StoreConnections()
@@ -52,16 +58,22 @@ class KubernetesRunner:
             builder = self._builder
         return builder.client()
 
-    def connection(self, template: Mapping) -> Connection:
-        key = (template.get("kubeconfig") or os.environ.get("KUBECONFIG"),
-               template.get("context"), bool(template.get("in_cluster")))
+    def connection(self) -> Connection:
+        """The client of the agent's own cluster (its policy's kubeconfig and context)."""
+        kubeconfig, context = self.policy.kubeconfig, self.policy.kubernetes_context
+        key = (kubeconfig or os.environ.get("KUBECONFIG"), context)
         with self._lock:
             conn = self._conns.get(key)
         if conn is None:
-            api = connect(template)
+            api, namespace = connect(kubeconfig, context)
             with self._lock:
-                conn = self._conns.setdefault(key, Connection(api))
+                conn = self._conns.setdefault(key, Connection(api, namespace))
         return conn
+
+    @classmethod
+    def validate_queue_config(cls, config: dict[str, Any], values: dict[str, Any]) -> None:
+        """The template with these values: image source, keys, pod security (``check_queue``)."""
+        check_queue(config, values)
 
     def check(self, queue_config: dict) -> None:
         """Raise LaunchError when this agent cannot reach the queue's cluster (no kubeconfig
@@ -71,7 +83,9 @@ class KubernetesRunner:
         config = queue_config or {}
         values = validate_template_values(config)
         template = render(config.get("template") or {}, values, {})
-        self.connection(template if isinstance(template, dict) else {})
+        if isinstance(template, dict):
+            check_template(template, config.get("admin") or {})  # kubeconfig/context refused
+        self.connection()
         if config.get("registry") and not config.get("image"):
             self.docker()
 
@@ -107,9 +121,12 @@ class KubernetesRunner:
         macros = {"item_id": request.item["id"], "job": request.job.ref,
                   "queue": request.item["queue"], "image": image}
         template = render(config.get("template") or {},
-                          request.item.get("template_values") or {}, macros)
+                          request.item.get("template_values") or {}, macros,
+                          self.policy.template_environment("kubernetes"))
         admin = config.get("admin") or {}
-        return check_template(template, admin), admin
+        template = check_template(template, admin)
+        template.setdefault("namespace", self.connection().namespace)
+        return template, admin
 
     def _plan(self, request: RunRequest) -> tuple[dict, dict, build.ImagePlan | None,
                                                   tuple[dict, dict | None]]:
@@ -125,7 +142,8 @@ class KubernetesRunner:
     def start(self, request: RunRequest) -> KubernetesRun:
         """Check the manifests (refusals happen here), then create and follow in a thread."""
         template, _admin, plan, manifests = self._plan(request)
-        conn = self.connection(template)
+        conn = self.connection()
+        self.policy.check_job(manifests[0], conn.namespace)  # the agent's fence
         namespace = manifests[0]["metadata"]["namespace"]
         run = KubernetesRun(self, request, conn, namespace=namespace,
                             name=manifests[0]["metadata"]["name"], manifests=manifests,
@@ -140,7 +158,7 @@ class KubernetesRunner:
 
         config = request.queue_config or {}
         template, _admin = self._template(request, str(config.get("image") or ""))
-        conn = self.connection(template)
+        conn = self.connection()
         namespace = template.get("namespace") or "default"
         selector = (f"{PREFIX}/item={label_value(request.item['id'])},"
                     f"{PREFIX}/attempt={request.attempt}")
