@@ -43,6 +43,22 @@ class _Progress:
             self.handle.update(self._html(markup))
 
 
+def _panel(kind: str, *args: Any, **kwargs: Any) -> Any:
+    """A live panel from the installed panel provider (entry points ``launch_jupyter.panels``;
+    launch-jupyter registers its ipywidgets panels there). The service never imports a front
+    door: the panel plugs in, as runners do (docs/architecture.md)."""
+    from importlib.metadata import entry_points
+
+    from ..errors import LaunchError
+
+    found = list(entry_points(group="launch_jupyter.panels", name=kind))
+    if not found:
+        raise LaunchError(f"no {kind!r} panel is installed (entry point group "
+                          "launch_jupyter.panels); reinstall launch-jupyter with "
+                          "`pip install launch-jupyter`, which registers its ipywidgets panels")
+    return found[0].load()(*args, **kwargs)
+
+
 def _count(rows: list[dict]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for data in rows:
@@ -163,11 +179,7 @@ class Item:
 
     def panel(self) -> Any:
         """A live detail panel (ipywidgets): log tail, error, cancel and requeue buttons."""
-        # The one place the service reaches up to a door, on request only: see
-        # docs/architecture.md ("handles and panels").
-        from ..widgets.item import ItemDetail
-
-        return ItemDetail(self.client, self.id)
+        return _panel("item", self.client, self.id)
 
     def _repr_html_(self, refresh: bool = True) -> str:
         from ..views.format import log_tail
@@ -237,9 +249,7 @@ class Sweep(list):
 
     def panel(self) -> Any:
         """The queue panel showing only this sweep's items (ipywidgets)."""
-        from ..widgets.queue import QueuePanel  # on request only: docs/architecture.md
-
-        return QueuePanel(self.client, sweep_id=self.id)
+        return _panel("queue", self.client, sweep_id=self.id)
 
     def _repr_html_(self) -> str:
         from ..views.html import items_table_html
