@@ -209,3 +209,43 @@ def test_items_show_logs_and_queue_commands(kernel: Kernel, client: Launch,
     assert out.error is None
     stopped = kernel.execute("%launch agent stop")
     assert "stopped" in stopped.stdout
+
+
+def test_operations_once_only_in_the_cli_work_as_magics(home: Path, tmp_path: Path,
+                                                        client: Launch) -> None:
+    # The magics and the CLI share one option table: run, --set-less submit by path, items
+    # --sweep, queue pause/resume/delete and delete ITEM all exist in a notebook too.
+    write_script(tmp_path, "train.py", TRAIN)
+    path = write_notebook(tmp_path, "ops.ipynb", [
+        "%load_ext launch_jupyter",
+        "%launch queue create spare",
+        "%launch queue pause spare",
+        "h = %launch submit train.py --queue spare -p lr=0.5",
+        "%launch queue resume spare",
+        "%launch sweep train --grid lr=0.1,0.2 --queue spare --json",
+        "%launch items --sweep {sweep_id}",
+        "%launch delete {h_id}",
+        "done = %launch run train.py -p layers=3",
+        "print('RUN', done.state, done.parameters['layers'])",
+    ])
+    nb = nbformat.read(path, as_version=4)
+    # Fill the sweep id and item id in from earlier cells' values at run time.
+    nb.cells[6].source = ("import json, io, contextlib\n"
+                          "sweep_id = [i['sweep_id'] for i in "
+                          "__import__('launch_jupyter.api').api.default_client().items() "
+                          "if i['sweep_id']][0]\n"
+                          "get_ipython().run_line_magic('launch', f'items --sweep {sweep_id}')")
+    nb.cells[7].source = "get_ipython().run_line_magic('launch', f'delete {h.id}')"
+    nbformat.write(nb, path)
+    executed = _execute_notebook(path)
+    text = _outputs_text(executed)
+    assert "queue spare paused" in text and "queue spare resumed" in text
+    assert "RUN succeeded 3" in text, text
+    assert "deleted item" in text
+    items = client.items()
+    swept = [i for i in items if i["sweep_id"]]
+    assert len(swept) == 2
+    shown = [c for c in executed.cells if "items --sweep" in c.source][0]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in shown.outputs)
+    assert all(i["id"] in html for i in swept) and html.count("data-item=") == 2
+    assert not any(i["queue"] == "spare" and not i["sweep_id"] for i in items)  # deleted
