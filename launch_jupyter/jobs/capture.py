@@ -34,23 +34,13 @@ from launch_jupyter.jobs.parameters import (
     schema_for,
     to_json_value,
 )
+from launch_jupyter.jobs.secrets import SECRET_WORDS, looks_like_secret  # noqa: F401
 
 MODES = ("notebook", "script")
 DEFAULT_KERNEL = "python3"
 CELLS_SOURCE = "<cells>"
 LAUNCH_LINE_COMMENT = "# launch-jupyter: %launch line left out of the job"
 LAUNCH_CELL_COMMENT = "# launch-jupyter: %%launch cell left out of the job"
-SECRET_WORDS = (
-    "KEY",
-    "TOKEN",
-    "SECRET",
-    "PASSWORD",
-    "PASSWD",
-    "CREDENTIAL",
-    "CREDS",
-    "AUTH",
-    "PRIVATE",
-)
 SKIPPED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", ".hg", ".svn"})
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -144,12 +134,6 @@ class CapturedJob:
 
 
 # -- environment variables ------------------------------------------------------------------
-
-
-def looks_like_secret(name: str) -> bool:
-    """True if an environment variable's name suggests it holds a secret."""
-    upper = name.upper()
-    return any(word in upper for word in SECRET_WORDS)
 
 
 def capture_env(entries: Sequence[str]) -> dict[str, str]:

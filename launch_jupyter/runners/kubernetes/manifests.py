@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...errors import LaunchError
+from ...jobs.secrets import looks_like_secret
 from .. import build
 from ..base import RunRequest, job_environment
 from .outputs import output_marker
@@ -138,8 +139,6 @@ def check_template(template: Any, admin: Any) -> dict[str, Any]:
                                         or not isinstance(value, (str, int, float))):
             raise LaunchError(f"template {key} must be a quantity like '2' or '4Gi', "
                               f"got {value!r}")
-    from ...jobs.capture import looks_like_secret
-
     for name, value in as_mapping(template.get("env"), "env").items():
         if looks_like_secret(str(name)) and not isinstance(value, Mapping) \
                 and value not in (None, ""):
