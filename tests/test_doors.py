@@ -100,3 +100,21 @@ def test_logs_never_split_a_character_across_reads(client: Launch, tmp_path: Pat
     followed: list[str] = []
     client.follow(item.id, followed.append)
     assert "".join(followed) == text
+
+
+def test_a_sweep_handle_counts_its_items_through_the_page_rule(client: Launch,
+                                                               tmp_path: Path) -> None:
+    script = write_script(tmp_path, "s.py", """
+        import launch_jupyter
+        p = launch_jupyter.parameters(k=1)
+        raise SystemExit(0 if p["k"] < 3 else 1)
+    """)
+    sweep = client.sweep(client.create_job(script), grid=["k=1,2,3"])
+    assert sweep.states == {"queued": 3} and not sweep.done
+    agent = client.agent().start()
+    try:
+        sweep.wait(timeout=120, progress=False)
+    finally:
+        agent.stop()
+    assert sweep.done and sweep.states == {"succeeded": 2, "failed": 1}
+    assert sorted(i["id"] for i in sweep.refresh()) == sorted(i.id for i in sweep)

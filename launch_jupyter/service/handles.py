@@ -59,13 +59,6 @@ def _panel(kind: str, *args: Any, **kwargs: Any) -> Any:
     return found[0].load()(*args, **kwargs)
 
 
-def _count(rows: list[dict]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for data in rows:
-        counts[data["state"]] = counts.get(data["state"], 0) + 1
-    return counts
-
-
 class Item:
     """A handle on one item: its state, logs and outcome, and cancel/requeue.
 
@@ -214,12 +207,13 @@ class Sweep(list):
 
     @property
     def states(self) -> dict[str, int]:
-        """How many items are in each state."""
-        return _count(self.refresh())
+        """How many items are in each state (states with none left out)."""
+        counts = self.client.page(sweep=self.id, limit=0)["counts"]
+        return {state: n for state, n in counts.items() if n}
 
     @property
     def done(self) -> bool:
-        return all(data["state"] in TERMINAL for data in self.refresh())
+        return all(state in TERMINAL for state in self.states)
 
     def wait(self, timeout: float | None = None, poll: float = 0.3,
              progress: bool | None = None) -> Sweep:
@@ -232,15 +226,15 @@ class Sweep(list):
         display = _Progress(progress)
         try:
             while True:
-                rows = self.refresh()
-                finished = sum(1 for d in rows if d["state"] in TERMINAL)
-                display.update(sweep_line(self.id, finished, len(rows), _count(rows)))
-                if finished == len(rows):
+                counts = self.states
+                total = sum(counts.values())
+                finished = sum(n for state, n in counts.items() if state in TERMINAL)
+                display.update(sweep_line(self.id, finished, total, counts))
+                if finished == total:
                     break
                 if deadline is not None and time.monotonic() > deadline:
-                    raise TimeoutError(f"sweep {self.id}: {finished} of {len(rows)} items "
-                                       f"finished after {timeout} s "
-                                       f"({state_counts(_count(rows))})")
+                    raise TimeoutError(f"sweep {self.id}: {finished} of {total} items "
+                                       f"finished after {timeout} s ({state_counts(counts)})")
                 time.sleep(poll)
         finally:
             if display.handle is not None:
