@@ -23,6 +23,7 @@ from typing import Any
 from .config import LaunchConfig
 from .errors import LaunchError, StoreError
 from .runners import Run, Runner, RunRequest, get_runner
+from .runners.policy import AgentPolicy
 from .store import ACTIVE, CANCELLED, FAILED, RUNNING, TERMINAL, JobRecord, Store, wakeup
 
 log = logging.getLogger("launch_jupyter.agent")
@@ -133,7 +134,7 @@ class Agent:
         except StoreError:
             raise
         except LaunchError as err:
-            problem = str(err)
+            problem = self.policy.redact(str(err))
         if problem != (cached[1] if cached else None):
             if problem:
                 log.warning("agent %s does not serve queue %s: %s; its items stay queued",
@@ -262,11 +263,14 @@ class Agent:
                                      "stage": "queued", "cell": None})
             return None
         try:
+            # The runner checks the item's final container options or Job manifest against
+            # the agent's policy here, before anything starts (runners/policy.py).
             run = runner.start(request)
         except (LaunchError, OSError) as err:
+            message = self.policy.redact(f"could not start: {err}")
+            log.warning("agent %s: item %s %s", self.id, item_id, message)
             self.store.finish(item_id, token, FAILED,
-                              error={"message": f"could not start: {err}", "stage": "start",
-                                     "cell": None})
+                              error={"message": message, "stage": "start", "cell": None})
             return None
         self.store.update_run_info(item_id, token, **run.info())
         self.active[item_id] = _Active(item_id, token, run, item["queue"])
@@ -285,10 +289,17 @@ class Agent:
             lease_until=granted + ttl, queue_config=queue["config"], **extra,
         )
 
+    @property
+    def policy(self) -> AgentPolicy:
+        """What queue configs may do on this agent's host: its own config, never the store."""
+        return AgentPolicy.from_config(self.config)
+
     def _runner(self, name: str) -> Runner:
         runner = self._runners.get(name)
         if runner is None:
             runner = self._runners[name] = get_runner(name)
+        if hasattr(runner, "policy"):
+            runner.policy = self.policy  # read at each use: the config may have changed
         runner.prepare()  # e.g. the local fork server: ready before any lease is granted
         return runner
 

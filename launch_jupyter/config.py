@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_config_path, jupyter_data_dir
-from traitlets import Bool, Float, Int, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Int, List, Unicode, default, validate
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
@@ -24,6 +24,16 @@ ENV_VARS = {
     "LAUNCH_JUPYTER_DEFAULT_QUEUE": "default_queue",
     "LAUNCH_JUPYTER_MAX_LOG_BYTES": "max_log_bytes",
     "LAUNCH_JUPYTER_AUTO_MIGRATE": "auto_migrate",
+    # the agent's policy (docs/security.md); lists are comma-separated
+    "LAUNCH_JUPYTER_KUBECONFIG": "kubeconfig",
+    "LAUNCH_JUPYTER_KUBERNETES_CONTEXT": "kubernetes_context",
+    "LAUNCH_JUPYTER_KUBERNETES_NAMESPACES": "kubernetes_namespaces",
+    "LAUNCH_JUPYTER_KUBERNETES_SERVICE_ACCOUNTS": "kubernetes_service_accounts",
+    "LAUNCH_JUPYTER_POD_SECURITY": "pod_security",
+    "LAUNCH_JUPYTER_DOCKER_VOLUME_PREFIXES": "docker_volume_prefixes",
+    "LAUNCH_JUPYTER_DOCKER_WRITABLE_VOLUME_PREFIXES": "docker_writable_volume_prefixes",
+    "LAUNCH_JUPYTER_DOCKER_NETWORKS": "docker_networks",
+    "LAUNCH_JUPYTER_TEMPLATE_ENV": "template_env",
 }
 
 
@@ -63,6 +73,68 @@ class LaunchConfig(Configurable):
     max_log_bytes = Int(
         50 * 1024 * 1024,
         help="Log bytes kept per attempt; beyond this the log is truncated with a marker.",
+    ).tag(config=True)
+
+    # -- the agent's policy: what queue configs may make happen on this agent's host. It is
+    # read from the agent's own config and environment, never from the store; a queue's
+    # config can only narrow it (docs/security.md).
+
+    kubeconfig = Unicode(
+        "",
+        help="The kubeconfig file the agent uses for kubernetes queues ('': $KUBECONFIG, "
+        "else ~/.kube/config, else the in-cluster config; 'in-cluster': the in-cluster "
+        "config only). A queue template can never name one.",
+    ).tag(config=True)
+
+    kubernetes_context = Unicode(
+        "",
+        help="The kubeconfig context the agent uses ('': its current context). A queue "
+        "template can never name one.",
+    ).tag(config=True)
+
+    kubernetes_namespaces = List(
+        Unicode(),
+        help="Namespaces a queue template may run Jobs in ('*': any). Default: only the "
+        "context's own namespace.",
+    ).tag(config=True)
+
+    kubernetes_service_accounts = List(
+        Unicode(),
+        help="Service accounts a queue template may give its pods. Default: none (pods get "
+        "no service account token).",
+    ).tag(config=True)
+
+    pod_security = Enum(
+        ["restricted", "baseline", "privileged"],
+        "restricted",
+        help="The lowest Pod Security Standard a run may use, for every container of a "
+        "Kubernetes pod (init and sidecar ones too) and for docker containers: 'restricted' "
+        "(default), 'baseline', or 'privileged' (privileged mode, host namespaces, hostPath, "
+        "devices). Queue admin switches are honoured only up to this level.",
+    ).tag(config=True)
+
+    docker_volume_prefixes = List(
+        Unicode(),
+        help="Host path prefixes a docker queue may mount read-only (entries without a "
+        "leading '/' name docker volumes). Default: none.",
+    ).tag(config=True)
+
+    docker_writable_volume_prefixes = List(
+        Unicode(),
+        help="Host path prefixes (or volume names) a docker queue may mount read-write. "
+        "Default: none.",
+    ).tag(config=True)
+
+    docker_networks = List(
+        Unicode(),
+        help="Networks a docker queue may use besides the engine's default (and 'none'): "
+        "'host', a network name, 'container:NAME'. Default: none.",
+    ).tag(config=True)
+
+    template_env = List(
+        Unicode(),
+        help="Environment variables of the agent that ${NAME} in a queue template may read. "
+        "Default: none (only the item macros ${item_id}, ${job}, ${queue}, ${image}).",
     ).tag(config=True)
 
     @default("data_dir")
@@ -105,8 +177,24 @@ class LaunchConfig(Configurable):
         for var, trait in ENV_VARS.items():
             value = os.environ.get(var)
             if value:
-                section[trait] = cls.class_traits()[trait].from_string(value)
+                kind = cls.class_traits()[trait]
+                section[trait] = (_string_list(value) if isinstance(kind, List)
+                                  else kind.from_string(value))
         for trait, value in overrides.items():
             if value is not None:
                 section[trait] = value
         return cls(config=config)
+
+
+def _string_list(text: str) -> list[str]:
+    """A list trait's value from an environment variable: a JSON list, or comma-separated."""
+    if text.lstrip().startswith("["):
+        import json
+
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+    return [part.strip() for part in text.split(",") if part.strip()]

@@ -526,6 +526,8 @@ def agent_variable(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @example(kwargs={"values": {"lr": float("nan")}, "pairs": []})
 @example(kwargs={"values": {}, "pairs": ["lr=1e999"]})
 def test_template_values_stay_in_their_slot(agent_variable: str, kwargs: dict) -> None:
+    from launch_jupyter.runners.policy import AgentPolicy
+
     values, pairs = kwargs["values"], kwargs["pairs"]
     try:
         checked = validate_template_values(TEMPLATE_CONFIG, values, pairs)
@@ -542,7 +544,9 @@ def test_template_values_stay_in_their_slot(agent_variable: str, kwargs: dict) -
     json.dumps(checked, allow_nan=False)  # storable as strict JSON
     note("accepted")
     macros = {"item_id": "01ITEM"}
-    rendered = render(TEMPLATE_CONFIG["template"], checked, macros)
+    # the agent's policy lets ${LAUNCH_PROPERTY_AGENT_VAR} be read (runners/policy.py)
+    env = AgentPolicy(template_env=("LAUNCH_PROPERTY_AGENT_VAR",)).template_environment("docker")
+    rendered = render(TEMPLATE_CONFIG["template"], checked, macros, env)
     assert rendered == expected_render(TEMPLATE_CONFIG["template"], checked, macros)
     if agent_variable not in json.dumps(checked):
         # Only the admin's template may read the agent's environment, not a submitted value.

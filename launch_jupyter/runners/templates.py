@@ -14,7 +14,8 @@ A queue's config (``jupyter launch queue create NAME --config FILE.yaml``)::
 
 ``{{variable}}`` takes the item's template value (validated at submit, so a bad value never
 reaches an agent); ``${macro}`` is filled when the agent starts the item: ``${item_id}``,
-``${job}``, ``${queue}``, ``${image}``, or an environment variable of the agent.
+``${job}``, ``${queue}``, ``${image}``, or an environment variable of the agent that its
+policy lists (``LaunchConfig.template_env``; docs/security.md), never one of the server.
 A value that is exactly one placeholder keeps its type (``"{{gpus}}"`` -> 2).
 """
 
@@ -24,7 +25,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -215,12 +216,18 @@ def _unknown(key: str, variables: Mapping) -> str:
             f"{', '.join(sorted(variables))}")
 
 
-def render(value: Any, values: Mapping[str, Any], macros: Mapping[str, str]) -> Any:
-    """Fill ``{{variable}}`` and ``${macro}`` placeholders throughout ``value``."""
+def render(value: Any, values: Mapping[str, Any], macros: Mapping[str, str],
+           env: Callable[[str], str] | None = None) -> Any:
+    """Fill ``{{variable}}`` and ``${macro}`` placeholders throughout ``value``.
+
+    ``${NAME}`` that is no macro asks ``env`` (the agent policy's TemplateEnv, which refuses
+    names the policy does not list); without ``env`` (checking a queue on a server, which
+    must never read its own environment) it stays as written.
+    """
     if isinstance(value, Mapping):
-        return {k: render(v, values, macros) for k, v in value.items()}
+        return {k: render(v, values, macros, env) for k, v in value.items()}
     if isinstance(value, list):
-        return [render(v, values, macros) for v in value]
+        return [render(v, values, macros, env) for v in value]
     if not isinstance(value, str):
         return value
     whole = _VAR.fullmatch(value.strip())
@@ -233,7 +240,7 @@ def render(value: Any, values: Mapping[str, Any], macros: Mapping[str, str]) -> 
             return str(values.get(variable, ""))
         if name in macros:
             return str(macros[name])
-        return os.environ.get(name, m.group(0))
+        return m.group(0) if env is None else env(name)
 
     # One pass over the template's own text: a filled-in value is never scanned again, so a
     # submitted "${SECRET}" stays that text instead of reading the agent's environment.

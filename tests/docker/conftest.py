@@ -23,8 +23,17 @@ from launch_jupyter.runners.build import repository_name
 
 from ..conftest import require_service
 
+SHARED_ROOT = "/var/tmp"  # where shared_dir makes its folders
 BASE_IMAGE = os.environ.get("LAUNCH_JUPYTER_TEST_DOCKER_BASE",
                             "launch-jupyter-test-base:bookworm")
+
+
+@pytest.fixture(autouse=True)
+def docker_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test agents' own policy (set before the client reads its config): the host
+    network (there is no bridge here) and read-write mounts of the tests' shared folders."""
+    monkeypatch.setenv("LAUNCH_JUPYTER_DOCKER_NETWORKS", "host")
+    monkeypatch.setenv("LAUNCH_JUPYTER_DOCKER_WRITABLE_VOLUME_PREFIXES", SHARED_ROOT)
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +60,7 @@ def docker_client() -> Iterator[Any]:
 @pytest.fixture
 def shared_dir() -> Iterator[Path]:
     """A folder both the test and the container (a non-root user) can write."""
-    path = Path(tempfile.mkdtemp(prefix="launch-jupyter-test-", dir="/var/tmp"))
+    path = Path(tempfile.mkdtemp(prefix="launch-jupyter-test-", dir=SHARED_ROOT))
     path.chmod(0o777)
     yield path
     shutil.rmtree(path, ignore_errors=True)

@@ -199,6 +199,12 @@ def test_privileged_through_the_template_is_refused_unless_admin_allows(
         make_queue(docker_launch, template={"privileged": True})  # and at queue create
     allowed = make_queue(docker_launch, template={"privileged": True},
                          admin={"allow_privileged": True})
+    # The admin switch only narrows: the agent's own policy must allow it too.
+    fenced = docker_launch.submit(job.ref, queue=allowed).wait(120)
+    assert fenced.state == "failed"
+    assert "privileged mode needs LaunchConfig.pod_security to be 'privileged'" in \
+        fenced.info()["error"]["message"]
+    docker_launch.config.pod_security = "privileged"  # the agent reads it at each start
     item = docker_launch.submit(job.ref, queue=allowed).wait(120)
     assert item.state == "succeeded", item.logs()
 

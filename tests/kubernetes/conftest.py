@@ -20,9 +20,11 @@ from .cluster import ClusterServer, Controller
 
 @pytest.fixture
 def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ClusterServer]:
-    """The emulator, and KUBECONFIG pointing at it (context ``emulator``)."""
+    """The emulator, and KUBECONFIG pointing at it (context ``emulator``, namespace ``ml``:
+    the agents' default policy runs Jobs in their context's namespace only)."""
     server = ClusterServer().start()
-    monkeypatch.setenv("KUBECONFIG", str(server.kubeconfig(tmp_path / "kubeconfig")))
+    monkeypatch.setenv("KUBECONFIG", str(server.kubeconfig(tmp_path / "kubeconfig",
+                                                           namespace="ml")))
     try:
         yield server
         assert server.cluster.invalid == [], "manifests the client's models refuse"
@@ -42,11 +44,11 @@ def controller(cluster: ClusterServer) -> Iterator[Controller]:
 
 def make_queue(client: Launch, *, template: dict | None = None, config: dict | None = None,
                max_attempts: int = 3) -> str:
-    """A kubernetes queue on a prebuilt image, namespace ``ml``, context ``emulator``."""
+    """A kubernetes queue on a prebuilt image, namespace ``ml`` (the agent's own context)."""
     name = f"kube-{secrets.token_hex(3)}"
     client.create_queue(name, runner="kubernetes", max_attempts=max_attempts, config={
         "image": "python:3.11-slim",
-        "template": {"namespace": "ml", "context": "emulator", **(template or {})},
+        "template": {"namespace": "ml", **(template or {})},
         **(config or {}),
     })
     return name

@@ -28,7 +28,7 @@ def test_registry_queue_builds_pushes_and_runs_the_pushed_image(
     client = docker_launch
     client.create_queue("kbuild", runner="kubernetes", config={
         "registry": registry, "base_image": BASE_IMAGE,
-        "template": {"namespace": "ml", "context": "emulator"}})
+        "template": {"namespace": "ml"}})
     path = write_script(tmp_path, "built.py", "print('in the built image')\n")
     job = client.create_job(path, name=unique_name("kbuild"))
     item = run_to_end(client, client.submit(job.ref, queue="kbuild"), queues=["kbuild"],

@@ -86,6 +86,7 @@ def test_submit_creates_a_labelled_job_streams_logs_and_succeeds(
                 "spec": {"completions": 1}},
     }, config={"variables": {"gpus": {"type": "integer", "minimum": 0, "maximum": 4,
                                       "default": 0}}})
+    client.config.kubernetes_service_accounts = ["trainer"]  # the agent's policy allows it
     ref = script_job(client, tmp_path)
     gate = threading.Event()
     controller.scenarios.append(gated("step 1\nstep 2\n", gate))

@@ -80,6 +80,7 @@ VERBS = {("GET", False): "get", ("GET", True): "list", ("POST", False): "create"
 def test_the_runner_needs_nothing_beyond_the_role(
         client: Launch, tmp_path: Path, cluster, controller: Controller) -> None:
     """Every request the runner makes (start, logs, cancel, adoption) is one the Role allows."""
+    client.config.kubernetes_namespaces = ["launch"]  # the agent's policy: the Role's namespace
     queue = make_queue(client, template={"namespace": "launch"})
     path = write_script(tmp_path, "job.py", "print('hi')\n")
     ref = client.create_job(path).ref

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,14 @@ def test_render_keeps_types_and_fills_macros(tmp_path: Path) -> None:
                                     "variables": {"gpus": {"type": "integer"}}})
     out = render(config["template"], {"gpus": 2}, {"item_id": "01ABC"})
     assert out["gpus"] == 2 and out["n"] == "x-01ABC-2"
-    assert out["home"] and out["keep"] == "${NOT_SET_XYZ}"
+    # Without an agent's policy (a server checking a queue) no environment is read.
+    assert out["home"] == "${HOME}" and out["keep"] == "${NOT_SET_XYZ}"
+    from launch_jupyter.runners.policy import AgentPolicy
+
+    env = AgentPolicy(template_env=("HOME",)).template_environment("docker")
+    assert render({"home": "${HOME}"}, {}, {}, env)["home"] == os.environ["HOME"]
+    with pytest.raises(LaunchError, match="NOT_SET_XYZ.*LaunchConfig.template_env"):
+        render(config["template"], {"gpus": 2}, {"item_id": "01ABC"}, env)
 
 
 def test_out_of_bounds_template_value_is_rejected_at_submit(client: Launch,

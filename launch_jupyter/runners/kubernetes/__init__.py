@@ -19,11 +19,13 @@ An agent restarted after a crash finds the Job of the attempt by its labels and 
 (``KubernetesRunner.adopt``) instead of creating a second one.
 
 Queue config (``template:`` keys, with ``{{variables}}`` and ``${macros}`` as for every
-runner): ``namespace``, ``context``, ``kubeconfig``, ``in_cluster``, ``cpu``, ``memory``,
+runner): ``namespace``, ``cpu``, ``memory``,
 ``gpus``, ``resources``, ``node_selector``, ``tolerations``, ``service_account``,
 ``image_pull_secrets``, ``env``, ``labels``, ``annotations``, ``priority_class``,
 ``ttl_seconds_after_finished``, ``security_context``, ``pod_security_context``,
-``volumes``, ``volume_mounts``, and ``job`` (a whole Job manifest to start from).
+``volumes``, ``volume_mounts``, and ``job`` (a whole Job manifest to start from). The
+cluster, its credentials and what a pod may do are the agent's own policy (runners/policy.py):
+a template naming ``kubeconfig`` or ``context`` is refused.
 
 The package's modules, one job each: ``manifests`` (names, labels, template and pod-security
 checks, the Job and ConfigMap), ``outputs`` (the outputs block of the pod's log),
