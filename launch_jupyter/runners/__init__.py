@@ -14,10 +14,11 @@ from typing import Any
 
 from ..errors import LaunchError
 from .base import Run, Runner, RunReport, RunRequest, job_environment, outcome
+from .build import collect_outputs
 
 __all__ = ["GROUP", "Run", "RunReport", "RunRequest", "Runner", "check_queue_config",
-           "get_runner", "job_environment", "names", "outcome", "runner_class",
-           "runner_help"]
+           "collect_outputs", "get_runner", "job_environment", "names", "outcome", "rescan",
+           "runner_class", "runner_help"]
 
 #: the entry-point group runners are registered under
 GROUP = "launch_jupyter.runners"
@@ -25,7 +26,7 @@ GROUP = "launch_jupyter.runners"
 
 @functools.cache
 def _entry_points() -> dict[str, EntryPoint]:
-    """The registered runners by name (read once per process; ``names.cache_clear()``)."""
+    """The registered runners by name (read once per process; ``rescan`` reads again)."""
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
 
@@ -34,7 +35,9 @@ def names() -> list[str]:
     return sorted(_entry_points())
 
 
-names.cache_clear = _entry_points.cache_clear  # type: ignore[attr-defined]
+def rescan() -> None:
+    """Read the installed runners again (after a runner package is installed or removed)."""
+    _entry_points.cache_clear()
 
 
 def runner_class(name: str) -> type[Runner]:
