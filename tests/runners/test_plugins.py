@@ -157,3 +157,9 @@ def test_importing_the_registry_imports_no_runner_until_one_is_used() -> None:
     loaded = json.loads(proc.stdout)
     assert "launch_jupyter.runners.local" in loaded
     assert not [m for m in loaded if "docker" in m or "kubernetes" in m], loaded
+
+
+def test_the_documented_example_is_the_tested_toy_runner() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "runners.md").read_text()
+    assert f"```python\n{(TOY / 'toy_runner.py').read_text()}```" in doc
+    assert f"```toml\n{(TOY / 'pyproject.toml').read_text()}```" in doc
