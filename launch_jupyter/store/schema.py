@@ -156,6 +156,36 @@ requeue_keys = sa.Table(
 )
 
 
+metrics = sa.Table(
+    "launch_metrics",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("item_id", sa.String(26), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.Index("ix_metrics_item", "item_id", "attempt", "id"),
+)
+
+#: Per item, attempt and metric: last value (and its step), min, max and count, kept as points
+#: arrive so listings never scan the points.
+metric_summary = sa.Table(
+    "launch_metric_summary",
+    metadata,
+    sa.Column("item_id", sa.String(26), primary_key=True),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("last", sa.Float, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("min", sa.Float, nullable=False),
+    sa.Column("max", sa.Float, nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+
+
 def _v1(conn: sa.Connection) -> None:
     """The initial schema."""
     metadata.create_all(
@@ -169,6 +199,11 @@ def _v2(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[requeue_keys])
 
 
+def _v3(conn: sa.Connection) -> None:
+    """Metric points logged by runs (``launch_jupyter.log``) and their running summary."""
+    metadata.create_all(conn, tables=[metrics, metric_summary])
+
+
 #: (version, migration) in the order they apply.
-MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1), (2, _v2)]
+MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3)]
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -660,7 +660,10 @@ class Store:
             )
         return row
 
-    def _item_json(self, conn: sa.Connection, row: Any, attempts: list | None = None) -> dict:
+    def _item_json(self, conn: sa.Connection, row: Any, attempts: list | None = None,
+                   metrics: dict | None = None) -> dict:
+        if metrics is None:
+            metrics = self._metric_summaries(conn, [row])[row.id]
         if attempts is None:
             attempts = conn.execute(
                 sa.select(t.attempts).where(t.attempts.c.item_id == row.id)
@@ -704,6 +707,7 @@ class Store:
             "lease_owner": row.lease_owner,
             "run": json.loads(row.run_info),
             "log_bytes": row.log_bytes,
+            "metrics": metrics,
         }
 
     def get_item(self, item_id: str) -> dict:
@@ -777,7 +781,9 @@ class Store:
                     .order_by(t.attempts.c.attempt)
                 ).all():
                     all_attempts.setdefault(a.item_id, []).append(a)
-            return [self._item_json(conn, r, all_attempts.get(r.id, [])) for r in rows], total
+            summaries = self._metric_summaries(conn, rows)
+            return [self._item_json(conn, r, all_attempts.get(r.id, []), summaries[r.id])
+                    for r in rows], total
 
     def events(self, item_id: str) -> list[dict]:
         with self.read() as conn:
@@ -871,7 +877,7 @@ class Store:
     def _delete_items(self, conn: sa.Connection, ids: Sequence[str]) -> None:
         conn.execute(t.requeue_keys.delete().where(sa.or_(
             t.requeue_keys.c.item_id.in_(ids), t.requeue_keys.c.new_item_id.in_(ids))))
-        for table in (t.log_chunks, t.events, t.attempts):
+        for table in (t.log_chunks, t.events, t.attempts, t.metrics, t.metric_summary):
             conn.execute(table.delete().where(table.c.item_id.in_(ids)))
         conn.execute(t.items.delete().where(t.items.c.id.in_(ids)))
 
@@ -1168,6 +1174,79 @@ class Store:
             conn.execute(t.items.update().where(t.items.c.id == item_id)
                          .values(log_bytes=offset + len(data)))
             return offset + len(data)
+
+    # -- metrics --------------------------------------------------------------------------
+
+    def add_metrics(self, item_id: str, token: str, attempt: int,
+                    points: Sequence[tuple[str, int, float, float]]) -> bool:
+        """Store metric points ``(name, step, value, time)`` of an attempt while holding its
+        lease, and fold them into the running summary; False when the lease is lost."""
+        if not points:
+            return True
+        with self.write() as conn:
+            held = conn.execute(sa.select(t.items.c.id).where(
+                t.items.c.id == item_id, t.items.c.lease_owner == token)).first()
+            if held is None:
+                return False
+            conn.execute(t.metrics.insert(), [
+                {"item_id": item_id, "attempt": attempt, "name": name, "step": step,
+                 "value": value, "time": at} for name, step, value, at in points])
+            names = sorted({p[0] for p in points})
+            summary = {r.name: r for r in conn.execute(sa.select(t.metric_summary).where(
+                t.metric_summary.c.item_id == item_id, t.metric_summary.c.attempt == attempt,
+                t.metric_summary.c.name.in_(names)))}
+            folded: dict[str, dict] = {}
+            for name, step, value, _at in points:
+                old = folded.get(name)
+                if old is None and name in summary:
+                    r = summary[name]
+                    old = {"last": r.last, "step": r.step, "min": r.min, "max": r.max,
+                           "count": r.count}
+                folded[name] = {"last": value, "step": step,
+                                "min": value if old is None else min(old["min"], value),
+                                "max": value if old is None else max(old["max"], value),
+                                "count": 1 if old is None else old["count"] + 1}
+            for name, values in folded.items():
+                key = (t.metric_summary.c.item_id == item_id,
+                       t.metric_summary.c.attempt == attempt, t.metric_summary.c.name == name)
+                if name in summary:
+                    conn.execute(t.metric_summary.update().where(*key).values(**values))
+                else:
+                    conn.execute(t.metric_summary.insert().values(
+                        item_id=item_id, attempt=attempt, name=name, **values))
+            return True
+
+    def metric_points(self, item_id: str, *, attempt: int | None = None, after: int = 0,
+                      limit: int | None = None) -> tuple[list[dict], int]:
+        """Points of an attempt (default: the item's latest) in the order they were stored,
+        from after the cursor ``after``; and the cursor to ask with next."""
+        with self.read() as conn:
+            row = self._item_row(conn, item_id)
+            attempt = row.attempt if attempt is None else attempt
+            query = (sa.select(t.metrics.c.id, t.metrics.c.name, t.metrics.c.step,
+                               t.metrics.c.value, t.metrics.c.time)
+                     .where(t.metrics.c.item_id == item_id, t.metrics.c.attempt == attempt,
+                            t.metrics.c.id > after)
+                     .order_by(t.metrics.c.id))
+            if limit is not None:
+                query = query.limit(limit)
+            rows = conn.execute(query).all()
+        points = [{"name": r.name, "step": r.step, "value": r.value, "time": iso(r.time)}
+                  for r in rows]
+        return points, (rows[-1].id if rows else after)
+
+    def _metric_summaries(self, conn: sa.Connection, rows: Sequence[Any]) -> dict[str, dict]:
+        """item id -> {metric: {last, min, max, step, count}} of each item's latest attempt."""
+        attempts = {r.id: r.attempt for r in rows}
+        found: dict[str, dict] = {item_id: {} for item_id in attempts}
+        ids = list(attempts)
+        for chunk in range(0, len(ids), 500):
+            for r in conn.execute(sa.select(t.metric_summary).where(
+                    t.metric_summary.c.item_id.in_(ids[chunk:chunk + 500]))):
+                if r.attempt == attempts[r.item_id]:
+                    found[r.item_id][r.name] = {"last": r.last, "min": r.min, "max": r.max,
+                                                "step": r.step, "count": r.count}
+        return found
 
     def read_log(
         self, item_id: str, offset: int = 0, limit: int | None = None
