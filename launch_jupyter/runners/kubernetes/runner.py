@@ -78,14 +78,8 @@ class KubernetesRunner:
     def check(self, queue_config: dict) -> None:
         """Raise LaunchError when this agent cannot reach the queue's cluster (no kubeconfig
         or context, no in-cluster config, no client) or build its images (no engine)."""
-        from ..templates import validate_template_values
-
         config = queue_config or {}
-        values = validate_template_values(config)
-        template = render(config.get("template") or {}, values, {})
-        if isinstance(template, dict):
-            check_template(template, config.get("admin") or {})  # kubeconfig/context refused
-        self.connection()
+        self.connection()  # the agent's own cluster; the template is checked at start
         if config.get("registry") and not config.get("image"):
             self.docker()
 
