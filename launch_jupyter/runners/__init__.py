@@ -42,7 +42,7 @@ def rescan() -> None:
 
 def runner_class(name: str) -> type[Runner]:
     """The class registered as runner ``name`` (LaunchError when none is)."""
-    entry = _entry_points().get(name)
+    entry = _entry_points().get(name) if isinstance(name, str) else None
     if entry is None:
         available = ", ".join(names()) or "none (reinstall launch-jupyter: pip install -e .)"
         raise LaunchError(f"unknown runner {name!r}; use one of: {available}; a package adds "
