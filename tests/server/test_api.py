@@ -10,6 +10,7 @@ import pytest
 from traitlets.config import Config
 
 from launch_jupyter.api import Launch
+from launch_jupyter.errors import ConflictError
 from launch_jupyter.server import launch_config
 from launch_jupyter.server.manager import complete_utf8_prefix
 
@@ -381,7 +382,10 @@ def test_executed_notebook_outside_the_root_is_copied_under_it(
     client.store.finish(item.id, "tok", "succeeded", exit_code=0, outputs=[
         {"name": "nb.ipynb", "path": str(executed), "size": 1, "kind": "notebook"}])
     manager = LaunchManager(root, LaunchConfig.load(store=store_url))
-    where = manager.notebook(item.id)
+    with pytest.raises(ConflictError, match="POST"):  # a GET only looks: it copies nothing
+        manager.notebook(item.id)
+    assert list(root.iterdir()) == []
+    where = manager.notebook(item.id, copy=True)
     assert where["path"] == f"launch-runs/{item.id}/nb.ipynb"
     assert (root / where["path"]).read_text() == executed.read_text()
     client.close()

@@ -57,7 +57,7 @@ async def test_every_route_refuses_requests_without_credentials(
 ) -> None:
     assert jp_serverapp.identity_provider.token  # a token is set; the requests send none
     routes = launch_routes(jp_serverapp.web_app)
-    assert len(routes) == 11, routes
+    assert len(routes) == 12, routes
     token = {"Authorization": f"token {jp_serverapp.identity_provider.token}"}
     checked = 0
     for pattern, handler in routes:
@@ -70,7 +70,7 @@ async def test_every_route_refuses_requests_without_credentials(
             authed = await raw_fetch(http_server_client, path, verb.upper(), headers=token)
             assert authed.code != 403, (verb, path, authed.body)
             checked += 1
-    assert checked == 15
+    assert checked == 16
 
 
 def cookies_of(response: HTTPResponse, jar: dict[str, str]) -> dict[str, str]:
