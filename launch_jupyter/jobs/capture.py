@@ -16,6 +16,7 @@ import os
 import platform
 import re
 import tokenize
+import unicodedata
 import warnings as _warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -240,13 +241,61 @@ def _walk_files(directory: Path) -> list[Path]:
     return found
 
 
-def _check_include(patterns: Sequence[str], folder: Path) -> dict[str, bytes]:
-    """Files matched by ``--include`` glob patterns relative to ``folder``."""
+@dataclass(frozen=True)
+class _Scope:
+    """Where a job's files may come from: beside the source in ``folder``, and, through any
+    symlink, only from inside ``root`` (the folder itself, or the server's root dir for REST)."""
+
+    folder: Path
+    root: Path
+    allow_hidden: bool = False
+
+    @classmethod
+    def of(cls, folder: Path, root: str | os.PathLike[str] | None = None,
+           allow_hidden: bool = False) -> _Scope:
+        real = folder.resolve()
+        inside = Path(root).resolve() if root is not None else real
+        return cls(folder, inside if real.is_relative_to(inside) else real, allow_hidden)
+
+    def hidden(self, rel: str | Path) -> bool:
+        """A path with a part that is, or looks like (NFKC: '．env'), a dot-file."""
+        return not self.allow_hidden and any(
+            unicodedata.normalize("NFKC", part).startswith(".") for part in Path(rel).parts)
+
+    def outside(self, path: Path) -> Path | None:
+        """Where ``path`` really is when that is outside ``root`` (through links), else None."""
+        real = path.resolve()
+        return None if real.is_relative_to(self.root) else real
+
+    def read(self, path: Path, what: str) -> bytes:
+        """The bytes of ``path`` (under ``folder``), refused when a link takes it out of
+        ``root`` or to a hidden file there. ``what`` names the file in messages."""
+        real = self.outside(path)
+        if real is not None:
+            raise CaptureError(
+                f"{what} links to {real}, outside {self.root}; a job only takes files from "
+                "inside that folder: copy the file in (or install it as a package)")
+        if self.hidden(path.resolve().relative_to(self.root)):
+            raise CaptureError(f"{what} links to the hidden file {path.resolve()}; hidden files "
+                               "never travel with a job: copy it to a name without a leading dot")
+        return path.read_bytes()
+
+
+def _check_include(patterns: Sequence[str], scope: _Scope,
+                   warnings: list[str]) -> dict[str, bytes]:
+    """Files matched by ``--include`` glob patterns relative to the source's folder.
+
+    Patterns cannot leave the folder ('..', absolute, or a look-alike of them), matches obey
+    the hidden-file rule, and links must stay inside the scope's root.
+    """
+    folder = scope.folder
     files: dict[str, bytes] = {}
-    root = folder.resolve()
     for pattern in patterns:
         posix = pattern.replace("\\", "/")
-        if os.path.isabs(pattern) or posix.startswith(("/", "~")) or ".." in posix.split("/"):
+        parts = [unicodedata.normalize("NFKC", part) for part in posix.split("/")]
+        normal = unicodedata.normalize("NFKC", posix)
+        if (os.path.isabs(pattern) or normal.startswith(("/", "~"))
+                or any(".." in part.split("/") for part in parts)):
             raise CaptureError(
                 f"--include {pattern!r} points outside {folder}; patterns are relative to the "
                 "notebook's folder and cannot use '..' or absolute paths"
@@ -255,16 +304,24 @@ def _check_include(patterns: Sequence[str], folder: Path) -> dict[str, bytes]:
         if not matches:
             raise CaptureError(f"--include {pattern!r} matches nothing in {folder}")
         for match in matches:
+            if scope.hidden(match):
+                raise CaptureError(
+                    f"--include {pattern!r} matches {match!r}, a hidden file or folder; hidden "
+                    "files (keys, .env, .ssh) never travel with a job: give the file a name "
+                    "without a leading dot if it belongs in the job"
+                )
             full = folder / match
             found = _walk_files(full) if full.is_dir() else [full]
+            skipped = []
             for file_path in found:
-                real = file_path.resolve()
-                if not real.is_relative_to(root):
-                    raise CaptureError(
-                        f"--include {pattern!r} reaches {file_path}, which links outside {folder}"
-                    )
                 rel = file_path.relative_to(folder).as_posix()
-                files[rel] = file_path.read_bytes()
+                if scope.hidden(rel):
+                    skipped.append(rel)
+                    continue
+                files[rel] = scope.read(file_path, f"--include {pattern!r} reaches {rel}, which")
+            if skipped:
+                warnings.append(f"--include {pattern!r}: hidden files left out of the job: "
+                                f"{', '.join(skipped[:10])}{' ...' if len(skipped) > 10 else ''}")
     return files
 
 
@@ -561,9 +618,13 @@ def _script_parameters(
 
 
 def _local_modules(
-    modules: set[str], folder: Path, warnings: list[str]
+    modules: set[str], scope: _Scope, warnings: list[str]
 ) -> tuple[dict[str, bytes], set[str]]:
-    """Files of modules that live beside the source (recursively) and the modules left over."""
+    """Files of modules that live beside the source (recursively) and the modules left over.
+
+    A module file that links outside the scope's root, or to a hidden file, is refused.
+    """
+    folder = scope.folder
     files: dict[str, bytes] = {}
     external: set[str] = set()
     pending = sorted(modules)
@@ -586,7 +647,10 @@ def _local_modules(
             continue
         for path in paths:
             rel = path.relative_to(folder).as_posix()
-            content = path.read_bytes()
+            if scope.hidden(rel):
+                warnings.append(f"local module file {rel} is hidden; left out of the job")
+                continue
+            content = scope.read(path, f"local module {rel}")
             files[rel] = content
             try:
                 pending.extend(sorted(deps.imported_modules(content.decode("utf-8")) - seen))
@@ -630,14 +694,14 @@ def _assemble(
     modules: set[str],
     pip: Sequence[str],
     env: dict[str, str],
-    folder: Path,
+    scope: _Scope,
     include: Sequence[str],
     source_path: str,
     warnings: list[str],
 ) -> CapturedJob:
-    local, external = _local_modules(modules, folder, warnings)
+    local, external = _local_modules(modules, scope, warnings)
     files = dict(local)
-    files.update(_check_include(include, folder))
+    files.update(_check_include(include, scope, warnings))
     replaced = files.get(entrypoint.path)
     # The source itself (matched by an include, say) is expected: its canonical form wins.
     if replaced not in (None, entrypoint.content) and entrypoint.path != Path(source_path).name:
@@ -698,7 +762,7 @@ def _from_notebook(
     name: str,
     stem: str,
     filename: str,
-    folder: Path,
+    scope: _Scope,
     mode: str | None,
     kernel: str | None,
     include: Sequence[str],
@@ -766,7 +830,7 @@ def _from_notebook(
         modules=modules,
         pip=pip,
         env=env,
-        folder=folder,
+        scope=scope,
         include=include,
         source_path=source_path,
         warnings=warnings,
@@ -781,6 +845,7 @@ def _from_script(
     kernel: str | None,
     include: Sequence[str],
     env: dict[str, str],
+    scope: _Scope,
 ) -> CapturedJob:
     if mode not in (None, "script"):
         raise CaptureError(f"cannot capture {path} in {mode} mode: .py files run as scripts")
@@ -815,7 +880,7 @@ def _from_script(
         modules=modules,
         pip=[],
         env=env,
-        folder=path.parent,
+        scope=scope,
         include=include,
         source_path=str(path),
         warnings=warnings,
@@ -833,13 +898,19 @@ def capture(
     kernel: str | None = None,
     mode: str | None = None,
     env: Sequence[str] = (),
+    root: str | os.PathLike[str] | None = None,
+    allow_hidden: bool = False,
 ) -> CapturedJob:
     """Capture a ``.ipynb`` notebook or a ``.py`` script as a job.
 
     ``include`` adds files by glob (relative to the source's folder), ``env`` names environment
     variables to carry (``NAME`` or ``NAME=value``), ``mode`` is ``notebook`` or ``script``.
+    Included files and local modules must resolve (through links) inside ``root`` (default:
+    the source's folder; the server's root dir for REST) and are never hidden files unless
+    ``allow_hidden``.
     """
     source = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+    scope = _Scope.of(source.parent, root, allow_hidden)
     name = validate_name(name) if name is not None else default_job_name(source)
     if mode is not None and mode not in MODES:
         raise CaptureError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
@@ -852,7 +923,7 @@ def capture(
             name=name,
             stem=source.stem,
             filename=source.name,
-            folder=source.parent,
+            scope=scope,
             mode=mode,
             kernel=kernel,
             include=include,
@@ -861,7 +932,8 @@ def capture(
         )
     if suffix == ".py":
         return _from_script(
-            source, name=name, mode=mode, kernel=kernel, include=include, env=variables
+            source, name=name, mode=mode, kernel=kernel, include=include, env=variables,
+            scope=scope,
         )
     raise CaptureError(
         f"cannot capture {source}: launch-jupyter captures .ipynb notebooks and .py scripts"
@@ -910,7 +982,7 @@ def capture_cells(
         name=name,
         stem=name,
         filename=f"{name}.ipynb",
-        folder=base,
+        scope=_Scope.of(base),
         mode=mode,
         kernel=kernel,
         include=(),

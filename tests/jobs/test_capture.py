@@ -10,6 +10,7 @@ import pytest
 
 from launch_jupyter.errors import CaptureError, InvalidNameError, ParameterError, SecretError
 from launch_jupyter.jobs import capture, capture_cells, inject_parameters
+from tests.conftest import write_notebook
 
 PARAMS_CELL = (
     "lr = 0.01  # launch: minimum=0, maximum=1\n"
@@ -328,6 +329,117 @@ def test_include_globs_add_files(make_notebook, tmp_path):
 def test_bad_include_patterns_are_refused(make_notebook, pattern, message):
     with pytest.raises(CaptureError, match=message):
         capture(make_notebook(["print(1)"]), include=[pattern])
+
+
+# -- confinement: hidden files and links out (security row 6) --------------------------------
+
+
+@pytest.fixture
+def secrets_beside(tmp_path):
+    """Hidden files beside the notebook, and a secret outside its folder."""
+    (tmp_path / ".env").write_text("API_TOKEN=hunter2")
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "id_ed25519").write_text("PRIVATE KEY")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "secret.py").write_text("TOKEN = 'outside-secret'\n")
+    (outside / "data").mkdir()
+    (outside / "data" / "passwd").write_text("root:x:0:0")
+    return outside
+
+
+@pytest.mark.parametrize("pattern", [".env", ".ssh", ".ssh/id_ed25519", ".e*", ".*",
+                                     "**/.env", "./.env"])
+def test_includes_obey_the_hidden_file_rule(make_notebook, secrets_beside, pattern):
+    with pytest.raises(CaptureError, match="hidden") as caught:
+        capture(make_notebook(["print(1)"]), include=[pattern])
+    assert ".env" in str(caught.value) or ".ssh" in str(caught.value)
+
+
+def test_a_hidden_include_is_captured_only_when_allowed(make_notebook, secrets_beside):
+    job = capture(make_notebook(["print(1)"]), include=[".env"], allow_hidden=True)
+    assert job.file(".env").content == b"API_TOKEN=hunter2"
+
+
+def test_hidden_files_inside_an_included_folder_are_left_out_with_a_warning(
+        make_notebook, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("1")
+    (tmp_path / "data" / ".token").write_text("secret")
+    (tmp_path / "data" / ".cache").mkdir()
+    (tmp_path / "data" / ".cache" / "b.csv").write_text("2")
+    job = capture(make_notebook(["print(1)"]), include=["data"])
+    assert [f.path for f in job.files] == ["data/a.csv", "train.ipynb"]
+    assert any("data/.token" in w and "hidden" in w for w in job.warnings), job.warnings
+
+
+@pytest.mark.parametrize("pattern", [
+    "../x", "data/../../x", "\uff0e\uff0e/x",  # fullwidth dots: NFKC '..'
+    "\u2025/x",  # two-dot leader: NFKC '..'
+    "\uff0fetc/passwd",  # fullwidth solidus: NFKC '/'
+])
+def test_includes_cannot_climb_out_even_by_look_alikes(make_notebook, secrets_beside, pattern):
+    with pytest.raises(CaptureError, match="outside"):
+        capture(make_notebook(["print(1)"]), include=[pattern])
+
+
+def test_a_look_alike_of_a_hidden_name_counts_as_hidden(make_notebook, tmp_path):
+    (tmp_path / "\uff0eenv").write_text("API_TOKEN=x")  # '．env' looks like '.env'
+    with pytest.raises(CaptureError, match="hidden"):
+        capture(make_notebook(["print(1)"]), include=["\uff0eenv"])
+
+
+def test_an_included_link_to_outside_is_refused(make_notebook, tmp_path, secrets_beside):
+    (tmp_path / "passwd").symlink_to(secrets_beside / "data" / "passwd")
+    with pytest.raises(CaptureError, match="outside") as caught:
+        capture(make_notebook(["print(1)"]), include=["passwd"])
+    assert str(secrets_beside / "data" / "passwd") in str(caught.value)
+
+
+def test_an_included_linked_folder_pointing_outside_is_refused(make_notebook, tmp_path,
+                                                                 secrets_beside):
+    (tmp_path / "data").symlink_to(secrets_beside / "data", target_is_directory=True)
+    for pattern in ("data", "data/*", "*/passwd"):
+        with pytest.raises(CaptureError, match="outside"):
+            capture(make_notebook(["print(1)"]), include=[pattern])
+
+
+def test_an_included_link_to_a_hidden_file_is_refused(make_notebook, tmp_path, secrets_beside):
+    (tmp_path / "settings.txt").symlink_to(tmp_path / ".env")
+    with pytest.raises(CaptureError, match="hidden"):
+        capture(make_notebook(["print(1)"]), include=["settings.txt"])
+
+
+def test_a_symlinked_local_module_pointing_outside_is_refused(make_notebook, tmp_path,
+                                                                secrets_beside):
+    (tmp_path / "helper.py").symlink_to(secrets_beside / "secret.py")
+    with pytest.raises(CaptureError, match="local module helper.py links to") as caught:
+        capture(make_notebook(["import helper"]))
+    assert "outside" in str(caught.value)
+
+
+def test_a_local_package_linked_outside_is_refused(make_notebook, tmp_path, secrets_beside):
+    (secrets_beside / "pkg").mkdir()
+    (secrets_beside / "pkg" / "__init__.py").write_text("TOKEN = 'outside-secret'\n")
+    (tmp_path / "pkg").symlink_to(secrets_beside / "pkg", target_is_directory=True)
+    with pytest.raises(CaptureError, match="outside"):
+        capture(make_notebook(["import pkg"]))
+
+
+def test_links_inside_the_root_are_followed(make_notebook, tmp_path, secrets_beside):
+    """A link to a file elsewhere under the confinement root (the server's root dir for REST)
+    is fine: its content travels under the link's name."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "util.py").write_text("X = 1\n")
+    nb_dir = tmp_path / "work"
+    nb_dir.mkdir()
+    (nb_dir / "util.py").symlink_to(shared / "util.py")
+    nb = write_notebook(nb_dir, "nb.ipynb", ["import util"])
+    with pytest.raises(CaptureError, match="outside"):
+        capture(nb)  # default root: the notebook's own folder
+    job = capture(nb, root=tmp_path)
+    assert job.file("util.py").content == b"X = 1\n"
 
 
 # -- broken input ---------------------------------------------------------------------------
