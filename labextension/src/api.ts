@@ -11,21 +11,50 @@ export type ItemState =
   | 'failed'
   | 'cancelled';
 
-/** Every state, in the order the sidebar shows counts. */
-export const STATES: readonly ItemState[] = [
-  'queued',
-  'leased',
-  'running',
-  'succeeded',
-  'failed',
-  'cancelled'
-];
+/**
+ * What the server knows and the sidebar renders and submits with (`GET meta`, served from
+ * launch_jupyter/views/states.py and the server's LaunchConfig).
+ */
+export interface Meta {
+  /** Every state, in the order counts are shown. */
+  states: ItemState[];
+  /** The states an item never leaves. */
+  terminal: ItemState[];
+  /** state -> a symbol that keeps the state readable without colour. */
+  symbols: Record<string, string>;
+  /** state -> `#rrggbb`. */
+  colours: Record<string, string>;
+  /** Priority names, highest first. */
+  priorities: string[];
+  default_priority: string;
+  /** The queue a submit without one goes to (LaunchConfig.default_queue). */
+  default_queue: string;
+  /** Seconds a lease lasts without renewal (LaunchConfig.lease_ttl). */
+  lease_ttl: number;
+  /** Installed runner name -> one line of help. */
+  runners: Record<string, string>;
+}
 
-const TERMINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled']);
+/**
+ * What the sidebar assumes only until the server's meta answers: the state words (so lists
+ * and counts work) without symbols, no default queue or priorities, and LaunchConfig's
+ * default lease ttl (so an agent's heartbeat reads sensibly).
+ */
+export const LOADING_META: Readonly<Meta> = {
+  states: ['queued', 'leased', 'running', 'succeeded', 'failed', 'cancelled'],
+  terminal: ['succeeded', 'failed', 'cancelled'],
+  symbols: {},
+  colours: {},
+  priorities: [],
+  default_priority: '',
+  default_queue: '',
+  lease_ttl: 30,
+  runners: {}
+};
 
-/** Whether an item in `state` can never change again. */
-export function isTerminal(state: string): boolean {
-  return TERMINAL.has(state);
+/** Whether an item in `state` can never change again, by the server's `meta.terminal`. */
+export function isTerminal(state: string, meta: Pick<Meta, 'terminal'>): boolean {
+  return (meta.terminal as readonly string[]).includes(state);
 }
 
 export interface ItemError {
@@ -207,6 +236,11 @@ export class LaunchClient {
 
   agents(): Promise<Agent[]> {
     return this._get('agents');
+  }
+
+  /** States, symbols, priorities, the default queue and the lease ttl the server uses. */
+  meta(): Promise<Meta> {
+    return this._get('meta');
   }
 
   jobs(): Promise<Job[]> {

@@ -2,7 +2,7 @@
  * How the sidebar words durations, ages, parameters and agent health.
  */
 
-import { Item, isTerminal } from './api';
+import { Item, Meta, isTerminal } from './api';
 
 /** `12.3 s`, `3 min 05 s`, `2 h 04 min`; an em dash when unknown. */
 export function formatDuration(seconds: number | null | undefined): string {
@@ -42,11 +42,15 @@ export function formatAge(seconds: number | null | undefined): string {
 }
 
 /** How long the item has run: its duration once finished, else the time since it started. */
-export function itemDuration(item: Item, now: number = Date.now()): number | null {
+export function itemDuration(
+  item: Item,
+  meta: Pick<Meta, 'terminal'>,
+  now: number = Date.now()
+): number | null {
   if (item.duration !== null && item.duration !== undefined) {
     return item.duration;
   }
-  if (!item.started_at || isTerminal(item.state)) {
+  if (!item.started_at || isTerminal(item.state, meta)) {
     return null;
   }
   const started = Date.parse(item.started_at);
@@ -75,23 +79,29 @@ export function formatParameters(parameters: Record<string, unknown>, max = 80):
   return text.length > max ? text.slice(0, max - 1) + '…' : text;
 }
 
-/** The item's priority as a word (`medium`) whether the server sent a word or a number. */
-export function formatPriority(priority: string | number): string {
-  const words = ['low', 'medium', 'high', 'critical'];
-  return typeof priority === 'number' ? (words[priority] ?? String(priority)) : priority;
+/**
+ * The item's priority as a word (`medium`) whether the server sent a word or a number (0 is
+ * the lowest of `meta.priorities`, which lists the highest first).
+ */
+export function formatPriority(priority: string | number, meta: Pick<Meta, 'priorities'>): string {
+  if (typeof priority !== 'number') {
+    return priority;
+  }
+  const words = meta.priorities;
+  return words[words.length - 1 - priority] ?? String(priority);
 }
 
 export type Health = 'ok' | 'late' | 'lost';
 
 /**
- * An agent's health from its heartbeat age: late after `lateAfter` seconds (one lease ttl by
- * default), lost after three.
+ * An agent's health from its heartbeat age: late after one lease ttl (`leaseTtl` seconds, the
+ * server's `meta.lease_ttl`), lost after three.
  */
-export function agentHealth(heartbeatAge: number, lateAfter = 30): Health {
-  if (heartbeatAge < lateAfter) {
+export function agentHealth(heartbeatAge: number, leaseTtl: number): Health {
+  if (heartbeatAge < leaseTtl) {
     return 'ok';
   }
-  return heartbeatAge < 3 * lateAfter ? 'late' : 'lost';
+  return heartbeatAge < 3 * leaseTtl ? 'late' : 'lost';
 }
 
 /** The short form of an item id (ULIDs share their time prefix; the tail tells them apart). */

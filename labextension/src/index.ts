@@ -74,7 +74,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         if (notebook.context.model.dirty) {
           await notebook.context.save(); // the job is captured from the file on disk
         }
-        const item = await submitNotebook(client, notebook.context.path);
+        const meta = sidebar.model.loadMeta();
+        const item = await submitNotebook(client, notebook.context.path, meta);
         if (item) {
           app.shell.activateById(sidebar.id);
           await sidebar.model.selectItem(item.id);

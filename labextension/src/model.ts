@@ -7,7 +7,16 @@ import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { Agent, Item, LaunchAPIError, LaunchClient, Queue, isTerminal } from './api';
+import {
+  Agent,
+  Item,
+  LOADING_META,
+  LaunchAPIError,
+  LaunchClient,
+  Meta,
+  Queue,
+  isTerminal
+} from './api';
 
 /** Where a log tail reads from: the client's `logs` call. */
 export type LogSource = Pick<LaunchClient, 'logs'>;
@@ -127,7 +136,10 @@ export interface LaunchModelOptions {
   auto?: boolean;
 }
 
-/** The sidebar's state, refreshed by a `@lumino/polling` Poll that backs off on errors. */
+/**
+ * The sidebar's state, refreshed by a `@lumino/polling` Poll that backs off on errors; the
+ * server's meta is read with the first refresh and kept.
+ */
 export class LaunchModel implements IDisposable {
   constructor(options: LaunchModelOptions) {
     this.client = options.client;
@@ -154,6 +166,41 @@ export class LaunchModel implements IDisposable {
   /** Emitted whenever anything the sidebar shows changed. */
   get changed(): ISignal<this, void> {
     return this._changed;
+  }
+
+  /**
+   * The server's states, symbols, priorities, default queue and lease ttl; `LOADING_META`
+   * only until the server answers.
+   */
+  get meta(): Readonly<Meta> {
+    return this._meta ?? LOADING_META;
+  }
+
+  /** Whether the server's meta has answered. */
+  get metaLoaded(): boolean {
+    return this._meta !== null;
+  }
+
+  /** The server's meta, read once; concurrent calls share the request, a failed read is retried. */
+  loadMeta(): Promise<Meta> {
+    if (this._meta !== null) {
+      return Promise.resolve(this._meta);
+    }
+    if (this._metaPending === null) {
+      this._metaPending = this.client
+        .meta()
+        .then(meta => {
+          if (!this._disposed) {
+            this._meta = meta;
+            this._changed.emit();
+          }
+          return meta;
+        })
+        .finally(() => {
+          this._metaPending = null;
+        });
+    }
+    return this._metaPending;
   }
 
   get queues(): readonly Queue[] {
@@ -309,7 +356,10 @@ export class LaunchModel implements IDisposable {
         this.client
           .items({ queue, limit: this._itemLimit })
           .catch(err => this._forgetMissingQueue(err, queue)),
-        itemId === null ? Promise.resolve(null) : this.client.item(itemId)
+        itemId === null ? Promise.resolve(null) : this.client.item(itemId),
+        // Read with the first data so it never shows with the fallback; on failure the
+        // fallback stays and the next refresh asks again.
+        this._meta === null ? this.loadMeta().catch(() => null) : null
       ]);
       if (this._disposed) {
         return;
@@ -382,6 +432,8 @@ export class LaunchModel implements IDisposable {
   private readonly _standby: Poll.Standby | (() => boolean | Poll.Standby);
   private readonly _logInterval: number;
   private readonly _maxInterval: number;
+  private _meta: Meta | null = null;
+  private _metaPending: Promise<Meta> | null = null;
   private _queues: Queue[] = [];
   private _agents: Agent[] = [];
   private _items: Item[] = [];
@@ -409,13 +461,13 @@ function messageOf(err: unknown): string {
 }
 
 /** Whether the item can still be cancelled. */
-export function canCancel(item: Item): boolean {
-  return !isTerminal(item.state) && !item.cancel_requested;
+export function canCancel(item: Item, meta: Pick<Meta, 'terminal'>): boolean {
+  return !isTerminal(item.state, meta) && !item.cancel_requested;
 }
 
 /** Whether the item can be requeued (only finished items can). */
-export function canRequeue(item: Item): boolean {
-  return isTerminal(item.state);
+export function canRequeue(item: Item, meta: Pick<Meta, 'terminal'>): boolean {
+  return isTerminal(item.state, meta);
 }
 
 /** Whether the item kept an executed notebook. */

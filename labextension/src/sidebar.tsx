@@ -7,7 +7,7 @@ import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { Agent, Item, LaunchClient, Queue, STATES } from './api';
+import { Agent, Item, LaunchClient, Meta, Queue, isTerminal } from './api';
 import {
   agentHealth,
   formatAge,
@@ -20,15 +20,6 @@ import {
 } from './format';
 import { launchIcon } from './icon';
 import { LaunchModel, canCancel, canRequeue, hasNotebook } from './model';
-
-const STATE_SYMBOLS: Record<string, string> = {
-  queued: '○',
-  leased: '◔',
-  running: '◑',
-  succeeded: '✓',
-  failed: '✗',
-  cancelled: '⊘'
-};
 
 export interface LaunchSidebarOptions {
   client: LaunchClient;
@@ -124,26 +115,33 @@ function SidebarView(props: ViewProps): JSX.Element {
         <>
           <QueueList model={model} />
           <ItemList model={model} />
-          <AgentList agents={model.agents} />
+          <AgentList agents={model.agents} meta={model.meta} />
         </>
       )}
     </div>
   );
 }
 
-function StateBadge({ state }: { state: string }): JSX.Element {
+/** A state's symbol from the server's meta (none while it loads, `?` for an unknown state). */
+function stateSymbol(meta: Readonly<Meta>, state: string): string {
+  const known = (meta.states as readonly string[]).includes(state);
+  return meta.symbols[state] ?? (known ? '' : '?');
+}
+
+function StateBadge({ state, meta }: { state: string; meta: Readonly<Meta> }): JSX.Element {
   return (
     <span className={`jp-LaunchState jp-LaunchState-${state}`} data-state={state}>
       <span className="jp-LaunchState-symbol" aria-hidden="true">
-        {STATE_SYMBOLS[state] ?? '?'}
+        {stateSymbol(meta, state)}
       </span>
       {state}
     </span>
   );
 }
 
-function Counts({ counts }: { counts: Record<string, number> }): JSX.Element {
-  const shown = STATES.filter(s => (counts[s] ?? 0) > 0);
+function Counts(props: { counts: Record<string, number>; meta: Readonly<Meta> }): JSX.Element {
+  const { counts, meta } = props;
+  const shown = meta.states.filter(s => (counts[s] ?? 0) > 0);
   return (
     <span className="jp-LaunchSidebar-counts">
       {shown.length === 0 && <span className="jp-LaunchSidebar-muted">empty</span>}
@@ -154,7 +152,7 @@ function Counts({ counts }: { counts: Record<string, number> }): JSX.Element {
           data-state={s}
           title={`${counts[s]} ${s}`}
         >
-          {STATE_SYMBOLS[s]} {counts[s]}
+          {`${stateSymbol(meta, s)} ${counts[s]}`.trim()}
         </span>
       ))}
     </span>
@@ -189,7 +187,7 @@ function QueueList({ model }: { model: LaunchModel }): JSX.Element {
               {queue.runner}
               {queue.paused ? ' · paused' : ''}
             </span>
-            <Counts counts={queue.counts} />
+            <Counts counts={queue.counts} meta={model.meta} />
           </li>
         ))}
       </ul>
@@ -224,14 +222,16 @@ function ItemList({ model }: { model: LaunchModel }): JSX.Element {
             onClick={() => void model.selectItem(item.id)}
           >
             <div className="jp-LaunchSidebar-line">
-              <StateBadge state={item.state} />
+              <StateBadge state={item.state} meta={model.meta} />
               <span className="jp-LaunchSidebar-name">{item.job}</span>
-              <span className="jp-LaunchSidebar-muted">{formatDuration(itemDuration(item, now))}</span>
+              <span className="jp-LaunchSidebar-muted">
+                {formatDuration(itemDuration(item, model.meta, now))}
+              </span>
             </div>
             <div className="jp-LaunchSidebar-line jp-LaunchSidebar-muted">
               <span>{shortId(item.id)}</span>
               {!model.selectedQueue && <span>{item.queue}</span>}
-              <span>{formatPriority(item.priority)}</span>
+              <span>{formatPriority(item.priority, model.meta)}</span>
               <span className="jp-LaunchSidebar-params">{formatParameters(item.parameters)}</span>
             </div>
           </li>
@@ -241,7 +241,8 @@ function ItemList({ model }: { model: LaunchModel }): JSX.Element {
   );
 }
 
-function AgentList({ agents }: { agents: readonly Agent[] }): JSX.Element {
+function AgentList(props: { agents: readonly Agent[]; meta: Readonly<Meta> }): JSX.Element {
+  const { agents, meta } = props;
   return (
     <section className="jp-LaunchSidebar-section jp-LaunchSidebar-agents">
       <h3>Agents</h3>
@@ -252,7 +253,7 @@ function AgentList({ agents }: { agents: readonly Agent[] }): JSX.Element {
       )}
       <ul>
         {agents.map(agent => {
-          const health = agentHealth(agent.heartbeat_age);
+          const health = agentHealth(agent.heartbeat_age, meta.lease_ttl);
           return (
             <li key={agent.id} className="jp-LaunchSidebar-row jp-LaunchSidebar-agent" data-agent-id={agent.id}>
               <div className="jp-LaunchSidebar-line">
@@ -306,7 +307,7 @@ function ItemDetail(props: ViewProps): JSX.Element {
         <button className="jp-LaunchSidebar-link" onClick={() => void model.selectItem(null)}>
           ← Items
         </button>
-        {item && canCancel(item) && (
+        {item && canCancel(item, model.meta) && (
           <button
             className="jp-LaunchSidebar-button jp-mod-warn"
             disabled={busy}
@@ -315,7 +316,7 @@ function ItemDetail(props: ViewProps): JSX.Element {
             Cancel
           </button>
         )}
-        {item && canRequeue(item) && (
+        {item && canRequeue(item, model.meta) && (
           <button
             className="jp-LaunchSidebar-button"
             disabled={busy}
@@ -338,7 +339,7 @@ function ItemDetail(props: ViewProps): JSX.Element {
       {item === null ? (
         <p className="jp-LaunchSidebar-muted">Loading item {id}…</p>
       ) : (
-        <ItemFacts item={item} />
+        <ItemFacts item={item} meta={model.meta} />
       )}
       <h3>
         Log
@@ -349,13 +350,13 @@ function ItemDetail(props: ViewProps): JSX.Element {
   );
 }
 
-function ItemFacts({ item }: { item: Item }): JSX.Element {
+function ItemFacts({ item, meta }: { item: Item; meta: Readonly<Meta> }): JSX.Element {
   const rows: [string, React.ReactNode][] = [
     ['item', item.id],
     ['queue', item.queue],
     ['attempt', item.max_attempts ? `${item.attempt} of ${item.max_attempts}` : String(item.attempt)],
-    ['priority', formatPriority(item.priority)],
-    ['duration', formatDuration(itemDuration(item))],
+    ['priority', formatPriority(item.priority, meta)],
+    ['duration', formatDuration(itemDuration(item, meta))],
     ['created', formatTime(item.created_at)]
   ];
   if (item.started_at) {
@@ -374,9 +375,9 @@ function ItemFacts({ item }: { item: Item }): JSX.Element {
   return (
     <div className="jp-LaunchSidebar-facts">
       <div className="jp-LaunchSidebar-line">
-        <StateBadge state={item.state} />
+        <StateBadge state={item.state} meta={meta} />
         <span className="jp-LaunchSidebar-name">{item.job}</span>
-        {item.cancel_requested && item.state !== 'cancelled' && (
+        {item.cancel_requested && !isTerminal(item.state, meta) && (
           <span className="jp-LaunchSidebar-muted">cancelling…</span>
         )}
       </div>

@@ -6,22 +6,16 @@
 import { Dialog, ReactWidget, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { Item, Job, LaunchClient, Queue } from './api';
+import { Item, Job, LaunchClient, Meta, Queue } from './api';
+import { SubmitChoice, initialChoice } from './choice';
 import { ParameterField, RawValue, collectParameters, fieldsFromJob, initialValue } from './schema';
-
-const PRIORITIES = ['low', 'medium', 'high', 'critical'];
-
-export interface SubmitChoice {
-  queue: string;
-  priority: string;
-  raw: Record<string, RawValue>;
-}
 
 /** The dialog body: the form keeps its values in `choice`, read when the dialog closes. */
 class SubmitForm extends ReactWidget {
   constructor(
     private readonly _job: Job,
     private readonly _queues: Queue[],
+    private readonly _priorities: readonly string[],
     private readonly _fields: ParameterField[],
     readonly choice: SubmitChoice,
     private readonly _errors: string[]
@@ -39,6 +33,7 @@ class SubmitForm extends ReactWidget {
       <SubmitFormView
         job={this._job}
         queues={this._queues}
+        priorities={this._priorities}
         fields={this._fields}
         choice={this.choice}
         errors={this._errors}
@@ -50,6 +45,8 @@ class SubmitForm extends ReactWidget {
 interface FormProps {
   job: Job;
   queues: Queue[];
+  /** The server's priority names, highest first. */
+  priorities: readonly string[];
   fields: ParameterField[];
   choice: SubmitChoice;
   errors: string[];
@@ -104,7 +101,7 @@ function SubmitFormView(props: FormProps): JSX.Element {
           value={choice.priority}
           onChange={e => set(() => (choice.priority = e.target.value))}
         >
-          {PRIORITIES.map(p => (
+          {props.priorities.map(p => (
             <option key={p} value={p}>
               {p}
             </option>
@@ -180,13 +177,18 @@ function FieldInput(props: {
 
 /**
  * Capture the notebook at `path` and submit it with what the user picks; the new item, or null
- * when the user closed the dialog.
+ * when the user closed the dialog. `meta` is the server's (LaunchModel.loadMeta).
  */
-export async function submitNotebook(client: LaunchClient, path: string): Promise<Item | null> {
+export async function submitNotebook(
+  client: LaunchClient,
+  path: string,
+  meta: Promise<Meta>
+): Promise<Item | null> {
   let job: Job;
   let queues: Queue[];
+  let server: Meta;
   try {
-    [job, queues] = await Promise.all([client.createJob(path), client.queues()]);
+    [job, queues, server] = await Promise.all([client.createJob(path), client.queues(), meta]);
   } catch (err) {
     await showErrorMessage('Cannot submit this notebook', String((err as Error).message ?? err));
     return null;
@@ -199,12 +201,12 @@ export async function submitNotebook(client: LaunchClient, path: string): Promis
     return null;
   }
   const fields = fieldsFromJob(job);
-  const choice: SubmitChoice = { queue: queues[0].name, priority: 'medium', raw: {} };
+  const choice = initialChoice(queues, server);
   let errors: string[] = [];
   for (;;) {
     const result = await showDialog({
       title: 'Submit this notebook to a queue',
-      body: new SubmitForm(job, queues, fields, choice, errors),
+      body: new SubmitForm(job, queues, server.priorities, fields, choice, errors),
       buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Submit' })]
     });
     if (!result.button.accept) {

@@ -1,5 +1,5 @@
 import { LaunchAPIError, LaunchClient, apiUrl, isTerminal, itemPath } from '../src/api';
-import { BASE, FakeServer } from './fakeserver';
+import { BASE, FakeServer, META } from './fakeserver';
 
 describe('apiUrl', () => {
   it('puts paths under launch/api whether or not the base url ends with a slash', () => {
@@ -81,8 +81,9 @@ describe('LaunchClient', () => {
 });
 
 describe('isTerminal', () => {
-  it('knows which states never change again', () => {
-    expect(['succeeded', 'failed', 'cancelled'].every(isTerminal)).toBe(true);
-    expect(['queued', 'leased', 'running'].some(isTerminal)).toBe(false);
+  it("knows which states never change again from the server's meta", () => {
+    expect(['succeeded', 'failed', 'cancelled'].every(s => isTerminal(s, META))).toBe(true);
+    expect(['queued', 'leased', 'running'].some(s => isTerminal(s, META))).toBe(false);
+    expect(isTerminal('failed', { terminal: ['succeeded'] })).toBe(false);
   });
 });

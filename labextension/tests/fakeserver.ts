@@ -3,7 +3,23 @@
  * recorded, and answers can be held back to test ordering.
  */
 
-import { Fetcher, LaunchClient } from '../src/api';
+import { Fetcher, LaunchClient, Meta } from '../src/api';
+
+/**
+ * A `GET meta` answer whose values differ from LaunchConfig's defaults (default queue `gpu`,
+ * a 10 s lease ttl, letters as symbols), so a test sees they come from the server.
+ */
+export const META: Meta = {
+  states: ['queued', 'leased', 'running', 'succeeded', 'failed', 'cancelled'],
+  terminal: ['succeeded', 'failed', 'cancelled'],
+  symbols: { queued: 'Q', leased: 'L', running: 'R', succeeded: 'S', failed: 'F', cancelled: 'C' },
+  colours: { queued: '#6b7280', leased: '#2563eb', running: '#2563eb', succeeded: '#16a34a', failed: '#dc2626', cancelled: '#a16207' },
+  priorities: ['critical', 'high', 'medium', 'low'],
+  default_priority: 'medium',
+  default_queue: 'gpu',
+  lease_ttl: 10,
+  runners: { local: 'a process on this machine' }
+};
 
 export interface Recorded {
   method: string;

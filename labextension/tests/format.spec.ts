@@ -9,6 +9,7 @@ import {
   itemDuration,
   shortId
 } from '../src/format';
+import { META } from './fakeserver';
 
 describe('formatting', () => {
   it('words durations', () => {
@@ -23,9 +24,13 @@ describe('formatting', () => {
     expect(formatAge(0.2)).toBe('just now');
     expect(formatAge(12.7)).toBe('12 s ago');
     expect(formatAge(125)).toBe('2 min ago');
-    expect(agentHealth(5)).toBe('ok');
-    expect(agentHealth(45)).toBe('late');
-    expect(agentHealth(200)).toBe('lost');
+    expect(agentHealth(5, 30)).toBe('ok');
+    expect(agentHealth(45, 30)).toBe('late');
+    expect(agentHealth(200, 30)).toBe('lost');
+    // late after one of the server's lease ttls, lost after three
+    expect(agentHealth(9, META.lease_ttl)).toBe('ok');
+    expect(agentHealth(12, META.lease_ttl)).toBe('late');
+    expect(agentHealth(31, META.lease_ttl)).toBe('lost');
   });
 
   it('counts a running item up from its start', () => {
@@ -34,9 +39,10 @@ describe('formatting', () => {
       started_at: '2024-05-02T10:00:00Z',
       duration: null
     } as unknown as Item;
-    expect(itemDuration(running, Date.parse('2024-05-02T10:00:30Z'))).toBe(30);
-    expect(itemDuration({ ...running, state: 'queued', started_at: null })).toBeNull();
-    expect(itemDuration({ ...running, state: 'succeeded', duration: 12 })).toBe(12);
+    expect(itemDuration(running, META, Date.parse('2024-05-02T10:00:30Z'))).toBe(30);
+    expect(itemDuration({ ...running, state: 'queued', started_at: null }, META)).toBeNull();
+    expect(itemDuration({ ...running, state: 'succeeded', duration: 12 }, META)).toBe(12);
+    expect(itemDuration({ ...running, state: 'failed' }, META)).toBeNull(); // finished, no duration
   });
 
   it('shows parameters as JSON, cut to a length', () => {
@@ -45,8 +51,11 @@ describe('formatting', () => {
   });
 
   it('words priorities and shortens ids', () => {
-    expect(formatPriority(2)).toBe('high');
-    expect(formatPriority('low')).toBe('low');
+    expect(formatPriority(2, META)).toBe('high');
+    expect(formatPriority(0, META)).toBe('low');
+    expect(formatPriority(3, META)).toBe('critical');
+    expect(formatPriority(9, META)).toBe('9');
+    expect(formatPriority('low', META)).toBe('low');
     expect(shortId('01HXYZABCDEFGHJKMNPQRSTVWX')).toBe('QRSTVWX'.padStart(8, 'P'));
     expect(shortId('short')).toBe('short');
   });

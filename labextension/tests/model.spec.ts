@@ -1,8 +1,8 @@
 import { IPoll } from '@lumino/polling';
 
-import { Item, LogPage } from '../src/api';
+import { Item, LOADING_META, LogPage } from '../src/api';
 import { LaunchModel, LogTail, canCancel, canRequeue, hasNotebook } from '../src/model';
-import { FakeServer, deferred, waitFor } from './fakeserver';
+import { FakeServer, META, deferred, waitFor } from './fakeserver';
 
 function item(id: string, state: Item['state'], extra: Partial<Item> = {}): Item {
   return {
@@ -288,6 +288,50 @@ describe('LaunchModel', () => {
     expect(reconnected.interval).toBe(5); // back to the normal pace
   });
 
+  it("reads the server's meta with the first refresh, and only once", async () => {
+    const server = overviewServer([]).json('GET', 'meta', META);
+    const m = (current = model(server));
+    expect(m.meta).toBe(LOADING_META);
+    expect(m.metaLoaded).toBe(false);
+    await m.refresh();
+    expect(m.metaLoaded).toBe(true);
+    expect(m.meta.default_queue).toBe('gpu');
+    expect(m.meta.lease_ttl).toBe(10);
+    expect(m.meta.symbols.queued).toBe('Q');
+    await m.refresh();
+    await m.loadMeta();
+    expect(server.count('GET', 'meta')).toBe(1);
+  });
+
+  it('keeps the loading fallback while meta fails, shows the rest, and asks again', async () => {
+    let failing = true;
+    const server = overviewServer([item('01A', 'queued')]).on('GET', 'meta', () =>
+      failing ? { status: 503, body: { message: 'the store cannot be opened' } } : { body: META }
+    );
+    const m = (current = model(server));
+    await m.refresh();
+    expect(m.items.map(i => i.id)).toEqual(['01A']);
+    expect(m.error).toBeNull();
+    expect(m.meta).toBe(LOADING_META);
+    failing = false;
+    await m.refresh();
+    expect(m.meta.default_queue).toBe('gpu');
+    expect(server.count('GET', 'meta')).toBe(2);
+  });
+
+  it('shares one meta request between concurrent callers', async () => {
+    const server = overviewServer([]);
+    const answer = deferred<{ body: unknown }>();
+    server.on('GET', 'meta', () => answer.promise);
+    const m = (current = model(server));
+    const first = m.loadMeta();
+    const second = m.loadMeta();
+    answer.resolve({ body: META });
+    expect((await first).default_queue).toBe('gpu');
+    expect(await second).toBe(await first);
+    expect(server.count('GET', 'meta')).toBe(1);
+  });
+
   it('asks nothing while in standby', async () => {
     const server = overviewServer([]);
     const m = (current = model(server, { interval: 5, standby: () => true, auto: true }));
@@ -299,11 +343,11 @@ describe('LaunchModel', () => {
 
 describe('item actions', () => {
   it('offers cancel until finished or already asked, requeue once finished', () => {
-    expect(canCancel(item('1', 'running'))).toBe(true);
-    expect(canCancel(item('1', 'running', { cancel_requested: true }))).toBe(false);
-    expect(canCancel(item('1', 'failed'))).toBe(false);
-    expect(canRequeue(item('1', 'queued'))).toBe(false);
-    expect(canRequeue(item('1', 'cancelled'))).toBe(true);
+    expect(canCancel(item('1', 'running'), META)).toBe(true);
+    expect(canCancel(item('1', 'running', { cancel_requested: true }), META)).toBe(false);
+    expect(canCancel(item('1', 'failed'), META)).toBe(false);
+    expect(canRequeue(item('1', 'queued'), META)).toBe(false);
+    expect(canRequeue(item('1', 'cancelled'), META)).toBe(true);
   });
 
   it('offers the executed notebook only when the item kept one', () => {
