@@ -48,6 +48,18 @@ PACKAGE = Path(__file__).resolve().parent.parent / "launch_jupyter"
 
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, home: Path,
+              monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every property over a store runs on a SQLite file and on a fresh PostgreSQL database
+    (one per test function); the CLI (``LAUNCH_JUPYTER_STORE``) uses the same store."""
+    if request.param == "sqlite":
+        return f"sqlite:///{home}/launch.db"
+    url = request.getfixturevalue("postgres_url")
+    monkeypatch.setenv("LAUNCH_JUPYTER_STORE", url)
+    return url
+
+
 def with_fixtures(max_examples: int) -> settings:
     """Settings for a property over function-scoped fixtures (a store in a tmp dir): the
     examples share them on purpose, each snapshots the store itself before it acts."""
