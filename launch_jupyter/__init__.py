@@ -10,8 +10,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Item", "Launch", "LaunchError", "Sweep", "__version__", "connect", "parameters",
-           "submit", "sweep"]
+__all__ = ["Item", "Launch", "LaunchError", "Sweep", "__version__", "connect", "log",
+           "parameters", "submit", "sweep"]
 
 
 def parameters(**defaults: Any) -> Any:
@@ -39,6 +39,11 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "log":  # runtime.log, kept here after the first use: jobs call it in loops
+        from .runtime import log
+
+        globals()["log"] = log
+        return log
     if name in ("Launch", "connect", "Item", "Sweep", "submit", "sweep"):
         from . import api
 

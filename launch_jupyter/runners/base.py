@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 import threading
 import time
 from collections.abc import Mapping
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 log = logging.getLogger("launch_jupyter.runners")
+
+MAX_HELD_POINTS = 1_000_000  # metric points kept while the store is away
 
 if TYPE_CHECKING:
     from ..store import JobRecord
@@ -134,7 +137,8 @@ def job_environment(request: RunRequest, output_dir: str,
                     *layers: Mapping[str, Any]) -> dict[str, Any]:
     """The environment of a job: its captured variables, the agent's extra ones, then
     ``layers`` (a queue template's ``env``), then the ``LAUNCH_*`` variables (DESIGN.md,
-    "Runner environment") and ``PYTHONUNBUFFERED``, which nothing overrides."""
+    "Runner environment") and ``PYTHONUNBUFFERED``, which nothing overrides.
+    ``LAUNCH_METRICS_FILE`` (where ``launch_jupyter.log`` writes) lies beside ``output_dir``."""
     env: dict[str, Any] = {**(request.job.spec.get("env") or {}), **request.extra_env}
     for layer in layers:
         env.update(layer)
@@ -145,6 +149,8 @@ def job_environment(request: RunRequest, output_dir: str,
         "LAUNCH_PARAMETERS": json.dumps(request.item.get("parameters") or {}),
         "LAUNCH_OUTPUT_DIR": output_dir,
         "LAUNCH_ATTEMPT": str(request.attempt),
+        "LAUNCH_METRICS_FILE": posixpath.join(posixpath.dirname(output_dir.rstrip("/")),
+                                              "metrics.jsonl"),
         "PYTHONUNBUFFERED": "1",
     })
     return env
@@ -206,6 +212,10 @@ class HeldRun:
     thread: threading.Thread
 
     def _init_held(self) -> None:
+        from .metrics import metrics_marker
+
+        self.marker = metrics_marker(self.item_id, self.attempt)
+        self.metric_points: list[tuple[str, int, float, float]] = []
         self.buffer = bytearray()
         self.buffer_lock = threading.Lock()
         self.logged = 0
@@ -268,8 +278,32 @@ class HeldRun:
                 self.buffer += b"\n"
             self.buffer += (text + "\n").encode()
 
+    def take(self, data: bytes, splitter: Any) -> None:
+        """Buffer a piece of the container's log: the job's output, and the metric points
+        the run wrapper wrote into it (``splitter``: a ``metrics.MarkerSplitter``)."""
+        output = splitter.feed(data)
+        with self.buffer_lock:
+            self.buffer += output
+            self.metric_points += splitter.take()
+
     def flush(self) -> None:
-        """Move buffered output to the store, capped at ``max_log_bytes``."""
+        """Move buffered output to the store, capped at ``max_log_bytes``, then the metric
+        points."""
+        self._flush_log()
+        self._flush_metrics()
+
+    def _flush_metrics(self) -> None:
+        with self.buffer_lock:
+            points, self.metric_points = self.metric_points, []
+        if not points:
+            return
+        try:
+            self.store.add_metrics(self.item_id, self.token, self.attempt, points)
+        except Exception:  # store away: keep them for the next tick (bounded)
+            with self.buffer_lock:
+                self.metric_points[:0] = points[-MAX_HELD_POINTS:]
+
+    def _flush_log(self) -> None:
         with self.buffer_lock:
             data = bytes(self.buffer)
             self.buffer.clear()

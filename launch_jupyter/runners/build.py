@@ -21,6 +21,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -56,11 +57,104 @@ def support_files() -> tuple[tuple[str, bytes], ...]:
     return tuple((path, shipped.joinpath(name).read_bytes()) for path, name in SHIPPED.items())
 
 
-def extract_tar(data: bytes, dest: Path) -> None:
-    """Extract a tar archive (compressed or not) under ``dest``; no path may escape it."""
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(dest, filter="data")
+#: what one outputs archive may hold (members, bytes once unpacked)
+MAX_ARCHIVE_MEMBERS = 10_000
+MAX_ARCHIVE_BYTES = 2 * 1024**3
+
+
+class UnsafeArchiveError(LaunchError, tarfile.TarError):
+    """An outputs archive holds something other than plain files and folders under its root
+    (a link, a device, an absolute or ``..`` name), or more than the limits allow."""
+
+
+def _member_name(member: tarfile.TarInfo) -> str:
+    """The member's clean relative name ('' for the root itself); refuses what could escape."""
+    name = member.name
+    if "\0" in name or name.startswith("/"):
+        raise UnsafeArchiveError(f"the outputs archive holds {name!r}: an absolute or "
+                                 "NUL-bearing name; nothing was unpacked")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeArchiveError(f"the outputs archive holds {name!r}, which climbs out with "
+                                 "'..'; nothing was unpacked")
+    return "/".join(parts)
+
+
+def _inside(root: Path, name: str) -> Path:
+    """``root / name``, refused when something already there (a link) leads elsewhere."""
+    path = root / name
+    if path.is_symlink() or path.parent.resolve() != path.parent:
+        raise UnsafeArchiveError(f"{path} is or passes a link already in the run folder; "
+                                 "nothing was unpacked")
+    return path
+
+
+def extract_tar(data: bytes, dest: Path, *, max_members: int = MAX_ARCHIVE_MEMBERS,
+                max_bytes: int = MAX_ARCHIVE_BYTES) -> None:
+    """Unpack a tar archive (compressed or not) under ``dest``: regular files and folders
+    only, with clean relative names, at most ``max_members`` and ``max_bytes``.
+
+    Every member is checked before anything is written, and what was written is removed
+    again if writing fails: an archive is unpacked whole or not at all. Never relies on
+    ``tarfile``'s extraction filters (Python 3.10 to 3.13 alike). Raises UnsafeArchiveError.
+    """
+    files: dict[str, tarfile.TarInfo] = {}
+    dirs: set[str] = set()
+    total = 0
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+        for count, member in enumerate(tar, 1):
+            if count > max_members:
+                raise UnsafeArchiveError(f"the outputs archive holds more than {max_members} "
+                                         "files and folders; nothing was unpacked")
+            name = _member_name(member)
+            if member.isdir():
+                if name in files:
+                    raise UnsafeArchiveError(f"the outputs archive holds {name!r} as a file "
+                                             "and a folder; nothing was unpacked")
+                if name:
+                    dirs.add(name)
+                continue
+            if not member.isreg():
+                raise UnsafeArchiveError(
+                    f"the outputs archive holds {member.name!r}, which is not a regular file "
+                    f"or folder (a link or a device); nothing was unpacked")
+            if not name or name in files or name in dirs:
+                raise UnsafeArchiveError(f"the outputs archive holds {member.name!r} twice or "
+                                         "as the root; nothing was unpacked")
+            total += member.size
+            if total > max_bytes:
+                raise UnsafeArchiveError(f"the outputs archive unpacks to more than "
+                                         f"{max_bytes} bytes; nothing was unpacked")
+            files[name] = member
+        parents = {"/".join(n.split("/")[:i]) for n in files for i in range(1, n.count("/") + 1)}
+        clash = sorted(parents & set(files))
+        if clash:
+            raise UnsafeArchiveError(f"the outputs archive holds {clash[0]!r} as a file and a "
+                                     "folder; nothing was unpacked")
+        dest.mkdir(parents=True, exist_ok=True)
+        root = dest.resolve()
+        made: list[Path] = []
+        try:
+            for name in sorted(dirs | parents):  # a folder before what it holds
+                path = _inside(root, name)
+                if not path.is_dir():
+                    path.mkdir()  # FileExistsError for anything already there, a link too
+                    made.append(path)
+            for name, member in files.items():
+                path = _inside(root, name)
+                source = tar.extractfile(member)
+                assert source is not None  # a regular file
+                with open(path, "xb") as out:
+                    made.append(path)
+                    shutil.copyfileobj(source, out)
+                os.chmod(path, 0o644)
+        except BaseException:
+            for path in reversed(made):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+            raise
 
 
 def collect_outputs(run_dir: Path) -> list[dict]:

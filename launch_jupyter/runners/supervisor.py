@@ -21,13 +21,15 @@ import time
 from typing import Any
 
 from launch_jupyter.errors import StoreFullError
-from launch_jupyter.runners.base import capped, outcome
+from launch_jupyter.runners.base import MAX_HELD_POINTS, capped, outcome
+from launch_jupyter.runners.metrics import FileTail
 
 PR_SET_PDEATHSIG = 1
 TICK = 0.2  # seconds between log flushes / cancel checks
 CHECK_EVERY = 0.5  # seconds between cancel-flag reads
 MAX_BUFFER = 4 * 1024 * 1024  # bytes of output held between two flushes to the store
 TAIL_BYTES = 4096  # last bytes of the job's output kept to explain a failing exit
+POINTS_PER_CALL = 20_000  # metric points stored in one transaction
 #: what a failed write prints (strerror) -> what it means, for a job dying of one
 WRITE_ERRORS = {os.strerror(errno.ENOSPC): "the disk is full",
                 os.strerror(errno.EFBIG): "a file went over the file size limit"}
@@ -140,6 +142,9 @@ class Supervisor:
         self.logged = 0
         self.truncated = False
         self.tail = b""  # the job's last output bytes (see TAIL_BYTES)
+        #: the job's metrics file (launch_jupyter.log appends to it) and points not yet stored
+        self.metrics = FileTail(spec["env"].get("LAUNCH_METRICS_FILE"))
+        self.metric_points: list[tuple[str, int, float, float]] = []
         #: why the log could not be stored (the store's disk is full): the run is stopped
         self.store_full: str | None = None
         self.reader_done = threading.Event()
@@ -229,6 +234,18 @@ class Supervisor:
         self.truncated = truncating
         return True
 
+    def flush_metrics(self, drain: bool = False) -> bool:
+        """Move new points of the job's metrics file to the store (all of them when
+        ``drain``); False if the store refused (lease lost). Raises while the store is away."""
+        if len(self.metric_points) < MAX_HELD_POINTS:
+            self.metric_points += self.metrics.drain() if drain else self.metrics.read()
+        while self.metric_points:
+            batch = self.metric_points[:POINTS_PER_CALL]
+            if not self.store.add_metrics(self.item_id, self.token, self.attempt, batch):
+                return False
+            del self.metric_points[:len(batch)]
+        return True
+
     # -- the loop -----------------------------------------------------------------------
     def stop_job(self, hard: bool = False) -> None:
         """SIGTERM the job's group now and SIGKILL it after the grace period (or now)."""
@@ -267,7 +284,7 @@ class Supervisor:
                 self.reader_done.wait(5)
             now = time.monotonic()
             try:
-                if not self.flush():
+                if not self.flush() or not self.flush_metrics():
                     self.stop_reason = "lost"
                 if now >= next_renew or self.stop_reason == "lost":
                     asked = time.time()
@@ -360,6 +377,7 @@ class Supervisor:
         while time.monotonic() < deadline:
             try:
                 self.flush()
+                self.flush_metrics(drain=True)
                 return
             except Exception:
                 time.sleep(0.5)
@@ -400,6 +418,7 @@ class Supervisor:
         while True:
             try:
                 self.flush()
+                self.flush_metrics(drain=True)  # every point is in before the final state
                 self.store.finish(self.item_id, self.token, state, exit_code=code, error=error,
                                   outputs=outputs)
                 self._wake_agent()

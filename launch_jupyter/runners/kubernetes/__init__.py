@@ -51,13 +51,14 @@ from .manifests import (
     run_labels,
     validate_model,
 )
-from .outputs import OutputTrailer, output_marker
+from .outputs import KEY_VAR, OutputTrailer, job_output_key, new_output_key, output_marker
 from .run import KubernetesRun
 from .runner import NEEDS_IMAGE, KubernetesRunner, check_queue
 
 __all__ = [
     "ADMIN_KEYS",
     "ALLOWED_KEYS",
+    "KEY_VAR",
     "MANAGED_BY",
     "NEEDS_IMAGE",
     "PREFIX",
@@ -69,8 +70,10 @@ __all__ = [
     "check_template",
     "connect",
     "job_name",
+    "job_output_key",
     "k8s_name",
     "label_value",
+    "new_output_key",
     "output_marker",
     "plan_manifests",
     "restricted_security",

@@ -16,7 +16,7 @@ from ...errors import LaunchError
 from ...jobs.secrets import looks_like_secret
 from .. import build
 from ..base import RunRequest, job_environment
-from .outputs import output_marker
+from .outputs import KEY_VAR, new_output_key
 
 #: label and annotation prefix of everything this runner creates
 PREFIX = "launch-jupyter.io"
@@ -346,12 +346,13 @@ def plan_manifests(request: RunRequest, template: Mapping, admin: Mapping, image
         command = ["python3", "-u", f"{job_dir}/{entry}"]
     # Files cannot be copied out of a finished pod: the wrapper writes the outputs to the
     # log after the job, where the runner takes them out again.
+    # The block's marker is keyed by a per-attempt secret the wrapper takes out of the job's
+    # reach before the job starts, so a job cannot print a block of its own (outputs.py).
     command = ["python3", f"{lib_dir}/launch_run.py",
-               "--marker", output_marker(item["id"], request.attempt),
                "--dir", build.OUTPUT_DIR, "--dir", build.EXECUTED_DIR, "--", *command]
 
     env = {**job_environment(request, build.OUTPUT_DIR, as_mapping(template.get("env"), "env")),
-           "PYTHONPATH": lib_dir}
+           "PYTHONPATH": lib_dir, KEY_VAR: new_output_key()}
     mounts = [{"name": "launch-output", "mountPath": build.OUTPUT_DIR},
               {"name": "launch-executed", "mountPath": build.EXECUTED_DIR}]
     volumes: list[dict] = [{"name": "launch-output", "emptyDir": {}},

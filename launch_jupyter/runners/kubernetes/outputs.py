@@ -1,17 +1,53 @@
 """The outputs block of a pod's log: ``launch_run.py`` writes LAUNCH_OUTPUT_DIR and the
 executed notebook there (files cannot be copied out of a finished pod); the runner takes
-them out of the log stream again."""
+them out of the log stream again.
+
+The block's marker is keyed (HMAC) by a random secret per attempt, given to the wrapper in
+``LAUNCH_OUTPUT_KEY``: the wrapper removes it from the environment and makes itself
+non-dumpable before the job starts, so the job can neither read the key nor print a block
+the runner would take (security issue #13, row 2). The Job keeps the key, so an adopting
+agent finds it there.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+#: the container variable holding the attempt's outputs key (launch_run.py takes it out)
+KEY_VAR = "LAUNCH_OUTPUT_KEY"
 
 
-def output_marker(item_id: str, attempt: int) -> str:
-    """The line that frames an attempt's outputs in its pod's log (launch_run.py writes it)."""
-    digest = hashlib.sha256(f"{item_id}/{attempt}".encode()).hexdigest()[:16]
-    return f"@@launch-jupyter-outputs-{digest}@@"
+def new_output_key() -> str:
+    """A fresh outputs key for one attempt."""
+    return secrets.token_hex(32)
+
+
+def output_marker(key: str) -> str:
+    """The line that frames an attempt's outputs in its pod's log, keyed by the attempt's
+    outputs key (launch_run.py computes the same)."""
+    digest = hmac.new(key.encode(), b"launch-jupyter-outputs", hashlib.sha256).hexdigest()
+    return f"@@launch-jupyter-outputs-{digest[:32]}@@"
+
+
+def job_output_key(job: Any) -> str | None:
+    """The outputs key in a Job (the client's model or a manifest); None if it has none."""
+    if job is None:
+        return None
+    if not isinstance(job, Mapping):
+        from kubernetes.client import ApiClient
+
+        job = ApiClient().sanitize_for_serialization(job)
+    pod = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for container in pod.get("containers") or []:
+        for var in container.get("env") or []:
+            if var.get("name") == KEY_VAR and var.get("value"):
+                return str(var["value"])
+    return None
 
 
 def _held_back(data: bytes, pattern: bytes) -> int:

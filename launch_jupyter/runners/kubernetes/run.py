@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import queue as queue_mod
+import secrets
 import shutil
 import socket
 import tarfile
@@ -18,7 +19,7 @@ from .. import build
 from ..base import HeldRun, RunRequest, outcome, overlap
 from .cluster import Connection, api_error
 from .manifests import CONTAINER, PREFIX, label_value
-from .outputs import OutputTrailer, output_marker
+from .outputs import OutputTrailer, job_output_key, output_marker
 
 if TYPE_CHECKING:
     from .runner import KubernetesRunner
@@ -337,8 +338,9 @@ class KubernetesRun(HeldRun):
 
     def _stream_logs(self, pod: str) -> None:
         done = self.log_done[pod] = threading.Event()
-        trailer = self.trailers.setdefault(pod, OutputTrailer(output_marker(self.item_id,
-                                                                            self.attempt)))
+        # A Job without a key (made before keys existed) gets one nobody knows: no outputs.
+        key = job_output_key(self.job) or secrets.token_hex(32)
+        trailer = self.trailers.setdefault(pod, OutputTrailer(output_marker(key)))
 
         def read() -> None:
             from kubernetes.client.exceptions import ApiException
