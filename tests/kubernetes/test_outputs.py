@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 
 from launch_jupyter.api import Launch
 from launch_jupyter.runners.build import extract_tar, support_files
-from launch_jupyter.runners.kubernetes import OutputTrailer, output_marker
+from launch_jupyter.runners.kubernetes import KEY_VAR, OutputTrailer, output_marker
 
 from ..conftest import run_to_end, write_script
 from .cluster import Controller, JobHandle
 from .conftest import jobs_of, make_queue
 
-MARKER = output_marker("01TEST", 1)
+MARKER = output_marker("01TEST-key")
 
 
 def wrapper(tmp: Path) -> Path:
@@ -30,17 +30,21 @@ def wrapper(tmp: Path) -> Path:
     return path
 
 
-def run_wrapped(tmp: Path, code: str, marker: str = MARKER, limit: int | None = None,
-                ) -> tuple[subprocess.CompletedProcess, Path, Path]:
-    """launch_run.py around ``python3 -c code`` with OUT and EXEC dirs; stdout as bytes."""
+def run_wrapped(tmp: Path, code: str, marker: str | None = MARKER, limit: int | None = None,
+                key: str | None = None) -> tuple[subprocess.CompletedProcess, Path, Path]:
+    """launch_run.py around ``python3 -c code`` with OUT and EXEC dirs; stdout as bytes.
+    With ``key`` the wrapper gets the attempt's outputs key as a pod's does (no --marker)."""
     out, executed = tmp / "output", tmp / "executed"
     out.mkdir(exist_ok=True)
     executed.mkdir(exist_ok=True)
     extra = ["--limit", str(limit)] if limit is not None else []
+    if key is None:
+        extra += ["--marker", marker or MARKER]
+    env = {"OUT": str(out), "EXEC": str(executed), **({KEY_VAR: key} if key else {})}
     proc = subprocess.run(
-        [sys.executable, str(wrapper(tmp)), "--marker", marker, "--dir", str(out),
+        [sys.executable, str(wrapper(tmp)), "--dir", str(out),
          "--dir", str(executed), *extra, "--", sys.executable, "-c", code],
-        capture_output=True, timeout=60, env={"OUT": str(out), "EXEC": str(executed)})
+        capture_output=True, timeout=60, env=env)
     return proc, out, executed
 
 
@@ -91,16 +95,17 @@ def test_outputs_and_the_executed_notebook_come_back_from_the_pod(
     ran = threading.Event()
 
     def pod_runs_the_wrapper(ctl: Controller, job: JobHandle) -> None:
-        command = job.job["spec"]["template"]["spec"]["containers"][0]["command"]
-        assert command[1].endswith("/launch_run.py")
-        marker = command[command.index("--marker") + 1]
+        container = job.job["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"][1].endswith("/launch_run.py")
+        assert "--marker" not in container["command"]  # the marker is keyed, not shown
+        key = {e["name"]: e.get("value") for e in container["env"]}[KEY_VAR]
         pod = job.create_pod()
         job.run(pod)
         proc, _, _ = run_wrapped(tmp_path / "pod", (
             "import os; print('training'); "
             "open(os.path.join(os.environ['OUT'], 'metrics.json'), 'w').write('{\"acc\": 1}'); "
             "open(os.path.join(os.environ['EXEC'], 'train.ipynb'), 'w').write('{}')"),
-            marker=marker)
+            key=key)
         job.log(pod, proc.stdout.decode())
         ran.set()
         job.terminate(pod, proc.returncode)
