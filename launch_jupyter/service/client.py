@@ -7,20 +7,22 @@ below it (docs/architecture.md). Everything is validated before anything is writ
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..config import LaunchConfig
 from ..errors import LaunchError, ParameterError
-from ..store import JobRecord, Store, wakeup
+from ..store import TERMINAL, JobRecord, Store, wakeup
 from . import checks
 from .logs import LogReader, follow, read_page
-from .records import AgentRecord, ItemRecord, LogPage, Page, QueueRecord
+from .records import AgentRecord, ItemRecord, LogPage, MetricPage, MetricPoint, Page, QueueRecord
 
 if TYPE_CHECKING:
     from .handles import Item, Sweep
 
 JobRef = str | os.PathLike | JobRecord
+METRIC_PAGE = 10_000  # metric points read per query
 
 
 def is_job_file(ref: Any) -> bool:
@@ -383,6 +385,49 @@ class Launch:
         """Write the log as it grows until the item is finished; returns the final item."""
         self.store.get_item(checks.key(item_id, "item"))
         return follow(self.store, item_id, write, interval=interval, tick=tick)
+
+    # -- metrics ------------------------------------------------------------------------
+
+    def metric_page(self, item_id: str, after: int = 0, limit: int | None = None
+                    ) -> MetricPage:
+        """``{points, next, done}``: the latest attempt's points stored after the cursor
+        ``after`` (at most ``limit``), the cursor to ask with next, and whether the item is
+        finished with every point read."""
+        limit, after = checks.bounds(limit, after)
+        item = self.store.get_item(checks.key(item_id, "item"))  # first: then points are final
+        points, cursor = self.store.metric_points(item_id, after=after, limit=limit)
+        done = item["state"] in TERMINAL and (limit is None or len(points) < limit)
+        return {"points": points, "next": cursor, "done": done}
+
+    def metrics(self, item_id: str, attempt: int | None = None) -> list[MetricPoint]:
+        """Every point of the item's latest attempt (or ``attempt``), in the order logged:
+        ``{"name", "step", "value", "time"}``."""
+        item_id = checks.key(item_id, "item")
+        if attempt is not None:
+            attempt = checks.bounds(None, attempt)[1]
+        found: list[MetricPoint] = []
+        cursor = 0
+        while True:
+            points, cursor = self.store.metric_points(item_id, attempt=attempt, after=cursor,
+                                                      limit=METRIC_PAGE)
+            found += points
+            if len(points) < METRIC_PAGE:
+                return found
+
+    def follow_metrics(self, item_id: str, write: Callable[[MetricPoint], Any], *,
+                       interval: float = 0.2) -> ItemRecord:
+        """Call ``write`` with each point as it arrives until the item is finished and every
+        point was read; returns the final item."""
+        cursor = 0
+        while True:
+            page = self.metric_page(item_id, cursor, limit=METRIC_PAGE)
+            for point in page["points"]:
+                write(point)
+            cursor = page["next"]
+            if page["done"]:
+                return self.store.get_item(item_id)
+            if len(page["points"]) < METRIC_PAGE:
+                time.sleep(interval)
 
     # -- agents -------------------------------------------------------------------------
 

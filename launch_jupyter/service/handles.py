@@ -149,6 +149,19 @@ class Item:
             return log_tail(text, tail)
         return text
 
+    def metrics(self, attempt: int | None = None) -> Any:
+        """The points ``launch_jupyter.log`` recorded in the latest attempt (or ``attempt``):
+        a pandas DataFrame (columns name, step, value, time) when pandas is importable, else
+        a list of ``{"name", "step", "value", "time"}``."""
+        points = self.client.metrics(self.id, attempt=attempt)
+        try:
+            import pandas
+        except ImportError:
+            return points
+        frame = pandas.DataFrame(points, columns=["name", "step", "value", "time"])
+        frame["time"] = pandas.to_datetime(frame["time"], utc=True, format="ISO8601")
+        return frame
+
     def cancel(self) -> Item:
         """Cancel: a queued item at once, a running one after its runner stops it."""
         self._data = self.client.cancel(self.id)

@@ -51,6 +51,8 @@ class ItemRecord(TypedDict):
     lease_owner: str | None
     run: dict
     log_bytes: int
+    #: per metric of the latest attempt: {"last", "min", "max", "step", "count"}
+    metrics: dict[str, dict[str, float]]
 
 
 class QueueRecord(TypedDict):
@@ -94,5 +96,23 @@ class LogPage(TypedDict):
     done: bool
 
 
-__all__ = ["AgentRecord", "Attempt", "ItemRecord", "JobRecord", "LogPage", "Page",
-           "QueueRecord"]
+class MetricPoint(TypedDict):
+    """One point ``launch_jupyter.log`` recorded; ``time`` is ISO 8601 (UTC)."""
+
+    name: str
+    step: int
+    value: float
+    time: str
+
+
+class MetricPage(TypedDict):
+    """Metric points after a cursor, the cursor to ask with next, and whether the item is
+    finished with every point read."""
+
+    points: list[MetricPoint]
+    next: int
+    done: bool
+
+
+__all__ = ["AgentRecord", "Attempt", "ItemRecord", "JobRecord", "LogPage", "MetricPage",
+           "MetricPoint", "Page", "QueueRecord"]
