@@ -251,6 +251,9 @@ class HeldRun:
         """Record the attempt as failed with ``message`` (unless detached or fenced)."""
         if self.detached.is_set() or self.fenced:
             return
+        policy = getattr(self.runner, "policy", None)
+        if policy is not None:  # ${NAME} values are never echoed (docs/security.md)
+            message = policy.redact(message)
         self.log_line(f"[launch-jupyter: {message}]")
         try:
             self.flush()

@@ -182,7 +182,7 @@ class TemplateEnv:
                 f"(${{{'}, ${'.join(ITEM_MACROS)}}}) nor an environment variable "
                 f"LaunchConfig.template_env allows ({WHERE})")
         if self.runner == "kubernetes":
-            from ..jobs.capture import looks_like_secret
+            from ..jobs.secrets import looks_like_secret
 
             if looks_like_secret(name):
                 raise PolicyError(
