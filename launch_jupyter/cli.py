@@ -188,6 +188,31 @@ def logs(client: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def metrics(client: Any, args: argparse.Namespace) -> int:
+    from .views.text import METRIC_HEADERS, metric_line, metrics_table
+
+    if not args.follow:
+        points = client.metrics(args.item)
+        if args.json:
+            _print_json(points)
+        else:
+            print(metrics_table(points))
+        return 0
+    client.item_info(args.item)  # unknown item: the error, before any header
+    if not args.json:
+        _out(metric_line(dict(zip(("name", "step", "value", "time"), METRIC_HEADERS,
+                                  strict=True))) + "\n")
+
+    def write(point: dict) -> None:
+        _out((json.dumps(point, sort_keys=True) if args.json else metric_line(point)) + "\n")
+
+    try:
+        client.follow_metrics(args.item, write)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
 def cancel(client: Any, args: argparse.Namespace) -> int:
     from .views.text import cancel_outcome
 
@@ -272,6 +297,7 @@ COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
     "queue create": queue_create, "queue list": queue_list, "queue show": queue_show,
     "queue pause": queue_pause, "queue resume": queue_resume, "queue delete": queue_delete,
     "submit": submit, "sweep": sweep, "items": items, "show": show, "logs": logs,
+    "metrics": metrics,
     "cancel": cancel, "requeue": requeue, "delete": delete, "run": run, "agent": agent,
     "agents": agents, "store migrate": store_migrate, "store check": store_check,
 }

@@ -343,6 +343,22 @@ class LaunchMagics(Magics):
             self.client.item_info(a.item)  # unknown item: NotFoundError, not an empty log
             _write(self.client.logs(a.item)[0])
 
+    def _op_metrics(self, a: argparse.Namespace) -> None:
+        from .views.text import metric_line, metrics_table
+
+        if a.follow:
+            self.client.item_info(a.item)  # unknown item: NotFoundError
+
+            def write(point: dict) -> None:
+                _write((json.dumps(point, sort_keys=True) if a.json else metric_line(point))
+                       + "\n")
+
+            self.client.follow_metrics(a.item, write)
+        elif a.json:
+            _print_json(self.client.metrics(a.item))
+        else:
+            print(metrics_table(self.client.metrics(a.item)))
+
     def _op_cancel(self, a: argparse.Namespace) -> None:
         from .views.text import cancel_outcome
 

@@ -140,6 +140,12 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("logs", "print an item's log", (
         ITEM, opt("-f", "--follow", action="store_true",
                   help="keep printing until it ends"))),
+    Operation("metrics", "print the metric points an item logged with launch_jupyter.log "
+              "(NAME STEP VALUE TIME)", (
+        ITEM, opt("-f", "--follow", action="store_true",
+                  help="keep printing points as they arrive until the item ends (JSON lines "
+                       "with --json)"),
+        JSON)),
     Operation("cancel", "cancel an item (queued: at once; running: its run is stopped)",
               (ITEM,)),
     Operation("requeue", "submit a finished item again as a new item; prints its id",

@@ -14,6 +14,7 @@ QUEUE_HEADERS = ["NAME", "RUNNER", "STATUS", "QUEUED", "RUNNING", "SUCCEEDED", "
 ITEM_HEADERS = ["ID", "QUEUE", "JOB", "STATE", "PRIORITY", "OVERRIDES", "ATTEMPT", "DURATION"]
 JOB_HEADERS = ["NAME", "LATEST", "ALIASES", "MODE", "PARAMETERS"]
 AGENT_HEADERS = ["ID", "HOST", "PID", "QUEUES", "RUNNING", "HEARTBEAT"]
+METRIC_HEADERS = ["NAME", "STEP", "VALUE", "TIME"]
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
@@ -98,8 +99,39 @@ def item_detail(item: dict) -> str:
         outcome = (a["error"] or {}).get("message") or (
             f"exit {a['exit_code']}" if a["exit_code"] is not None else "")
         lines.append(f"  #{a['attempt']}  {a['start'] or '-'} -> {a['end'] or '-'}  {outcome}")
+    lines += metric_summary_lines(item.get("metrics") or {})
     lines += [f"output: {out['path']}  ({out['size']} bytes)" for out in item["outputs"]]
     return "\n".join(lines)
+
+
+def metric_value(value: Any) -> str:
+    """A metric value in at most 6 significant digits (JSON output has them all)."""
+    return f"{value:.6g}" if isinstance(value, int | float) else str(value)
+
+
+def metric_summary_lines(metrics: dict) -> list[str]:
+    """``show``: one line per metric of the latest attempt (last, min, max, step, count)."""
+    if not metrics:
+        return []
+    width = max(len(name) for name in metrics)
+    return ["metrics:"] + [
+        f"  {name:<{width}}  last {metric_value(m['last'])}  min {metric_value(m['min'])}  "
+        f"max {metric_value(m['max'])}  step {m['step']}  count {m['count']}"
+        for name, m in sorted(metrics.items())]
+
+
+def metric_line(point: dict) -> str:
+    """One point as a line of fixed columns (``metrics -f`` prints as points arrive)."""
+    return (f"{point['name']:<24}  {point['step']!s:>8}  {metric_value(point['value']):>12}  "
+            f"{point['time']}")
+
+
+def metrics_table(points: Sequence[dict]) -> str:
+    """``metrics``: NAME STEP VALUE TIME, one row per point in the order logged."""
+    if not points:
+        return "no metrics logged (launch_jupyter.log in the job records them)"
+    return table([[p["name"], str(p["step"]), metric_value(p["value"]), p["time"]]
+                  for p in points], METRIC_HEADERS)
 
 
 def agents_table(agents: Sequence[dict]) -> str:
