@@ -24,7 +24,21 @@ from .config import LaunchConfig
 from .errors import LaunchError, StoreError
 from .runners import Run, Runner, RunRequest, get_runner
 from .runners.policy import AgentPolicy
-from .store import ACTIVE, CANCELLED, FAILED, RUNNING, TERMINAL, JobRecord, Store, wakeup
+from .store import (
+    ACTIVE,
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    SWEEP_FINISHED,
+    SWEEP_RUNNING,
+    SWEEP_STOPPED,
+    TERMINAL,
+    JobRecord,
+    Store,
+    wakeup,
+)
 
 log = logging.getLogger("launch_jupyter.agent")
 
@@ -48,6 +62,119 @@ class _Active:
     queue: str
     #: monotonic time of the next lease renewal by the agent (runs that do not self-renew)
     renew_at: float = 0.0
+
+
+# -- sweeps: advanced by whichever agent serves their queue (docs/usage.md "Sweeps") ----------
+
+def _bayes_history(config: Any, trials: list[dict]) -> list[dict]:
+    """The finished trials as Optuna takes them: complete (succeeded with the metric),
+    pruned, or fail."""
+    history = []
+    for trial in trials:
+        if trial["state"] not in TERMINAL:
+            continue
+        last = (trial["metrics"].get(config.metric) or {}).get("last")
+        if trial["state"] == SUCCEEDED and last is not None:
+            state = "complete"
+        elif trial["pruned"] is not None and last is not None:
+            state = "pruned"
+        else:
+            state = "fail"
+        history.append({"item": trial["item"], "suggested": trial["proposal"]["suggested"],
+                        "state": state, "value": last,
+                        "values": [] if last is None else [last]})
+    return history
+
+
+def _target_reached(config: Any, trials: list[dict]) -> bool:
+    if config.target is None:
+        return False
+    for trial in trials:
+        last = (trial["metrics"].get(config.metric) or {}).get("last")
+        if trial["state"] == SUCCEEDED and last is not None and (
+                last >= config.target if config.goal == "maximize" else last <= config.target):
+            return True
+    return False
+
+
+def advance_sweep(store: Store, sweep: dict) -> list[str]:
+    """Propose a running sweep's next trials, up to ``parallel`` unfinished at once and its
+    run cap; mark it finished once it has proposed them all and they have ended.
+
+    Safe to call from any number of agents at once: each trial is inserted under a guarded
+    update of the sweep's proposed count (``Store.add_sweep_trial``). Returns new item ids.
+    """
+    from .jobs import effective_parameters, validate_parameters
+    from .jobs.sweep import next_trial
+    from .jobs.sweep_config import SweepConfig
+
+    if sweep["state"] != SWEEP_RUNNING:
+        return []
+    config = SweepConfig.from_json(sweep["config"])
+    trials = store.sweep_trials(sweep["id"])
+    unfinished = sum(1 for t in trials if t["state"] in (QUEUED, *ACTIVE))
+    cap, proposed = sweep["run_cap"], sweep["proposed"]
+    if (cap is not None and proposed >= cap) or _target_reached(config, trials):
+        if unfinished == 0:
+            store.set_sweep_state(sweep["id"], SWEEP_FINISHED, [SWEEP_RUNNING])
+        return []
+    room = sweep["parallel"] - unfinished
+    if room <= 0:
+        return []
+    job = store.get_job_by_id(sweep["job_id"])
+    schema = job.spec.get("schema") or {"type": "object", "properties": {}}
+    fixed = sweep["submit"].get("fixed") or {}
+    history = _bayes_history(config, trials) if config.method == "bayes" else []
+    new: list[str] = []
+    while room > 0 and (cap is None or proposed < cap):
+        proposal = next_trial(config, proposed, sweep["seed"], history)
+        if proposal is None:
+            break
+        overrides = {**fixed, **proposal["parameters"]}
+        try:
+            validate_parameters(overrides, schema)
+        except LaunchError as err:  # a normal distribution's tail beyond the schema's bounds
+            log.warning("sweep %s stopped: trial %d %s", sweep["id"], proposed, err)
+            store.set_sweep_state(sweep["id"], SWEEP_STOPPED, [SWEEP_RUNNING])
+            break
+        item_id = store.add_sweep_trial(
+            sweep["id"], proposed, overrides=overrides,
+            parameters=effective_parameters(job.spec.get("parameters") or {}, overrides),
+            proposal=proposal)
+        if item_id is None:
+            break  # another agent proposed this trial, or the sweep was stopped
+        new.append(item_id)
+        proposed += 1
+        room -= 1
+    return new
+
+
+def prune_sweep(store: Store, sweep: dict, actor: str) -> list[str]:
+    """Stop the running trials of a hyperband sweep whose logged metric is clearly worse than
+    the other trials' at the same iteration count; returns the pruned item ids."""
+    from .jobs.sweep import hyperband_verdict
+    from .jobs.sweep_config import SweepConfig
+
+    config = SweepConfig.from_json(sweep["config"])
+    if config.early_terminate is None or not (sweep["counts"].get(RUNNING)):
+        return []
+    running = [t["item"] for t in store.sweep_trials(sweep["id"])
+               if t["state"] == RUNNING and t["pruned"] is None]
+    values = store.sweep_metric_values(sweep["id"], config.metric)
+    pruned = []
+    for item_id in running:
+        others = [v for other, v in values.items() if other != item_id]
+        reason = hyperband_verdict(config, values.get(item_id, []), others)
+        if reason and store.prune(item_id, reason, actor):
+            log.info("item %s pruned: %s", item_id, reason)
+            pruned.append(item_id)
+    return pruned
+
+
+def sweeps_pending(store: Store, queues: Sequence[str]) -> bool:
+    """Whether a running sweep on ``queues`` still has trials to propose."""
+    return any(s["run_cap"] is None or s["proposed"] < s["run_cap"]
+               for s in store.list_sweeps(queues=queues, state=SWEEP_RUNNING))
 
 
 class Agent:
@@ -161,7 +288,7 @@ class Agent:
         except LaunchError:
             pass
         self.started.set()
-        next_heartbeat = next_reap = 0.0
+        next_heartbeat = next_reap = next_sweeps = 0.0
         backoff = 0.5
         try:
             while not self._stop.is_set():
@@ -175,9 +302,14 @@ class Agent:
                         self.recover_lapsed()
                         next_reap = now + min(ttl / 3, 2.0)
                     self._reap_finished()
+                    if now >= next_sweeps:
+                        self.advance_sweeps()
+                        next_sweeps = now + 1.0
                     claimed = self._fill()
                     if (self.until_idle and not self.active and not claimed
-                            and not self.store.has_queued(self.serves())):
+                            and not self.store.has_queued(self.serves())
+                            and not sweeps_pending(self.store, self.serves())):
+                        self.advance_sweeps()  # marks the sweeps whose last trial ended
                         break
                     backoff = 0.5
                 except StoreError as err:
@@ -204,6 +336,19 @@ class Agent:
         for runner in self._runners.values():
             runner.close()
         self._runners.clear()
+
+    def advance_sweeps(self) -> list[str]:
+        """Prune and top up the running sweeps on our queues; returns new item ids."""
+        new: list[str] = []
+        for sweep in self.store.list_sweeps(queues=self.serves(), state=SWEEP_RUNNING):
+            try:
+                prune_sweep(self.store, sweep, self.id)
+                new += advance_sweep(self.store, sweep)
+            except StoreError:
+                raise
+            except Exception:  # one broken sweep must not stop the agent serving others
+                log.exception("agent %s could not advance sweep %s", self.id, sweep["id"])
+        return new
 
     # -- claiming and starting ------------------------------------------------------------
 

@@ -139,18 +139,75 @@ def submit(client: Any, args: argparse.Namespace) -> int:
 
 
 def sweep(client: Any, args: argparse.Namespace) -> int:
-    result = client.sweep(args.ref, name=args.name, queue=args.queue, grid=args.grid,
-                          random=args.random, overrides=args.param, priority=args.priority,
-                          timeout=args.timeout, seed=args.seed, template_pairs=args.set)
+    from .options import sweep_action
+
+    action = sweep_action(args)
+    if action is not None:
+        return _sweep_action(client, action, args)
+    result = client.sweep(args.ref, name=args.name, queue=args.queue, config=args.config,
+                          grid=args.grid, random=args.random, overrides=args.param,
+                          priority=args.priority, timeout=args.timeout, seed=args.seed,
+                          template_pairs=args.set, parallel=args.parallel)
+    if result.note:
+        _err(result.note + "\n")
     if args.json:
         _print_json({"sweep_id": result.id, "items": [i.id for i in result]})
     else:
-        print(f"sweep {result.id}: {len(result)} items", file=sys.stderr)
+        _err(f"sweep {result.id}: {len(result)} trial(s) queued; agents serving the queue "
+             "propose the rest\n")
+        print(result.id)
         for item in result:
             print(item.id)
     if args.wait:
         result.wait(progress=False)
         return 0 if all(s == "succeeded" for s in result.states) else 1
+    return 0
+
+
+def _sweep_action(client: Any, action: str, args: argparse.Namespace) -> int:
+    """``sweep show|stop|resume ID``."""
+    from .views.text import sweep_detail
+
+    if action == "show":
+        shown = client.sweep_info(args.sweep_id)
+    elif action == "stop":
+        shown = client.stop_sweep(args.sweep_id)
+    else:
+        shown = client.resume_sweep(args.sweep_id)
+    if args.json:
+        _print_json(shown)
+    elif action == "show":
+        print(sweep_detail(shown))
+    else:
+        print(f"sweep {shown['id']} {shown['state']}")
+    return 0
+
+
+def sweeps(client: Any, args: argparse.Namespace) -> int:
+    from .views.text import sweeps_table
+
+    found = client.sweeps()
+    if args.json:
+        _print_json(found)
+    else:
+        print(sweeps_table(found))
+    return 0
+
+
+def results(client: Any, args: argparse.Namespace) -> int:
+    from .views.text import results_csv, results_table
+
+    if args.json and args.csv:
+        raise ParameterError("results: give --json or --csv, not both")
+    rows = client.result_rows(sweep=args.sweep, queue=args.queue, job=args.job,
+                              state=args.state, sort=args.sort, limit=args.limit)
+    if args.json:
+        _print_json(rows)
+    elif args.csv:
+        _out(results_csv(rows))
+    else:
+        print(results_table(rows, best=client.best_result(rows, sweep=args.sweep,
+                                                          sort=args.sort)))
     return 0
 
 
@@ -296,7 +353,8 @@ COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
     "job create": job_create, "job list": job_list, "job show": job_show,
     "queue create": queue_create, "queue list": queue_list, "queue show": queue_show,
     "queue pause": queue_pause, "queue resume": queue_resume, "queue delete": queue_delete,
-    "submit": submit, "sweep": sweep, "items": items, "show": show, "logs": logs,
+    "submit": submit, "sweep": sweep, "sweeps": sweeps, "results": results, "items": items,
+    "show": show, "logs": logs,
     "metrics": metrics,
     "cancel": cancel, "requeue": requeue, "delete": delete, "run": run, "agent": agent,
     "agents": agents, "store migrate": store_migrate, "store check": store_check,

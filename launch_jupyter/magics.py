@@ -303,18 +303,69 @@ class LaunchMagics(Magics):
         return self._submit_job(job, a)
 
     def _op_sweep(self, a: argparse.Namespace) -> Any:
+        from .options import sweep_action
+
         client = self.client
-        sweep = client.sweep(a.ref, name=a.name, queue=a.queue, grid=a.grid, random=a.random,
-                             overrides=a.param, priority=a.priority, timeout=a.timeout,
-                             seed=a.seed, template_pairs=a.set)
+        action = sweep_action(a)
+        if action is not None:
+            return self._sweep_action(action, a)
+        sweep = client.sweep(a.ref, name=a.name, queue=a.queue, config=a.config, grid=a.grid,
+                             random=a.random, overrides=a.param, priority=a.priority,
+                             timeout=a.timeout, seed=a.seed, template_pairs=a.set,
+                             parallel=a.parallel)
+        if sweep.note:
+            print(sweep.note)
         if a.json:
             _print_json({"sweep_id": sweep.id, "items": [i.id for i in sweep]})
         else:
-            print(f"sweep {sweep.id}: {len(sweep)} items on queue "
-                  f"{a.queue or client.config.default_queue}")
+            print(f"sweep {sweep.id}: {len(sweep)} trial(s) queued on queue "
+                  f"{a.queue or client.config.default_queue}; agents serving it propose the "
+                  "rest")
         if a.wait:
             sweep.wait()
         return sweep
+
+    def _sweep_action(self, action: str, a: argparse.Namespace) -> Any:
+        """``%launch sweep show|stop|resume ID``."""
+        from .views.text import sweep_detail
+
+        client = self.client
+        if action == "show":
+            shown = client.sweep_info(a.sweep_id)
+        elif action == "stop":
+            shown = client.stop_sweep(a.sweep_id)
+        else:
+            shown = client.resume_sweep(a.sweep_id)
+        if a.json:
+            _print_json(shown)
+        elif action == "show":
+            print(sweep_detail(shown))
+        else:
+            print(f"sweep {shown['id']} {shown['state']}")
+        return None
+
+    def _op_sweeps(self, a: argparse.Namespace) -> None:
+        from .views.text import sweeps_table
+
+        found = self.client.sweeps()
+        _print_json(found) if a.json else print(sweeps_table(found))
+
+    def _op_results(self, a: argparse.Namespace) -> Any:
+        from .views.html import ResultsView
+        from .views.text import results_csv
+
+        if a.json and a.csv:
+            raise UsageError("results: give --json or --csv, not both")
+        rows = self.client.result_rows(sweep=a.sweep, queue=a.queue, job=a.job, state=a.state,
+                                       sort=a.sort, limit=a.limit)
+        if a.json:
+            _print_json(rows)
+            return None
+        if a.csv:
+            _write(results_csv(rows))
+            return None
+        return ResultsView(rows, best=self.client.best_result(rows, sweep=a.sweep,
+                                                              sort=a.sort))
 
     def _op_items(self, a: argparse.Namespace) -> Any:
         from .views.html import ItemsView

@@ -115,9 +115,20 @@ OPERATIONS: tuple[Operation, ...] = (
             help="NAME, NAME:vN, NAME:ALIAS or a .ipynb/.py path (captured first); in a "
                  "notebook the default is the notebook itself"),
         JOB_NAME, QUEUE, PARAM, PRIORITY, TIMEOUT, SET, WAIT, JSON)),
-    Operation("sweep", "one item per grid point (or --random point), grouped by a sweep id; "
-              "prints the item ids", (
-        opt("ref", metavar="JOB", help="NAME, NAME:vN, NAME:ALIAS or a .ipynb/.py path"),
+    Operation("sweep", "start a sweep of JOB from a W&B sweep config (--config), a grid or "
+              "random points; prints the sweep id (and the first trials' item ids). "
+              "`sweep show|stop|resume ID` (two words) shows, stops or resumes sweep ID", (
+        opt("ref", metavar="JOB",
+            help="NAME, NAME:vN, NAME:ALIAS or a .ipynb/.py path; or show, stop or resume "
+                 "followed by a sweep ID (a job named so: write NAME:latest)"),
+        opt("sweep_id", nargs="?", metavar="ID",
+            help="with show, stop or resume: the sweep id (see `sweeps`)"),
+        opt("--config", metavar="SWEEP.yaml",
+            help="a W&B sweep config: method grid|random|bayes, metric, parameters, run_cap, "
+                 "early_terminate, parallel"),
+        opt("--parallel", type=int, metavar="N",
+            help="at most N trials unfinished at once (default: the config's parallel; all of "
+                 "a grid; 1 for bayes)"),
         opt("--grid", action="append", default=[], metavar="NAME=V1,V2",
             help="a grid axis: comma-separated values or a JSON array (repeatable)"),
         opt("--random", type=int, metavar="N",
@@ -136,6 +147,17 @@ OPERATIONS: tuple[Operation, ...] = (
         opt("--limit", type=int, default=None, help="at most this many"),
         opt("--offset", type=int, default=0, help="skip this many of the newest first"),
         JSON)),
+    Operation("sweeps", "list sweeps: method, metric, trials, state and best trial", (JSON,)),
+    Operation("results", "compare items: one row each with the parameters that vary and each "
+              "metric's last value, best first by the sweep's metric", (
+        opt("--sweep", help="only this sweep's items (sorted by its metric and goal)"),
+        QUEUE,
+        opt("--job", help="only this job's items (NAME, or NAME:vN for one version)"),
+        opt("--state", help="queued, leased, running, succeeded, failed or cancelled"),
+        opt("--sort", metavar="METRIC[:min|:max]",
+            help="sort by this metric (default min; overrides the sweep's own)"),
+        opt("--limit", type=int, default=None, help="at most this many rows"),
+        JSON, opt("--csv", action="store_true", help="print CSV (pandas reads it back)"))),
     Operation("show", "show an item: state, attempts, error, outputs", (ITEM, JSON)),
     Operation("logs", "print an item's log", (
         ITEM, opt("-f", "--follow", action="store_true",
@@ -181,6 +203,32 @@ OPERATIONS: tuple[Operation, ...] = (
 #: Options of ``%%launch`` (a cell run as a job): the submit options but the job itself.
 CELL_OPTIONS = (opt("--name", help="job name (default: <notebook>-cell)"),
                 QUEUE, PARAM, PRIORITY, TIMEOUT, SET, WAIT)
+
+
+#: ``sweep show|stop|resume ID``: two positionals name an action on a sweep, one names a job.
+SWEEP_ACTIONS = ("show", "stop", "resume")
+
+
+def sweep_action(args: argparse.Namespace) -> str | None:
+    """The action of ``sweep WORD ID`` (show, stop or resume), or None for ``sweep JOB``.
+
+    Raises ``ParameterError`` for two positionals that are no action, or an action given
+    options that start a sweep."""
+    from .errors import ParameterError
+
+    if args.sweep_id is None:
+        return None
+    if args.ref not in SWEEP_ACTIONS:
+        raise ParameterError(f"`sweep {args.ref} {args.sweep_id}`: sweep takes one JOB, or "
+                             f"show|stop|resume followed by a sweep ID")
+    starting = [flag for flag, given in (
+        ("--config", args.config), ("--grid", args.grid), ("--random", args.random is not None),
+        ("-p", args.param), ("--set", args.set), ("--parallel", args.parallel is not None))
+        if given]
+    if starting:
+        raise ParameterError(f"`sweep {args.ref} ID` takes no {starting[0]}: that starts a "
+                             "sweep (`sweep JOB --config ...`)")
+    return args.ref
 
 
 def operations(door: str) -> list[Operation]:
@@ -252,4 +300,5 @@ def flags(parser: argparse.ArgumentParser) -> dict[str, tuple[Any, ...]]:
 
 
 __all__ = ["BOTH", "CELL_OPTIONS", "CLI", "GROUPS", "MAGIC", "OPERATIONS", "Operation",
-           "Option", "add_options", "build", "flags", "operations"]
+           "Option", "SWEEP_ACTIONS", "add_options", "build", "flags", "operations",
+           "sweep_action"]

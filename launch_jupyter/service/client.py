@@ -237,43 +237,84 @@ class Launch:
 
     def sweep(
         self, ref: JobRef, *, queue: str | None = None,
+        config: str | os.PathLike | Mapping[str, Any] | None = None,
         grid: Mapping[str, Sequence[Any]] | Sequence[str] = (), random: int | None = None,
         parameters: Mapping[str, Any] | None = None, overrides: Iterable[str] = (),
         priority: str | int | None = None, timeout: float | None = None,
         seed: int | None = None, template_pairs: Iterable[str] = (),
-        name: str | None = None,
+        name: str | None = None, parallel: int | None = None,
     ) -> Sweep:
-        """One item per point of a parameter grid or of ``random`` draws, sharing a sweep id.
+        """A durable sweep: from a W&B sweep ``config`` (a dict or a YAML path: method
+        grid|random|bayes, metric, parameters, run_cap, early_terminate, parallel), or one
+        trial per point of a ``grid`` / of ``random`` draws.
 
         ``grid``: ``{"lr": [0.001, 0.01]}`` or ``["lr=0.001,0.01", "layers=2,4"]``;
         ``random``: the number of points drawn from the schema's bounds (``seed`` repeats them);
-        ``parameters``/``overrides`` are fixed for every point. Every point is validated
-        before any item is written.
+        ``parameters``/``overrides`` are fixed for every trial; ``parallel``: how many trials
+        may be unfinished at once. Everything is checked before anything is written; the first
+        trials are proposed here, the next ones by the agents serving the queue.
         """
-        from ..jobs import parse_overrides, parse_priority, sweep_points, validate_parameters
-        from ..runners.templates import validate_template_values
-        from ..store.ids import new_id
-        from .handles import Sweep
+        from .sweeps import create_sweep
 
-        job = self.resolve_job(ref, name=name)
-        queue = queue or self.config.default_queue
-        schema = job.spec.get("schema") or {"type": "object", "properties": {}}
-        fixed: dict[str, Any] = {}
-        if parameters:
-            fixed.update(validate_parameters(dict(parameters), schema))
-        fixed.update(parse_overrides(list(overrides), schema))
-        points = sweep_points(schema, grid=grid, random=random, fixed=fixed, seed=seed)
-        parse_priority(priority)
-        checks.positive_timeout(timeout)
-        queue_info = self.store.get_queue(checks.key(queue, "queue"))
-        template_pairs = list(template_pairs)
-        templated = validate_template_values(queue_info["config"], None, template_pairs)
-        self._check_runner(queue_info["runner"], queue_info["config"], templated)
-        sweep_id = new_id()
-        items = [self.submit(job, queue=queue, parameters=point, priority=priority,
-                             timeout=timeout, sweep_id=sweep_id,
-                             template_pairs=template_pairs) for point in points]
-        return Sweep(self, sweep_id, items)
+        return create_sweep(self, ref, queue=queue, config=config, grid=grid, random=random,
+                            parameters=parameters, overrides=overrides, priority=priority,
+                            timeout=timeout, seed=seed, template_pairs=template_pairs,
+                            name=name, parallel=parallel)
+
+    def sweeps(self) -> list[dict]:
+        """Every sweep, newest first: id, job, method, metric, goal, trials, run_cap, best."""
+        from .sweeps import list_sweeps
+
+        return list_sweeps(self)
+
+    def sweep_info(self, sweep_id: str) -> dict:
+        """One sweep with its config and trials (``jupyter launch sweep show ID --json``)."""
+        from .sweeps import show_sweep
+
+        return show_sweep(self, sweep_id)
+
+    def stop_sweep(self, sweep_id: str) -> dict:
+        """Propose no more trials (running ones go on)."""
+        from .sweeps import stop_sweep
+
+        return stop_sweep(self, sweep_id)
+
+    def resume_sweep(self, sweep_id: str) -> dict:
+        """Propose trials of a stopped sweep again."""
+        from .sweeps import resume_sweep
+
+        return resume_sweep(self, sweep_id)
+
+    def results(self, *, sweep: str | None = None, queue: str | None = None,
+                job: str | None = None, state: str | Sequence[str] | None = None,
+                sort: str | None = None, limit: int | None = None) -> Any:
+        """One row per item (id, state, job, the parameters that vary, each metric's last
+        value, duration): a pandas DataFrame when pandas is importable, else a list of dicts
+        (``result_rows`` gives the JSON rows always). Sorted by the sweep's metric and goal,
+        else ``sort`` (``METRIC[:min|:max]``), else newest first."""
+        from .results import as_frame
+
+        return as_frame(self.result_rows(sweep=sweep, queue=queue, job=job, state=state,
+                                         sort=sort, limit=limit))
+
+    def result_rows(self, *, sweep: str | None = None, queue: str | None = None,
+                    job: str | None = None, state: str | Sequence[str] | None = None,
+                    sort: str | None = None, limit: int | None = None,
+                    max_limit: int | None = None) -> list[dict]:
+        """``results`` as JSON rows: ``{"id", "state", "job", "parameters", "metrics",
+        "duration"}``."""
+        from .results import result_rows
+
+        return result_rows(self, sweep=sweep, queue=queue, job=job, state=state, sort=sort,
+                           limit=limit, max_limit=max_limit)
+
+    def best_result(self, rows: Sequence[dict], *, sweep: str | None = None,
+                    sort: str | None = None) -> str | None:
+        """The id of the best of ``result_rows(sweep=, sort=)``, or None (not sorted by a
+        metric, or no row has it): the row views highlight."""
+        from .results import best_result
+
+        return best_result(self, rows, sweep=sweep, sort=sort)
 
     def _notify(self, queue: str, *, submitted: bool = True) -> None:
         """Wake agents: this process's at once, others by socket (SQLite) or NOTIFY (PG)."""

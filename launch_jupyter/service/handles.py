@@ -204,12 +204,40 @@ class Item:
 
 
 class Sweep(list):
-    """The items of one sweep (a list of ``Item``), grouped by ``sweep_id``."""
+    """A sweep: the items proposed when it was created (a list of ``Item``), its results,
+    its state in the store, and stop/resume. Agents propose its later trials."""
 
     def __init__(self, client: Launch, sweep_id: str, items: Iterable[Item] = ()) -> None:
         super().__init__(items)
         self.client = client
         self.id = sweep_id
+        #: the one note about W&B config keys that were ignored, if any
+        self.note: str | None = None
+
+    def info(self) -> dict:
+        """The sweep with its config, best trial and trials (``sweep show --json``)."""
+        return self.client.sweep_info(self.id)
+
+    def results(self, sort: str | None = None) -> Any:
+        """Its results: a DataFrame (pandas) or list of dicts, best first by its metric."""
+        return self.client.results(sweep=self.id, sort=sort)
+
+    def stop(self) -> dict:
+        """Propose no more trials (running ones go on)."""
+        return self.client.stop_sweep(self.id)
+
+    def resume(self) -> dict:
+        """Propose trials again."""
+        return self.client.resume_sweep(self.id)
+
+    def _proposing(self) -> bool:
+        """Whether agents may still propose trials (a running sweep in the store)."""
+        from ..errors import NotFoundError
+
+        try:
+            return self.client.store.get_sweep(self.id)["state"] == "running"
+        except NotFoundError:  # items grouped by a sweep id from before durable sweeps
+            return False
 
     def __repr__(self) -> str:
         return f"<Sweep {self.id}: {len(self)} items>"
@@ -243,7 +271,7 @@ class Sweep(list):
                 total = sum(counts.values())
                 finished = sum(n for state, n in counts.items() if state in TERMINAL)
                 display.update(sweep_line(self.id, finished, total, counts))
-                if finished == total:
+                if finished == total and not self._proposing():
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"sweep {self.id}: {finished} of {total} items "

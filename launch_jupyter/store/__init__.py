@@ -11,6 +11,9 @@ from .sql import (
     RUNNING,
     STATES,
     SUCCEEDED,
+    SWEEP_FINISHED,
+    SWEEP_RUNNING,
+    SWEEP_STOPPED,
     TERMINAL,
     JobRecord,
     Store,
@@ -20,5 +23,6 @@ from .sql import (
 
 __all__ = [
     "ACTIVE", "CANCELLED", "FAILED", "LEASED", "QUEUED", "RUNNING", "STATES", "SUCCEEDED",
-    "TERMINAL", "JobRecord", "Store", "iso", "whoami",
+    "SWEEP_FINISHED", "SWEEP_RUNNING", "SWEEP_STOPPED", "TERMINAL", "JobRecord", "Store", "iso",
+    "whoami",
 ]

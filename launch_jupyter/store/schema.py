@@ -186,6 +186,46 @@ metric_summary = sa.Table(
 )
 
 
+#: Durable sweeps: the search's state, so whichever agent serves the queue proposes the next
+#: trial (docs/usage.md "Sweeps"). ``proposed`` is advanced by one guarded UPDATE in the same
+#: transaction that inserts the trial's item, so no two agents ever propose trial N.
+sweeps = sa.Table(
+    "launch_sweeps",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("launch_jobs.id"), nullable=False),
+    sa.Column("job", sa.String(80), nullable=False),
+    sa.Column("queue", sa.String(63), nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("metric", sa.String(255), nullable=True),
+    sa.Column("goal", sa.String(16), nullable=True),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("submit", sa.Text, nullable=False),
+    sa.Column("run_cap", sa.Integer, nullable=True),
+    sa.Column("parallel", sa.Integer, nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("proposed", sa.Integer, nullable=False, default=0),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_sweeps_queue", "queue", "state"),
+)
+
+#: One row per trial: which item runs it, how it was proposed (sampler, seed, the trials it
+#: learnt from) and, once an agent prunes it, why.
+sweep_trials = sa.Table(
+    "launch_sweep_trials",
+    metadata,
+    sa.Column("sweep_id", sa.String(26), primary_key=True),
+    sa.Column("trial", sa.Integer, primary_key=True),
+    sa.Column("item_id", sa.String(26), nullable=False, unique=True),
+    sa.Column("proposal", sa.Text, nullable=False),
+    sa.Column("pruned", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+
 def _v1(conn: sa.Connection) -> None:
     """The initial schema."""
     metadata.create_all(
@@ -204,6 +244,12 @@ def _v3(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[metrics, metric_summary])
 
 
+def _v4(conn: sa.Connection) -> None:
+    """Durable sweeps and their trials."""
+    metadata.create_all(conn, tables=[sweeps, sweep_trials])
+
+
 #: (version, migration) in the order they apply.
-MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3)]
+MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3),
+                                                                  (4, _v4)]
 LATEST_VERSION = MIGRATIONS[-1][0]

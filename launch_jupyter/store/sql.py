@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +36,9 @@ TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
 PRIORITY_NAMES = {0: "low", 1: "medium", 2: "high", 3: "critical"}
 NOTIFY_CHANNEL = "launch_jupyter"
 DEFAULT_QUEUE = "local"
+#: states of a sweep: proposing trials, stopped by a user (resumable), or done proposing with
+#: every trial finished
+SWEEP_RUNNING, SWEEP_STOPPED, SWEEP_FINISHED = "running", "stopped", "finished"
 
 
 def whoami() -> str:
@@ -1038,6 +1042,8 @@ class Store:
             attempt = conn.execute(
                 sa.select(t.items.c.attempt).where(t.items.c.id == item_id)
             ).scalar()
+            if state == CANCELLED:  # a sweep trial an agent pruned says so
+                error = self._pruned_error(conn, item_id) or error
             values: dict[str, Any] = dict(
                 exit_code=exit_code, error=None if error is None else _dumps(error),
                 finished_at=now, lease_expires_at=None,
@@ -1134,7 +1140,8 @@ class Store:
             common = dict(owner=owner, actor=actor, lease_owner=None, lease_expires_at=None,
                           extra_where=[t.items.c.lease_expires_at < now])
             if row.cancel_requested:
-                err = {"message": "cancelled (its run was lost)", "stage": "lease", "cell": None}
+                err = self._pruned_error(conn, item_id) or {
+                    "message": "cancelled (its run was lost)", "stage": "lease", "cell": None}
                 self._transition(conn, item_id, ACTIVE, CANCELLED, kind="cancelled",
                                  finished_at=now, error=_dumps(err), **common)
                 return CANCELLED
@@ -1277,6 +1284,167 @@ class Store:
                 out += piece
                 end = chunk_offset + len(data)
             return bytes(out), max(end, offset)
+
+    # -- sweeps ---------------------------------------------------------------------------
+
+    def create_sweep(self, *, sweep_id: str, job: JobRecord, queue: str, method: str,
+                     metric: str | None, goal: str | None, config: dict, submit: dict,
+                     run_cap: int | None, parallel: int, seed: int,
+                     created_by: str | None = None) -> dict:
+        """Record a sweep (state running, nothing proposed yet)."""
+        now = time.time()
+        with self.write() as conn:
+            if conn.execute(sa.select(t.queues.c.name).where(t.queues.c.name == queue)
+                            ).first() is None:
+                raise self._unknown_queue(conn, queue)
+            conn.execute(t.sweeps.insert().values(
+                id=sweep_id, job_id=job.id, job=job.ref, queue=queue, method=method,
+                metric=metric, goal=goal, config=_dumps(config), submit=_dumps(submit),
+                run_cap=run_cap, parallel=parallel, seed=seed, state=SWEEP_RUNNING,
+                proposed=0, created_by=created_by or whoami(), created_at=now,
+                updated_at=now))
+        return self.get_sweep(sweep_id)
+
+    def _sweep_json(self, conn: sa.Connection, row: Any) -> dict:
+        counts = dict.fromkeys(STATES, 0)
+        counts.update(dict(conn.execute(
+            sa.select(t.items.c.state, sa.func.count())
+            .where(t.items.c.sweep_id == row.id).group_by(t.items.c.state)).all()))
+        return {"id": row.id, "job": row.job, "job_id": row.job_id, "queue": row.queue,
+                "method": row.method, "metric": row.metric, "goal": row.goal,
+                "config": json.loads(row.config), "submit": json.loads(row.submit),
+                "run_cap": row.run_cap, "parallel": row.parallel, "seed": row.seed,
+                "state": row.state, "proposed": row.proposed, "counts": counts,
+                "created_by": row.created_by, "created_at": iso(row.created_at),
+                "updated_at": iso(row.updated_at)}
+
+    def _unknown_sweep(self, sweep_id: str) -> NotFoundError:
+        return NotFoundError(f"sweep {sweep_id!r} does not exist; list sweeps with "
+                             "`jupyter launch sweeps`")
+
+    def get_sweep(self, sweep_id: str) -> dict:
+        """A sweep with its item counts per state."""
+        with self.read() as conn:
+            row = conn.execute(sa.select(t.sweeps).where(t.sweeps.c.id == sweep_id)).first()
+            if row is None:
+                raise self._unknown_sweep(sweep_id)
+            return self._sweep_json(conn, row)
+
+    def list_sweeps(self, *, queues: Sequence[str] | None = None,
+                    state: str | None = None) -> list[dict]:
+        """Sweeps newest first (of ``queues``, in ``state``, when given)."""
+        query = sa.select(t.sweeps).order_by(t.sweeps.c.id.desc())
+        if queues is not None:
+            query = query.where(t.sweeps.c.queue.in_(list(queues)))
+        if state is not None:
+            query = query.where(t.sweeps.c.state == state)
+        with self.read() as conn:
+            return [self._sweep_json(conn, row) for row in conn.execute(query).all()]
+
+    def set_sweep_state(self, sweep_id: str, state: str, from_states: Sequence[str]) -> bool:
+        """Move a sweep from one of ``from_states`` to ``state``; False when it was in none."""
+        with self.write() as conn:
+            result = conn.execute(t.sweeps.update().where(
+                t.sweeps.c.id == sweep_id, t.sweeps.c.state.in_(list(from_states)))
+                .values(state=state, updated_at=time.time()))
+            if result.rowcount == 0 and conn.execute(sa.select(t.sweeps.c.id).where(
+                    t.sweeps.c.id == sweep_id)).first() is None:
+                raise self._unknown_sweep(sweep_id)
+            return result.rowcount == 1
+
+    def add_sweep_trial(self, sweep_id: str, trial: int, *, overrides: dict,
+                        parameters: dict, proposal: dict) -> str | None:
+        """Insert trial number ``trial`` of a running sweep as a queued item: exactly once.
+
+        The sweep's ``proposed`` count goes from ``trial`` to ``trial + 1`` by one guarded
+        UPDATE in the same transaction as the item's insert, so of two agents proposing the
+        same trial one inserts it and the other gets None (as when the sweep was stopped).
+        """
+        now = time.time()
+        with self.write() as conn:
+            moved = conn.execute(t.sweeps.update().where(
+                t.sweeps.c.id == sweep_id, t.sweeps.c.proposed == trial,
+                t.sweeps.c.state == SWEEP_RUNNING).values(proposed=trial + 1, updated_at=now))
+            if moved.rowcount != 1:
+                return None
+            sweep = conn.execute(sa.select(t.sweeps).where(t.sweeps.c.id == sweep_id)).one()
+            job = self._job_record(conn, conn.execute(
+                sa.select(t.jobs).where(t.jobs.c.id == sweep.job_id)).one())
+            submit = json.loads(sweep.submit)
+            item_id = self._insert_item(
+                conn, job=job, queue=sweep.queue, overrides=overrides, parameters=parameters,
+                priority=submit.get("priority", 1), timeout=submit.get("timeout"),
+                template_values=submit.get("template_values") or {}, requeued_from=None,
+                sweep_id=sweep_id, submitted_by=sweep.created_by)
+            conn.execute(t.sweep_trials.insert().values(
+                sweep_id=sweep_id, trial=trial, item_id=item_id, proposal=_dumps(proposal),
+                pruned=None, created_at=now))
+            return item_id
+
+    def sweep_trials(self, sweep_id: str) -> list[dict]:
+        """The sweep's trials in order: trial, item id, proposal, pruned (why), and the item's
+        state, attempt, error stage, parameters and metric summary (latest attempt); state
+        ``deleted`` when its item was deleted."""
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(t.sweep_trials, t.items.c.state, t.items.c.attempt,
+                          t.items.c.error, t.items.c.parameters)
+                .select_from(t.sweep_trials.outerjoin(
+                    t.items, t.items.c.id == t.sweep_trials.c.item_id))
+                .where(t.sweep_trials.c.sweep_id == sweep_id)
+                .order_by(t.sweep_trials.c.trial)).all()
+            found = [r for r in rows if r.state is not None]
+            summaries = self._metric_summaries(conn, [
+                SimpleNamespace(id=r.item_id, attempt=r.attempt) for r in found])
+        return [{"trial": r.trial, "item": r.item_id, "proposal": json.loads(r.proposal),
+                 "pruned": _loads(r.pruned), "state": r.state or "deleted",
+                 "attempt": r.attempt,
+                 "error_stage": (_loads(r.error) or {}).get("stage") if r.error else None,
+                 "parameters": json.loads(r.parameters) if r.parameters else {},
+                 "metrics": summaries.get(r.item_id, {})} for r in rows]
+
+    def sweep_metric_values(self, sweep_id: str, name: str) -> dict[str, list[float]]:
+        """item id -> the values of metric ``name`` its latest attempt logged, in order."""
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(t.metrics.c.item_id, t.metrics.c.value)
+                .join(t.items, sa.and_(t.items.c.id == t.metrics.c.item_id,
+                                       t.items.c.attempt == t.metrics.c.attempt))
+                .where(t.items.c.sweep_id == sweep_id, t.metrics.c.name == name)
+                .order_by(t.metrics.c.id)).all()
+        values: dict[str, list[float]] = {}
+        for r in rows:
+            values.setdefault(r.item_id, []).append(r.value)
+        return values
+
+    def prune(self, item_id: str, reason: str, actor: str) -> bool:
+        """Ask the run of a running sweep trial to stop: it ends ``cancelled`` with
+        ``error.stage == "pruned"``. False when it is no longer running or already pruned."""
+        with self.write() as conn:
+            query = sa.select(t.items.c.state).where(t.items.c.id == item_id)
+            if not self.is_sqlite:  # SQLite: BEGIN IMMEDIATE already serialises writers
+                query = query.with_for_update()
+            row = conn.execute(query).first()
+            if row is None or row.state not in ACTIVE:
+                return False
+            marked = conn.execute(t.sweep_trials.update().where(
+                t.sweep_trials.c.item_id == item_id, t.sweep_trials.c.pruned.is_(None))
+                .values(pruned=_dumps({"reason": reason, "by": actor, "at": time.time()})))
+            if marked.rowcount != 1:
+                return False
+            conn.execute(t.items.update().where(t.items.c.id == item_id)
+                         .values(cancel_requested=True, updated_at=time.time()))
+            self._event(conn, item_id, "pruned", RUNNING, RUNNING, actor, {"reason": reason})
+            return True
+
+    def _pruned_error(self, conn: sa.Connection, item_id: str) -> dict | None:
+        """The error a pruned trial ends with (``stage: pruned``), or None if not pruned."""
+        pruned = conn.execute(sa.select(t.sweep_trials.c.pruned).where(
+            t.sweep_trials.c.item_id == item_id)).scalar()
+        if pruned is None:
+            return None
+        return {"message": f"pruned: {_loads(pruned).get('reason')}", "stage": "pruned",
+                "cell": None}
 
     # -- agents ---------------------------------------------------------------------------
 

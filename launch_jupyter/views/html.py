@@ -19,7 +19,7 @@ from .format import (
     span,
     state_counts,
 )
-from .states import colour, symbol
+from .states import colour, label, symbol
 
 TABLE_CSS = (
     "border-collapse:collapse;font-size:12px;font-family:var(--jp-ui-font-family,sans-serif)"
@@ -85,7 +85,7 @@ def item_card_html(item: dict, *, log_tail: str | None = None) -> str:
     return (f"<div class='lj-item' data-item='{esc(item['id'])}' data-state='{esc(item['state'])}'"
             f" style='border:1px solid #e5e7eb;border-radius:4px;padding:6px 8px;"
             f"display:inline-block;min-width:28em'>"
-            f"<div><b>item {esc(item['id'])}</b> &nbsp;{badge(item['state'])}</div>"
+            f"<div><b>item {esc(item['id'])}</b> &nbsp;{badge(label(item))}</div>"
             f"<table style='{_TABLE_CSS}'>{body}</table>{tail}</div>")
 
 
@@ -118,7 +118,7 @@ def items_table_html(items: Sequence[dict], *, selected: str | None = None,
         indent = "&nbsp;&nbsp;" if item.get("sweep_id") else ""
         duration = span(item["duration"]) if item.get("duration") is not None else ""
         title = esc(error_text(item)) if item.get("error") else ""
-        cells = [badge(item["state"]), f"{indent}<code>{esc(item['id'])}</code>",
+        cells = [badge(label(item)), f"{indent}<code>{esc(item['id'])}</code>",
                  esc(item["job"]), esc(params_text(item)), esc(item["priority"]),
                  esc(age(item.get("created_at"))), esc(duration)]
         rows.append(f"<tr class='lj-row' data-item='{esc(item['id'])}' "
@@ -182,6 +182,50 @@ def sweep_line(sweep_id: str, finished: int, total: int, counts: dict[str, int])
             f"finished ({esc(state_counts(counts))})</div>")
 
 
+def results_table_html(rows: Sequence[dict], *, best: str | None = None) -> str:
+    """The results table (``%launch results``, ``Sweep.results``): one row per item with
+    ``data-item``/``data-state``; the best row has class ``lj-best`` and ``data-best``."""
+    from .text import result_columns
+
+    if not rows:
+        return "<div class='lj-results' style='color:#6b7280;padding:4px'>no results</div>"
+    headers, cells = result_columns(rows)
+    head = "".join(f"<th style='{_CELL};color:#6b7280'>{esc(h)}</th>" for h in headers)
+    body = []
+    for line in cells:
+        is_best = line[0] == best
+        marks = " lj-best' data-best='true" if is_best else ""
+        shown = [f"<code>{esc(line[0])}</code>", badge(line[1]),
+                 *(esc("" if v is None else f"{v:.6g}" if isinstance(v, float) else v)
+                   for v in line[2:-1]),
+                 esc(span(line[-1]) if line[-1] is not None else "")]
+        body.append(f"<tr class='lj-row{marks}' data-item='{esc(line[0])}' "
+                    f"data-state='{esc(line[1])}'>"
+                    + "".join(f"<td style='{_CELL}'>{c}</td>" for c in shown) + "</tr>")
+    return (f"<table class='lj-results' style='{_TABLE_CSS}'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+class ResultsView:
+    """Results rows shown as a table: HTML in a notebook, text in a terminal; ``best`` is
+    the id of the best row (the first, when the rows are sorted by a metric)."""
+
+    def __init__(self, rows: Sequence[dict], best: str | None = None) -> None:
+        self.rows = list(rows)
+        self.best = best
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _repr_html_(self) -> str:
+        return results_table_html(self.rows, best=self.best)
+
+    def __repr__(self) -> str:
+        from .text import results_table
+
+        return results_table(self.rows, best=self.best)
+
+
 class ItemsView:
     """A static items table: HTML in a notebook, text in a terminal (``%launch items``)."""
 
@@ -201,5 +245,6 @@ class ItemsView:
         return items_lines(self.items, total=self.total)
 
 
-__all__ = ["CELL", "TABLE_CSS", "ItemsView", "agents_html", "badge", "esc", "item_card_html",
-           "items_table_html", "items_view_html", "sweep_line", "wait_line"]
+__all__ = ["CELL", "TABLE_CSS", "ItemsView", "ResultsView", "agents_html", "badge", "esc",
+           "item_card_html", "items_table_html", "items_view_html", "results_table_html",
+           "sweep_line", "wait_line"]

@@ -15,6 +15,8 @@ STATE_STYLE: dict[str, tuple[str, str]] = {
     "succeeded": ("#16a34a", "\u2714"),   # ✔
     "failed": ("#dc2626", "\u2716"),      # ✖
     "cancelled": ("#a16207", "\u2298"),   # ⊘
+    # not a state of its own: a cancelled sweep trial whose error.stage is "pruned"
+    "pruned": ("#a16207", "\u2702"),      # ✂
 }
 
 #: Priorities, highest first (the names ``submit --priority`` takes).
@@ -37,6 +39,14 @@ def symbol(state: str) -> str:
     return STATE_STYLE.get(state, ("#6b7280", "?"))[1]
 
 
+def label(item: dict) -> str:
+    """The state a view shows: ``pruned`` for a sweep trial hyperband stopped, else the
+    item's state."""
+    if item.get("state") == "cancelled" and (item.get("error") or {}).get("stage") == "pruned":
+        return "pruned"
+    return item.get("state", "")
+
+
 def meta(config: Any, runners: dict[str, str] | None = None) -> dict[str, Any]:
     """What a front end needs to know to render and submit like the Python side does."""
     return {
@@ -53,4 +63,4 @@ def meta(config: Any, runners: dict[str, str] | None = None) -> dict[str, Any]:
 
 
 __all__ = ["DEFAULT_PRIORITY", "PRIORITIES", "STATES", "STATE_STYLE", "colour", "is_terminal",
-           "meta", "symbol"]
+           "label", "meta", "symbol"]

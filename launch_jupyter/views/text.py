@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .format import error_text, params_text, seconds, short
-from .states import symbol
+from .states import label, symbol
 
 QUEUE_HEADERS = ["NAME", "RUNNER", "STATUS", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED",
                  "CANCELLED"]
@@ -73,7 +73,7 @@ def items_table(items: Sequence[dict], *, total: int | None = None,
     """The CLI's items table, with a line saying how many more match."""
     if not items:
         return "no items" + (f" in state {state}" if state else "")
-    text = table([[i["id"], i["queue"], i["job"], i["state"], i["priority"],
+    text = table([[i["id"], i["queue"], i["job"], label(i), i["priority"],
                    short(i["overrides"], 30), str(i["attempt"]), seconds(i)] for i in items],
                  ITEM_HEADERS)
     if total is not None and total > len(items):
@@ -82,9 +82,83 @@ def items_table(items: Sequence[dict], *, total: int | None = None,
     return text
 
 
+def result_columns(rows: Sequence[dict]) -> tuple[list[str], list[list[Any]]]:
+    """Results as flat columns: id, state, job, one per varying parameter, one per metric
+    (``metric:NAME`` if a parameter has its name), duration."""
+    params = list(dict.fromkeys(name for row in rows for name in row["parameters"]))
+    metrics = sorted({name for row in rows for name in row["metrics"]})
+    headers = ["id", "state", "job", *params,
+               *(f"metric:{m}" if m in params else m for m in metrics), "duration"]
+    cells = [[row["id"], row["state"], row["job"], *(row["parameters"].get(p) for p in params),
+              *(row["metrics"].get(m) for m in metrics), row["duration"]] for row in rows]
+    return headers, cells
+
+
+def results_csv(rows: Sequence[dict]) -> str:
+    """``results --csv``: the flat columns; lists and dicts as JSON, missing values empty."""
+    import csv
+    import io
+
+    headers, cells = result_columns(rows)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(headers)
+    for line in cells:
+        writer.writerow(["" if v is None else json.dumps(v) if isinstance(v, list | dict)
+                         else v for v in line])
+    return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return short(value, 24)
+
+
+def results_table(rows: Sequence[dict], *, best: str | None = None) -> str:
+    """``results``: one line per item, the best one marked with ``*``."""
+    if not rows:
+        return "no results: no item matches (see `jupyter launch items`)"
+    headers, cells = result_columns(rows)
+    shown = [[("*" if line[0] == best else " ") + line[0],
+              f"{symbol(line[1])} {line[1]}", *(_cell(v) for v in line[2:-1]),
+              "" if line[-1] is None else f"{line[-1]:.1f}s"] for line in cells]
+    return table(shown, [h.upper() for h in headers])
+
+
+def sweeps_table(sweeps: Sequence[dict]) -> str:
+    """``sweeps``: id, job, method, metric and goal, trials of the cap, state, best."""
+    if not sweeps:
+        return "no sweeps yet; start one with `jupyter launch sweep JOB --config sweep.yaml`"
+    rows = []
+    for s in sweeps:
+        best = s["best"]
+        cap = "\u221e" if s["run_cap"] is None else s["run_cap"]
+        rows.append([s["id"], s["job"], s["method"],
+                     f"{s['metric']} ({s['goal']})" if s["metric"] else "-",
+                     f"{s['trials']}/{cap}",
+                     s["state"], "" if best is None else f"{best['value']:.6g} ({best['item']})"])
+    return table(rows, ["ID", "JOB", "METHOD", "METRIC", "TRIALS", "STATE", "BEST"])
+
+
+def sweep_detail(sweep: dict) -> str:
+    """``sweep show``: the summary, then each trial with how it was proposed."""
+    lines = [sweeps_table([sweep]),
+             f"queue {sweep['queue']}  parallel {sweep['parallel']}  items: "
+             + ", ".join(f"{n} {state}" for state, n in sweep["counts"].items() if n)]
+    trials = [[str(t["trial"]), t["item"], f"{symbol(t['state'])} {t['state']}",
+               t["sampler"] or "", short(t["parameters"], 60)]
+              for t in sweep.get("trials_detail", [])]
+    if trials:
+        lines.append(table(trials, ["TRIAL", "ITEM", "STATE", "SAMPLER", "PARAMETERS"]))
+    return "\n".join(lines)
+
+
 def item_detail(item: dict) -> str:
     """``show``: state, job, parameters, error, warning, attempts and outputs."""
-    lines = [f"item {item['id']}  {item['state']}  job {item['job']}  queue {item['queue']}",
+    lines = [f"item {item['id']}  {label(item)}  job {item['job']}  queue {item['queue']}",
              f"priority {item['priority']}  submitted by {item['submitted_by']} at "
              f"{item['created_at']}",
              f"parameters: {json.dumps(item['parameters'], sort_keys=True)}"]
@@ -156,7 +230,7 @@ def kernel_agent_status(status: dict | None) -> str:
 def item_line(item: dict) -> str:
     """One line of text for an item."""
     extra = f"  {error_text(item)}" if item.get("error") else ""
-    return (f"{item['id']}  {symbol(item['state'])} {item['state']:<9}  {item['job']:<16}  "
+    return (f"{item['id']}  {symbol(label(item))} {label(item):<9}  {item['job']:<16}  "
             f"{params_text(item, 40)}{extra}")
 
 
@@ -186,4 +260,5 @@ def run_outcome(item: dict) -> str:
 
 __all__ = ["agents_table", "cancel_outcome", "item_detail", "item_line", "items_lines",
            "items_table", "job_detail", "jobs_table", "kernel_agent_status", "queue_detail",
-           "queues_table", "run_outcome", "table"]
+           "queues_table", "result_columns", "results_csv", "results_table", "run_outcome",
+           "sweep_detail", "sweeps_table", "table"]
