@@ -258,6 +258,16 @@ class LogsHandler(LaunchHandler):
         self.reply(await self.call(self.manager.logs, item_id, offset))
 
 
+class MetricsHandler(LaunchHandler):
+    """``/launch/api/items/{id}/metrics?after=CURSOR``: metric points stored after a cursor."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, item_id: str) -> None:
+        after = self.int_argument("after", 0) or 0
+        self.reply(await self.call(self.manager.metrics, item_id, after))
+
+
 class NotebookHandler(LaunchHandler):
     """``/launch/api/items/{id}/notebook``: where the executed notebook is, for Lab to open.
 
@@ -310,6 +320,7 @@ ROUTES: list[tuple[str, type[LaunchHandler]]] = [
     (f"items/{_ITEM}/cancel", CancelHandler),
     (f"items/{_ITEM}/requeue", RequeueHandler),
     (f"items/{_ITEM}/logs", LogsHandler),
+    (f"items/{_ITEM}/metrics", MetricsHandler),
     (f"items/{_ITEM}/notebook", NotebookHandler),
     ("agents", AgentsHandler),
     ("meta", MetaHandler),

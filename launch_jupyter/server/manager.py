@@ -22,6 +22,7 @@ __all__ = ["LaunchManager", "complete_utf8_prefix"]
 
 #: Most log bytes one ``logs`` answer carries; the client asks again from ``next_offset``.
 LOG_PAGE_BYTES = 1024 * 1024
+METRIC_PAGE_POINTS = 10_000  # metric points per answer
 
 #: Items one list answer carries when the request names no ``limit``, and the most it may ask.
 DEFAULT_ITEMS_LIMIT = 100
@@ -160,6 +161,11 @@ class LaunchManager:
         ``done`` is true once the item is finished and nothing is left to read.
         """
         return dict(self.launch.log_page(item_id, offset, limit=LOG_PAGE_BYTES))
+
+    def metrics(self, item_id: str, after: int = 0) -> dict:
+        """``{points, next, done}``: at most METRIC_PAGE_POINTS points stored after the cursor
+        ``after``; ``done`` once the item is finished and every point was read."""
+        return dict(self.launch.metric_page(item_id, after, limit=METRIC_PAGE_POINTS))
 
     def notebook(self, item_id: str, *, copy: bool = False) -> dict:
         """``{path}`` of the item's executed notebook, relative to the server's root dir.

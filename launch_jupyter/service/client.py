@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..config import LaunchConfig
-from ..errors import LaunchError, ParameterError
+from ..errors import LaunchError, ParameterError, shown
 from ..store import TERMINAL, JobRecord, Store, wakeup
 from . import checks
 from .logs import LogReader, follow, read_page
@@ -434,7 +434,8 @@ class Launch:
         """``{points, next, done}``: the latest attempt's points stored after the cursor
         ``after`` (at most ``limit``), the cursor to ask with next, and whether the item is
         finished with every point read."""
-        limit, after = checks.bounds(limit, after)
+        limit = checks.bounds(limit, 0)[0]
+        after = _cursor(after, "after")
         item = self.store.get_item(checks.key(item_id, "item"))  # first: then points are final
         points, cursor = self.store.metric_points(item_id, after=after, limit=limit)
         done = item["state"] in TERMINAL and (limit is None or len(points) < limit)
@@ -445,7 +446,7 @@ class Launch:
         ``{"name", "step", "value", "time"}``."""
         item_id = checks.key(item_id, "item")
         if attempt is not None:
-            attempt = checks.bounds(None, attempt)[1]
+            attempt = _cursor(attempt, "attempt")
         found: list[MetricPoint] = []
         cursor = 0
         while True:
@@ -512,6 +513,14 @@ class Launch:
         from ..views.states import meta
 
         return meta(self.config, runner_help())
+
+
+def _cursor(value: Any, name: str) -> int:
+    """A metric cursor or attempt number: an integer 0 or more (ParameterError if not)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ParameterError(f"{name} must be an integer 0 or more (a cursor is the `next` "
+                             f"of an earlier answer), got {shown(value)}")
+    return value
 
 
 _DEFAULT: dict[str, Launch] = {}
