@@ -64,12 +64,14 @@ def run(quick: bool) -> list[Figure]:
                 batch.delete_namespaced_job(f"baseline-{i}", "baseline")
         controller = Controller(server).start()
         with tempfile.TemporaryDirectory(prefix="lj-bench-k8s-") as tmp:
-            os.environ["KUBECONFIG"] = str(server.kubeconfig(Path(tmp) / "kubeconfig"))
+            # the agent's own context names the namespace: its default policy runs Jobs there
+            os.environ["KUBECONFIG"] = str(server.kubeconfig(Path(tmp) / "kubeconfig",
+                                                             namespace="bench"))
             with temp_store("kubernetes") as store:
                 launch = Launch(store.url)
                 launch.create_queue("kube", runner="kubernetes", config={
                     "image": "python:3.11-slim",
-                    "template": {"namespace": "bench", "context": "emulator"}})
+                    "template": {"namespace": "bench"}})
                 script = store.root / "job.py"
                 script.write_text("print('hello')\n")
                 ref = launch.create_job(script, name="bench").ref
