@@ -287,6 +287,73 @@ class NotebookHandler(LaunchHandler):
         self.reply(await self.call(self.manager.notebook, item_id, copy=True))
 
 
+class ResultsHandler(LaunchHandler):
+    """``/launch/api/results``: one row per item with the parameters that vary and each
+    metric's last value, best first by the sweep's metric (or ``sort``)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        states = [s.strip() for arg in self.get_query_arguments("state")
+                  for s in arg.split(",") if s.strip()]
+        self.reply(await self.call(
+            self.manager.results, state=states or None,
+            sweep=self.get_query_argument("sweep", None) or None,
+            queue=self.get_query_argument("queue", None) or None,
+            job=self.get_query_argument("job", None) or None,
+            sort=self.get_query_argument("sort", None) or None,
+            limit=self.int_argument("limit", None)))
+
+
+class SweepsHandler(LaunchHandler):
+    """``/launch/api/sweeps``: list sweeps; start one from a W&B sweep config or a grid."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.call(self.manager.sweeps))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        data = self.body({"job": (str,), "queue": (str, type(None)),
+                          "config": (dict, type(None)), "grid": (dict, type(None)),
+                          "random": (int, type(None)), "parameters": (dict, type(None)),
+                          "priority": (str, int, type(None)), "timeout": (float, type(None)),
+                          "seed": (int, type(None)), "parallel": (int, type(None))}, ("job",))
+        made = await self.call(self.manager.create_sweep, data.pop("job"), **data)
+        self.reply(made, 201, f"sweeps/{made['sweep_id']}")
+
+
+class SweepHandler(LaunchHandler):
+    """``/launch/api/sweeps/{id}``: one sweep with its config and trials."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, sweep_id: str) -> None:
+        self.reply(await self.call(self.manager.sweep, sweep_id))
+
+
+class SweepStopHandler(LaunchHandler):
+    """``/launch/api/sweeps/{id}/stop``: propose no more trials (running ones go on)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, sweep_id: str) -> None:
+        self.body({})
+        self.reply(await self.call(self.manager.stop_sweep, sweep_id))
+
+
+class SweepResumeHandler(LaunchHandler):
+    """``/launch/api/sweeps/{id}/resume``: propose trials of a stopped sweep again."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, sweep_id: str) -> None:
+        self.body({})
+        self.reply(await self.call(self.manager.resume_sweep, sweep_id))
+
+
 class MetaHandler(LaunchHandler):
     """``/launch/api/meta``: states, symbols, colours, priorities, default queue, lease ttl
     and runners, so front ends render and submit as the Python side does."""
@@ -308,6 +375,7 @@ class AgentsHandler(LaunchHandler):
 
 _NAME = r"(?P<name>[^/]+)"
 _ITEM = r"(?P<item_id>[^/]+)"
+_SWEEP = r"(?P<sweep_id>[^/]+)"
 
 #: (path under ``<base_url>/launch/api``, handler)
 ROUTES: list[tuple[str, type[LaunchHandler]]] = [
@@ -322,6 +390,11 @@ ROUTES: list[tuple[str, type[LaunchHandler]]] = [
     (f"items/{_ITEM}/logs", LogsHandler),
     (f"items/{_ITEM}/metrics", MetricsHandler),
     (f"items/{_ITEM}/notebook", NotebookHandler),
+    ("results", ResultsHandler),
+    ("sweeps", SweepsHandler),
+    (f"sweeps/{_SWEEP}", SweepHandler),
+    (f"sweeps/{_SWEEP}/stop", SweepStopHandler),
+    (f"sweeps/{_SWEEP}/resume", SweepResumeHandler),
     ("agents", AgentsHandler),
     ("meta", MetaHandler),
 ]

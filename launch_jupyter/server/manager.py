@@ -145,6 +145,41 @@ class LaunchManager:
                                   priority=priority, template_values=template_values or {})
         return item.info(refresh=False)
 
+    def results(self, *, sweep: str | None = None, queue: str | None = None,
+                job: str | None = None, state: Sequence[str] | None = None,
+                sort: str | None = None, limit: int | None = None) -> list[dict]:
+        """``results --json``: one row per item, best first by the sweep's metric or
+        ``sort`` (at most MAX_ITEMS_LIMIT rows)."""
+        return self.launch.result_rows(sweep=sweep, queue=queue, job=job, state=state or None,
+                                       sort=sort, limit=limit, max_limit=MAX_ITEMS_LIMIT)
+
+    def sweeps(self) -> list[dict]:
+        """``sweeps --json``."""
+        return self.launch.sweeps()
+
+    def sweep(self, sweep_id: str) -> dict:
+        """``sweep show ID --json``."""
+        return self.launch.sweep_info(sweep_id)
+
+    def create_sweep(self, job: str, *, queue: str | None = None, config: dict | None = None,
+                     grid: dict | None = None, random: int | None = None,
+                     parameters: dict | None = None, priority: str | int | None = None,
+                     timeout: float | None = None, seed: int | None = None,
+                     parallel: int | None = None) -> dict:
+        """Start a sweep of job ``job`` (a ref, never a server path): ``{"sweep_id", "items",
+        "note"}``."""
+        ref = self.launch.job(job)  # a ref only: REST never captures files by path
+        sweep = self.launch.sweep(ref, queue=queue, config=config, grid=grid or (),
+                                  random=random, parameters=parameters, priority=priority,
+                                  timeout=timeout, seed=seed, parallel=parallel)
+        return {"sweep_id": sweep.id, "items": [item.id for item in sweep], "note": sweep.note}
+
+    def stop_sweep(self, sweep_id: str) -> dict:
+        return self.launch.stop_sweep(sweep_id)
+
+    def resume_sweep(self, sweep_id: str) -> dict:
+        return self.launch.resume_sweep(sweep_id)
+
     def item(self, item_id: str) -> dict:
         """The item as ``jupyter launch show --json`` prints it."""
         return self.launch.item(item_id).info()
