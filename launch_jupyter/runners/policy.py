@@ -107,8 +107,11 @@ class AgentPolicy:
         if network not in (None, "", "default", "none", "bridge") \
                 and network not in self.docker_networks:
             raise _needs(f"network {network}", "docker_networks", str(network))
-        for host, bind, writable in _binds(options.get("volumes")):
-            self._check_volume(host, bind, writable)
+        for host, bind, mode in _binds(options.get("volumes")):
+            if {"z", "Z"} & set(mode):  # relabels the host's files for the container
+                self._level(f"volume {host}:{bind}:{','.join(mode)} (SELinux relabel)",
+                            "privileged")
+            self._check_volume(host, bind, "ro" not in mode)
 
     def _check_volume(self, host: str, bind: str, writable: bool) -> None:
         shown = f"{host}:{bind}" + ("" if writable else ":ro")
@@ -205,19 +208,21 @@ def _under(path: str, prefixes: Iterable[str]) -> bool:
     return False
 
 
-def _binds(volumes: Any) -> list[tuple[str, str, bool]]:
-    """(host path or volume name, container path, writable) of docker-py ``volumes``."""
+def _binds(volumes: Any) -> list[tuple[str, str, list[str]]]:
+    """(host path or volume name, container path, mode options) of docker-py ``volumes``."""
     out = []
     if isinstance(volumes, Mapping):
         for host, spec in volumes.items():
             spec = spec if isinstance(spec, Mapping) else {"bind": str(spec)}
             mode = str(spec.get("mode") or "rw")
-            out.append((str(host), str(spec.get("bind") or ""), "ro" not in mode.split(",")))
+            out.append((str(host), str(spec.get("bind") or ""), mode.split(",")))
     else:
         for entry in volumes or []:
             parts = str(entry).split(":")
             if len(parts) == 1:  # an anonymous volume: engine-managed, no host path
                 continue
-            mode = parts[2] if len(parts) > 2 else "rw"
-            out.append((parts[0], parts[1], "ro" not in mode.split(",")))
+            if len(parts) > 3:  # a ':' smuggled in through a {{value}}
+                raise PolicyError(f"volume {entry!r} is not HOST:CONTAINER[:MODE]; remove "
+                                  "the extra ':'")
+            out.append((parts[0], parts[1], (parts[2] if len(parts) > 2 else "rw").split(",")))
     return out

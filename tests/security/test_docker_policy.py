@@ -44,6 +44,8 @@ SOCKET = os.path.realpath("/var/run/docker.sock")  # /run/docker.sock where /var
     ({"cap_add": ["CHOWN"]}, "needs LaunchConfig.pod_security to be 'baseline'"),
     ({"pid_mode": "host"}, "the host PID namespace needs LaunchConfig.pod_security"),
     ({"devices": ["/dev/fuse"]}, "devices /dev/fuse needs LaunchConfig.pod_security"),
+    ({"volumes": ["/data/x:/etc:rw:/data:ro"]}, "is not HOST:CONTAINER[:MODE]"),
+    ({"volumes": ["/data:/data:ro,Z"]}, "(SELinux relabel) needs LaunchConfig.pod_security"),
 ])
 def test_the_default_policy_refuses_host_options(options: dict, message: str) -> None:
     with pytest.raises(PolicyError) as err:
