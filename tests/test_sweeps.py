@@ -400,3 +400,51 @@ def test_magics_take_the_same_sweep_commands(client: Launch, train: str, tmp_pat
     shell.run_line_magic("launch", f"sweep stop {sweep.id}")
     assert capsys.readouterr().out.strip() == f"sweep {sweep.id} stopped"
     assert client.sweep_info(sweep.id)["state"] == "stopped"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_racing_agents_propose_each_trial_exactly_once(
+        backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Many threads advance the same sweep at once (as agents on many machines would): every
+    trial number is inserted exactly once, by one of them."""
+    import threading
+
+    from launch_jupyter.agent import advance_sweep
+
+    url = (f"sqlite:///{tmp_path}/race.db" if backend == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    client = Launch(url)
+    try:
+        client.create_job(write_script(tmp_path, "train.py", TRAIN))
+        race = client.sweep("train", config={
+            "method": "random", "run_cap": 30,
+            "parameters": {"learning_rate": {"min": 0.001, "max": 0.1}}}, parallel=1, seed=4)
+        client.cancel(race[0].id)  # trial 0 ends: the agents race for trial 1, 2, ...
+        made: list[str] = []
+        errors: list[BaseException] = []
+
+        def agent() -> None:
+            try:
+                for _ in range(12):
+                    new = advance_sweep(client.store, client.store.get_sweep(race.id))
+                    made.extend(new)
+                    for item_id in new:  # finish it at once, so the next trial may come
+                        client.cancel(item_id)
+            except BaseException as err:  # noqa: BLE001 - reported below
+                errors.append(err)
+
+        threads = [threading.Thread(target=agent) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert not errors, errors
+        trials = client.store.sweep_trials(race.id)
+        numbers = [t["trial"] for t in trials]
+        assert numbers == list(range(len(numbers))) and 5 < len(numbers) <= 30
+        assert len({t["item"] for t in trials}) == len(numbers)
+        assert sorted(made + [race[0].id]) == sorted(t["item"] for t in trials)
+        assert client.store.get_sweep(race.id)["proposed"] == len(numbers)
+        assert len(client.items(sweep=race.id)) == len(numbers)
+    finally:
+        client.close()

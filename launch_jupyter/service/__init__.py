@@ -31,17 +31,19 @@ def submit(ref: str | os.PathLike | JobRecord, *, queue: str | None = None,
 
 
 def sweep(ref: str | os.PathLike | JobRecord, *, queue: str | None = None,
+          config: str | os.PathLike | Mapping[str, Any] | None = None,
           grid: Mapping[str, Sequence[Any]] | Sequence[str] = (), random: int | None = None,
           parameters: Mapping[str, Any] | None = None, overrides: Iterable[str] = (),
           priority: str | int | None = None, timeout: float | None = None,
-          seed: int | None = None, name: str | None = None,
+          seed: int | None = None, name: str | None = None, parallel: int | None = None,
           client: Launch | None = None) -> Sweep:
-    """One item per grid point (``grid={"lr": [0.01, 0.1]}`` or ``["lr=0.01,0.1"]``) or per
-    ``random`` point drawn from the schema's bounds; see ``Launch.sweep``."""
+    """A durable sweep from a W&B sweep ``config`` (dict or YAML path), or one trial per grid
+    point (``grid={"lr": [0.01, 0.1]}`` or ``["lr=0.01,0.1"]``) or ``random`` point drawn from
+    the schema's bounds; see ``Launch.sweep``."""
     client = client or default_client()
-    return client.sweep(ref, queue=queue, grid=grid, random=random, parameters=parameters,
-                        overrides=overrides, priority=priority, timeout=timeout, seed=seed,
-                        name=name)
+    return client.sweep(ref, queue=queue, config=config, grid=grid, random=random,
+                        parameters=parameters, overrides=overrides, priority=priority,
+                        timeout=timeout, seed=seed, name=name, parallel=parallel)
 
 
 __all__ = ["Item", "Launch", "LaunchError", "Sweep", "connect", "default_client", "submit",
