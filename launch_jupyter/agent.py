@@ -62,6 +62,8 @@ class _Active:
     queue: str
     #: monotonic time of the next lease renewal by the agent (runs that do not self-renew)
     renew_at: float = 0.0
+    #: monotonic time this agent started the run (0: adopted), for the "item ended" line
+    started: float = 0.0
 
 
 # -- sweeps: advanced by whichever agent serves their queue (docs/usage.md "Sweeps") ----------
@@ -418,7 +420,10 @@ class Agent:
                               error={"message": message, "stage": "start", "cell": None})
             return None
         self.store.update_run_info(item_id, token, **run.info())
-        self.active[item_id] = _Active(item_id, token, run, item["queue"])
+        self.active[item_id] = _Active(item_id, token, run, item["queue"],
+                                       started=time.monotonic())
+        log.info("item %s started: %s on queue %s, attempt %d", item_id, job.ref,
+                 item["queue"], attempt)
         return token
 
     def _run_request(self, item: dict, job: JobRecord, files: list[tuple[str, bytes]],
@@ -473,6 +478,9 @@ class Agent:
         for item_id, active in list(self.active.items()):
             if states.get(item_id) in TERMINAL:
                 del self.active[item_id]
+                took = (f" after {time.monotonic() - active.started:.1f} s"
+                        if active.started else "")
+                log.info("item %s %s%s", item_id, states[item_id], took)
             elif active.run.done():
                 del self.active[item_id]
                 # A supervisor that exited without recording the outcome died: its job died

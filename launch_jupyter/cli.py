@@ -235,13 +235,19 @@ def show(client: Any, args: argparse.Namespace) -> int:
 
 
 def logs(client: Any, args: argparse.Namespace) -> int:
+    from .views.terminal import CellProgress
+
     if not args.follow:
         _out(client.logs(args.item)[0])
         return 0
+    # The log is the output here: cell boundaries are lines in it, never a bar.
+    cells = CellProgress(sys.stdout, bar=False)
     try:
-        client.follow(args.item, _out)
+        client.follow(args.item, cells.write, on_progress=cells.update)
     except KeyboardInterrupt:
         return 130
+    finally:
+        cells.close()
     return 0
 
 
@@ -290,16 +296,22 @@ def delete(client: Any, args: argparse.Namespace) -> int:
 
 def run(client: Any, args: argparse.Namespace) -> int:
     from .views.format import output_notebook
+    from .views.terminal import CellProgress
     from .views.text import run_outcome
 
     def started(item: Any) -> None:
         info = item.info(False)
         _err(f"running {info['job']} as item {item.id} on queue {info['queue']}\n")
 
-    item = client.run(args.path, name=args.name, include=args.include, kernel=args.kernel,
-                      mode=args.mode, env=args.env, queue=args.queue, overrides=args.param,
-                      timeout=args.timeout, template_pairs=args.set, on_start=started,
-                      write=_err, on_interrupt=lambda: _err("\ncancelling\u2026\n"))
+    cells = CellProgress(sys.stderr)  # a bar on a terminal, boundary lines otherwise
+    try:
+        item = client.run(args.path, name=args.name, include=args.include,
+                          kernel=args.kernel, mode=args.mode, env=args.env, queue=args.queue,
+                          overrides=args.param, timeout=args.timeout, template_pairs=args.set,
+                          on_start=started, write=cells.write, on_progress=cells.update,
+                          on_interrupt=lambda: cells.write("\ncancelling\u2026\n"))
+    finally:
+        cells.close()
     final = item.info(False)
     _err(run_outcome(final) + "\n")
     last = output_notebook(final) or (final.get("run") or {}).get("run_dir")

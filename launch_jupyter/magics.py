@@ -389,7 +389,11 @@ class LaunchMagics(Magics):
 
     def _op_logs(self, a: argparse.Namespace) -> None:
         if a.follow:
-            self.client.follow(a.item, _write)
+            from .views.terminal import CellProgress
+
+            cells = CellProgress(sys.stdout, bar=False)  # cell boundaries as log lines
+            self.client.follow(a.item, cells.write, on_progress=cells.update)
+            cells.close()
         else:
             self.client.item_info(a.item)  # unknown item: NotFoundError, not an empty log
             _write(self.client.logs(a.item)[0])
@@ -423,13 +427,17 @@ class LaunchMagics(Magics):
         print(f"deleted item {a.item}")
 
     def _op_run(self, a: argparse.Namespace) -> Any:
+        from .views.terminal import CellProgress
         from .views.text import run_outcome
 
+        cells = CellProgress(sys.stdout, bar=False)  # cell boundaries as log lines
         item = self.client.run(
             a.path, name=a.name, include=a.include, kernel=a.kernel, mode=a.mode, env=a.env,
             queue=a.queue, overrides=a.param, timeout=a.timeout, template_pairs=a.set,
             on_start=lambda it: print(f"running {it.info(False)['job']} as item {it.id}"),
-            write=_write, on_interrupt=lambda: print("\ncancelling\u2026"))
+            write=cells.write, on_progress=cells.update,
+            on_interrupt=lambda: print("\ncancelling\u2026"))
+        cells.close()
         print(run_outcome(item.info(False)))
         return item
 

@@ -2,21 +2,83 @@
 
 The job process of notebook mode. It injects the parameters as a cell of typed literals after
 the ``parameters`` cell, runs every cell with nbclient, echoes stream output to stdout as it
-arrives (so the supervisor can store it live), writes the executed notebook even on failure,
-and on a failing cell writes ``{message, stage, cell, ename, evalue}`` to the error file.
+arrives (so the supervisor can store it live), writes the executed notebook after every cell
+(at most every ``WRITE_EVERY`` s, and at the end, even on failure), records each cell's start
+and end in the progress file (``runners/progress.py``), and on a failing cell writes
+``{message, stage, cell, ename, evalue}`` to the error file. Cells are numbered from 1 in the
+executed notebook, the injected parameters cell included: what JupyterLab shows.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
 import signal
 import sys
+import time
 from typing import Any
 
+from launch_jupyter.runners.progress import first_line
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+WRITE_EVERY = 0.5  # seconds: the executed notebook is rewritten at most this often mid-run
+
+
+def save_notebook(nb: Any, path: str) -> None:
+    """Write ``nb`` to ``path`` atomically (a reader never sees half a file), unvalidated:
+    mid-run copies are rewritten often; the last write goes through nbformat."""
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    partial = os.path.join(folder, f".{name}.partial")
+    with open(partial, "w", encoding="utf-8") as fh:
+        json.dump(nb, fh, sort_keys=True, indent=1, ensure_ascii=False)
+    os.replace(partial, path)
+
+
+class Progress:
+    """Each cell's start and end (a JSON line each, see ``runners/progress.py``) and the
+    executed notebook, rewritten after a cell ends (at most every ``WRITE_EVERY`` s)."""
+
+    def __init__(self, nb: Any, output: str, path: str | None) -> None:
+        self.nb = nb
+        self.output = output
+        self.file = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+        self.written = 0.0
+        self.dirty = False
+        self.pending: Any = None  # the deferred write's timer handle
+
+    def _line(self, data: dict) -> None:
+        assert self.file is not None
+        self.file.write(json.dumps(data) + "\n")
+        self.file.flush()
+
+    def start(self, index: int, source: str) -> None:
+        if self.file is None:
+            return
+        self._line({"cell": index + 1, "cells": len(self.nb.cells), "at": time.time(),
+                    "source": first_line(source)})
+
+    def end(self, index: int) -> None:
+        if self.file is None:
+            return
+        self._line({"cell": index + 1, "end": time.time()})
+        self.dirty = True
+        wait = self.written + WRITE_EVERY - time.monotonic()
+        if wait <= 0:
+            self.write()
+        elif self.pending is None:
+            self.pending = asyncio.get_running_loop().call_later(wait, self.write)
+
+    def write(self) -> None:
+        """The executed notebook as far as it ran (outputs of the running cell so far)."""
+        self.pending = None
+        if self.dirty:
+            self.dirty = False
+            save_notebook(self.nb, self.output)
+            self.written = time.monotonic()
 
 
 def _stream(msg: dict) -> None:
@@ -39,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernel", default="python3")
     parser.add_argument("--parameters", default="{}")
     parser.add_argument("--error-file", required=True)
+    parser.add_argument("--progress-file", default=None)
     args = parser.parse_args(argv)
 
     import nbformat
@@ -51,18 +114,20 @@ def main(argv: list[str] | None = None) -> int:
     parameters = json.loads(args.parameters)
     if parameters:
         nb = inject_parameters(nb, parameters)
-    injected_at = next(
-        (i for i, c in enumerate(nb.cells)
-         if "injected-parameters" in c.get("metadata", {}).get("tags", [])),
-        None,
-    )
+    progress = Progress(nb, args.output, args.progress_file)
 
     class StreamingClient(NotebookClient):
         current_cell = -1
 
         async def async_execute_cell(self, cell: Any, cell_index: int, *a: Any, **kw: Any) -> Any:
             self.current_cell = cell_index
-            return await super().async_execute_cell(cell, cell_index, *a, **kw)
+            if cell.cell_type != "code" or not cell.source.strip():
+                return await super().async_execute_cell(cell, cell_index, *a, **kw)
+            progress.start(cell_index, cell.source)
+            try:
+                return await super().async_execute_cell(cell, cell_index, *a, **kw)
+            finally:
+                progress.end(cell_index)
 
         def output(self, outs: list, msg: dict, display_id: Any, cell_index: int) -> Any:
             _stream(msg)
@@ -98,13 +163,10 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
 
-    def original_index(index: int) -> int:
-        return index - 1 if injected_at is not None and index > injected_at else index
-
     try:
         client.execute()
     except CellExecutionError as err:
-        index = original_index(client.current_cell)
+        index = client.current_cell + 1
         error = {
             "message": f"cell {index} raised {err.ename}: {err.evalue}",
             "stage": "execute", "cell": index, "ename": err.ename, "evalue": err.evalue,
@@ -115,8 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as err:  # kernel failed to start, died, ...
         error = {"message": f"{type(err).__name__}: {err}", "stage": "kernel",
-                 "cell": original_index(client.current_cell) if client.current_cell >= 0
-                 else None}
+                 "cell": client.current_cell + 1 if client.current_cell >= 0 else None}
         with open(args.error_file, "w") as fh:
             json.dump(error, fh)
         print(f"launch-jupyter: notebook execution failed: {error['message']}", file=sys.stderr)

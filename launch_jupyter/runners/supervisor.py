@@ -23,6 +23,8 @@ from typing import Any
 from launch_jupyter.errors import StoreFullError
 from launch_jupyter.runners.base import MAX_HELD_POINTS, capped, outcome
 from launch_jupyter.runners.metrics import FileTail
+from launch_jupyter.runners.progress import PROGRESS_FILE, CellClock
+from launch_jupyter.runners.progress import FileTail as ProgressTail
 
 PR_SET_PDEATHSIG = 1
 TICK = 0.2  # seconds between log flushes / cancel checks
@@ -156,11 +158,20 @@ class Supervisor:
         # starting us); moved forward by every successful renewal.
         self.lease_until: float = float(spec.get("lease_until") or time.time() + self.ttl)
         self.fenced = False
+        # Cell progress of a notebook run (runners/progress.py): tailed every tick.
+        self.progress = ProgressTail(None)
+        self.clock = CellClock()
+        self.executed: str | None = None  # the executed notebook's path, written per cell
 
     # -- start --------------------------------------------------------------------------
     def spawn(self) -> None:
         parent = os.getpid()
         command = self.spec["command"]
+        if command[1:3] == ["-m", NOTEBOOK_MODULE]:
+            self.executed = command[command.index("--output") + 1]
+            if self.spec.get("progress", True):  # off only to measure what it costs
+                self.progress.path = os.path.join(self.run_dir, PROGRESS_FILE)
+                command = [*command, "--progress-file", self.progress.path]
         if command[1:3] == ["-m", NOTEBOOK_MODULE] and self.spec.get("fork_executor", True):
             # Notebook mode: fork instead of starting a new Python; nbclient is already
             # imported here (the fork server warmed it), which saves ~0.4 s per run.
@@ -284,8 +295,10 @@ class Supervisor:
                 self.reader_done.wait(5)
             now = time.monotonic()
             try:
+                self.read_progress()  # before the flush: where the new cell's output begins
                 if not self.flush() or not self.flush_metrics():
                     self.stop_reason = "lost"
+                self.record_progress()
                 if now >= next_renew or self.stop_reason == "lost":
                     asked = time.time()
                     held, cancel = self.store.renew(self.item_id, self.token, self.ttl)
@@ -350,6 +363,25 @@ class Supervisor:
                 return
             time.sleep(min(0.25, self.ttl / 8))
 
+    def read_progress(self) -> None:
+        """Take new cell starts and ends; a new running cell notes the log's size (what
+        was output before it started), where ``logs -f`` marks the boundary."""
+        self.clock.feed(self.progress.read())
+        if self.clock.changed and self.clock.current is not None:
+            with self.buffer_lock:
+                self.clock.current["log_offset"] = self.logged + len(self.buffer)
+
+    def record_progress(self) -> None:
+        """Store the running cell when it changed since the last tick: one UPDATE at most."""
+        current = self.clock.take_change()
+        if current is not None:
+            try:
+                self.store.set_progress(self.item_id, self.token, self.attempt, current,
+                                        executed_notebook=self.executed)
+            except Exception:
+                self.clock.changed = True  # try again next tick
+                raise
+
     def log_line(self, text: str) -> None:
         with self.buffer_lock:
             self.buffer += ("\n" + text + "\n").encode()
@@ -392,7 +424,7 @@ class Supervisor:
                               "size": os.path.getsize(path), "kind": "file"})
         executed = os.path.join(self.run_dir, "executed")
         if os.path.isdir(executed):
-            for name in sorted(os.listdir(executed)):
+            for name in sorted(n for n in os.listdir(executed) if not n.startswith(".")):
                 path = os.path.join(executed, name)
                 found.insert(0, {"name": name, "path": path, "size": os.path.getsize(path),
                                  "kind": "notebook"})
@@ -414,13 +446,15 @@ class Supervisor:
         except OSError as err:
             outputs = []
             self.log_line(f"[launch-jupyter: could not list outputs: {err}]")
+        self.clock.feed(self.progress.read())
+        cells = self.clock.durations()
         deadline = time.monotonic() + max(self.ttl * 0.75, 1.0)
         while True:
             try:
                 self.flush()
                 self.flush_metrics(drain=True)  # every point is in before the final state
                 self.store.finish(self.item_id, self.token, state, exit_code=code, error=error,
-                                  outputs=outputs)
+                                  outputs=outputs, cells=cells, executed_notebook=self.executed)
                 self._wake_agent()
                 return 0
             except Exception as err:

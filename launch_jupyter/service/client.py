@@ -422,10 +422,13 @@ class Launch:
         return LogReader(self.store, item_id, offset)
 
     def follow(self, item_id: str, write: Callable[[str], Any], *, interval: float = 0.2,
-               tick: Callable[[], Any] | None = None) -> ItemRecord:
-        """Write the log as it grows until the item is finished; returns the final item."""
+               tick: Callable[[], Any] | None = None,
+               on_progress: Callable[[ItemRecord], Any] | None = None) -> ItemRecord:
+        """Write the log as it grows until the item is finished; returns the final item.
+        ``on_progress`` gets the item each time its running notebook cell changes."""
         self.store.get_item(checks.key(item_id, "item"))
-        return follow(self.store, item_id, write, interval=interval, tick=tick)
+        return follow(self.store, item_id, write, interval=interval, tick=tick,
+                      on_progress=on_progress)  # type: ignore[arg-type]
 
     # -- metrics ------------------------------------------------------------------------
 
@@ -491,12 +494,14 @@ class Launch:
             mode: str | None = None, env: Sequence[str] = (),
             on_start: Callable[[Item], Any] | None = None,
             write: Callable[[str], Any] | None = None,
-            on_interrupt: Callable[[], Any] | None = None) -> Item:
+            on_interrupt: Callable[[], Any] | None = None,
+            on_progress: Callable[[ItemRecord], Any] | None = None) -> Item:
         """Capture, submit and run one notebook or script here, in the foreground.
 
         The item is leased to a private agent at submit, so no other agent takes it; its
-        log goes to ``write`` as it grows. Ctrl-C cancels the run and keeps following it
-        to its end (``on_interrupt`` is told). Returns the finished item.
+        log goes to ``write`` as it grows, the item to ``on_progress`` when its running cell
+        changes. Ctrl-C cancels the run and keeps following it to its end (``on_interrupt``
+        is told). Returns the finished item.
         """
         from .foreground import run_foreground
 
@@ -505,7 +510,7 @@ class Launch:
         return run_foreground(self, job, queue=queue, parameters=parameters,
                               overrides=overrides, timeout=timeout,
                               template_pairs=template_pairs, on_start=on_start, write=write,
-                              on_interrupt=on_interrupt)
+                              on_interrupt=on_interrupt, on_progress=on_progress)
 
     def meta(self) -> dict[str, Any]:
         """States, symbols, colours, priorities, default queue, lease ttl and runners."""

@@ -19,7 +19,8 @@ def run_foreground(client: Launch, job: JobRecord, *, queue: str | None = None,
                    template_pairs: Iterable[str] = (),
                    on_start: Callable[[Item], Any] | None = None,
                    write: Callable[[str], Any] | None = None,
-                   on_interrupt: Callable[[], Any] | None = None) -> Item:
+                   on_interrupt: Callable[[], Any] | None = None,
+                   on_progress: Callable[[Any], Any] | None = None) -> Item:
     """Run ``job`` here and now; returns the finished item (see ``Launch.run``)."""
     from ..agent import Agent
 
@@ -36,7 +37,7 @@ def run_foreground(client: Launch, job: JobRecord, *, queue: str | None = None,
                 try:
                     # Runs that do not renew their own lease (docker) rely on us meanwhile.
                     final = client.follow(item.id, write or (lambda _text: None),
-                                          tick=agent.renew_held_runs)
+                                          tick=agent.renew_held_runs, on_progress=on_progress)
                 except KeyboardInterrupt:
                     if on_interrupt is not None:
                         on_interrupt()

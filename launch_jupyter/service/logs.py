@@ -31,6 +31,11 @@ def complete_utf8_prefix(data: bytes) -> int:
 def read_page(store: Store, item_id: str, offset: int = 0, limit: int | None = None
               ) -> LogPage:
     """Log text from byte ``offset`` (at most ``limit`` bytes), UTF-8 safe."""
+    return _read(store, item_id, offset, limit)[0]
+
+
+def _read(store: Store, item_id: str, offset: int, limit: int | None) -> tuple[LogPage, dict]:
+    """A log page and the item as it was just before the page was read."""
     item = store.get_item(item_id)  # read first: a finished item's log no longer grows
     finished = item["state"] in TERMINAL
     data, next_offset = store.read_log(item_id, offset, limit=limit)
@@ -39,7 +44,7 @@ def read_page(store: Store, item_id: str, offset: int = 0, limit: int | None = N
         next_offset -= len(data) - keep
         data = data[:keep]
     return {"text": data.decode("utf-8", errors="replace"), "next_offset": next_offset,
-            "done": finished and next_offset >= item["log_bytes"]}
+            "done": finished and next_offset >= item["log_bytes"]}, item
 
 
 class LogReader:
@@ -51,25 +56,48 @@ class LogReader:
         self.item_id = item_id
         self.offset = offset
         self.done = False
+        self.item: dict | None = None  # the item as of the last read
 
     def read(self, limit: int | None = None) -> str:
-        page = read_page(self.store, self.item_id, self.offset, limit)
+        page, self.item = _read(self.store, self.item_id, self.offset, limit)
         self.offset, self.done = page["next_offset"], page["done"]
         return page["text"]
 
 
 def follow(store: Store, item_id: str, write: Callable[[str], Any], *,
            interval: float = 0.2, tick: Callable[[], Any] | None = None,
-           offset: int = 0) -> dict:
+           offset: int = 0, on_progress: Callable[[dict], Any] | None = None) -> dict:
     """Write the log as it grows until the item is finished; returns the final item.
 
-    ``tick`` is called every round (a foreground run renews a docker run's lease with it).
+    ``tick`` is called every round (a foreground run renews a docker run's lease with it);
+    ``on_progress`` with the item each time its running notebook cell changes (before the
+    text read with it, which is mostly that cell's output).
     """
     reader = LogReader(store, item_id, offset)
+    seen: tuple | None = None
+    pending: dict | None = None  # a new cell whose boundary lies further in the log
     while True:
         if tick is not None:
             tick()
+        start = reader.offset
         text = reader.read()
+        item = reader.item or {}
+        progress = item.get("progress")
+        if on_progress is not None and progress:
+            key = (item["attempt"], progress["cell"], progress["cell_started_at"])
+            if key != seen:
+                seen, pending = key, item
+        if pending is not None:
+            at = pending["progress"].get("log_offset")
+            at = start if at is None else max(start, at)
+            if at <= reader.offset or reader.done:
+                # The boundary falls in this page: the text before it, the mark, the rest.
+                data = text.encode()
+                cut = complete_utf8_prefix(data[:at - start])
+                if cut:
+                    write(data[:cut].decode())
+                on_progress(pending)  # type: ignore[misc]
+                text, pending = data[cut:].decode(), None
         if text:
             write(text)
         if reader.done:

@@ -21,6 +21,22 @@ class Attempt(TypedDict):
     error: dict | None
 
 
+class Progress(TypedDict):
+    """The running cell: 1-based in the executed notebook (the injected cell counts)."""
+
+    cell: int
+    cells: int
+    cell_started_at: str | None
+    source: str
+    #: bytes of the log output before the cell started (where ``logs -f`` marks it)
+    log_offset: int | None
+
+
+class CellTime(TypedDict):
+    cell: int
+    seconds: float
+
+
 class ItemRecord(TypedDict):
     """An item, as ``jupyter launch show --json`` prints it."""
 
@@ -51,6 +67,12 @@ class ItemRecord(TypedDict):
     lease_owner: str | None
     run: dict
     log_bytes: int
+    #: the running cell of a notebook run, else None (docs/usage.md "Cell progress")
+    progress: Progress | None
+    #: each cell's seconds once a notebook run is over, else None
+    cells: list[CellTime] | None
+    #: the executed notebook's path; written after every cell while the run goes
+    executed_notebook: str | None
     #: per metric of the latest attempt: {"last", "min", "max", "step", "count"}
     metrics: dict[str, dict[str, float]]
 
@@ -114,5 +136,5 @@ class MetricPage(TypedDict):
     done: bool
 
 
-__all__ = ["AgentRecord", "Attempt", "ItemRecord", "JobRecord", "LogPage", "MetricPage",
-           "MetricPoint", "Page", "QueueRecord"]
+__all__ = ["AgentRecord", "Attempt", "CellTime", "ItemRecord", "JobRecord", "LogPage",
+           "MetricPage", "MetricPoint", "Page", "Progress", "QueueRecord"]

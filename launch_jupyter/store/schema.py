@@ -92,6 +92,11 @@ items = sa.Table(
     sa.Column("finished_at", sa.Float, nullable=True),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("log_bytes", sa.BigInteger, nullable=False, default=0),
+    # v5: the running cell of a notebook run (JSON), each cell's seconds once it ends (JSON),
+    # and where its executed notebook is (written after every cell).
+    sa.Column("progress", sa.Text, nullable=True),
+    sa.Column("cell_times", sa.Text, nullable=True),
+    sa.Column("executed_notebook", sa.Text, nullable=True),
     sa.Index("ix_items_claim", "queue", "state", "priority", "id"),
     sa.Index("ix_items_lease", "state", "lease_expires_at"),
 )
@@ -249,7 +254,15 @@ def _v4(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[sweeps, sweep_trials])
 
 
+def _v5(conn: sa.Connection) -> None:
+    """Cell progress of notebook runs: the running cell, cell durations, executed notebook."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(items.name)}
+    for name in ("progress", "cell_times", "executed_notebook"):
+        if name not in present:  # a store created at v5 or later has them from _v1
+            conn.exec_driver_sql(f"ALTER TABLE {items.name} ADD COLUMN {name} TEXT")
+
+
 #: (version, migration) in the order they apply.
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3),
-                                                                  (4, _v4)]
+                                                                  (4, _v4), (5, _v5)]
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -61,6 +61,18 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def _progress_json(row: Any) -> dict | None:
+    """The running cell of ``row``'s current attempt (show --json ``progress``), else None."""
+    if row.state != RUNNING or not row.progress:
+        return None
+    progress = json.loads(row.progress)
+    if progress.get("attempt") != row.attempt:
+        return None  # an earlier attempt's
+    return {"cell": progress["cell"], "cells": progress["cells"],
+            "cell_started_at": iso(progress.get("started")),
+            "source": progress.get("source", ""), "log_offset": progress.get("log_offset")}
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
@@ -712,6 +724,11 @@ class Store:
             "run": json.loads(row.run_info),
             "log_bytes": row.log_bytes,
             "metrics": metrics,
+            "progress": _progress_json(row),
+            "cells": _loads(row.cell_times) if row.state in TERMINAL else None,
+            "executed_notebook": row.executed_notebook or next(
+                (o.get("path") for o in json.loads(row.outputs) if o.get("kind") == "notebook"),
+                None),
         }
 
     def get_item(self, item_id: str) -> dict:
@@ -961,6 +978,22 @@ class Store:
                     .values(run_info=_dumps(merged))
                 )
 
+    def set_progress(self, item_id: str, token: str, attempt: int, progress: dict,
+                     executed_notebook: str | None = None) -> bool:
+        """Record the running cell of a notebook run (``cell``, ``cells``, ``started``
+        (epoch s), ``source``), by the lease holder only: one UPDATE. False if not held."""
+        values: dict[str, Any] = {"progress": _dumps({**progress, "attempt": attempt})}
+        if executed_notebook is not None:
+            values["executed_notebook"] = executed_notebook
+        with self.write() as conn:
+            result = conn.execute(
+                t.items.update()
+                .where(t.items.c.id == item_id, t.items.c.lease_owner == token,
+                       t.items.c.state == RUNNING)
+                .values(**values)
+            )
+            return result.rowcount == 1
+
     def renew(self, item_id: str, token: str, ttl: float) -> tuple[bool, bool]:
         """Extend the lease; (still held, cancel requested)."""
         with self.write() as conn:
@@ -1032,9 +1065,11 @@ class Store:
 
     def finish(
         self, item_id: str, token: str, state: str, *, exit_code: int | None = None,
-        error: dict | None = None, outputs: list | None = None,
+        error: dict | None = None, outputs: list | None = None, cells: list | None = None,
+        executed_notebook: str | None = None,
     ) -> bool:
-        """running/leased -> a terminal state, by the lease holder only."""
+        """running/leased -> a terminal state, by the lease holder only. ``cells``: each
+        notebook cell's ``{"cell", "seconds"}``; ``executed_notebook``: its final path."""
         if state not in TERMINAL:
             raise ValueError(f"not a terminal state: {state}")
         now = time.time()
@@ -1050,6 +1085,10 @@ class Store:
             )
             if outputs is not None:
                 values["outputs"] = _dumps(outputs)
+            if cells is not None:
+                values["cell_times"] = _dumps(cells)
+            if executed_notebook is not None:
+                values["executed_notebook"] = executed_notebook
             prev = self._transition(conn, item_id, ACTIVE, state, kind=state, owner=token,
                                     actor=token, detail=error, **values)
             if prev is None:

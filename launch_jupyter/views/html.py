@@ -19,6 +19,7 @@ from .format import (
     span,
     state_counts,
 )
+from .progress import progress_bar_html, progress_note
 from .states import colour, label, symbol
 
 TABLE_CSS = (
@@ -59,7 +60,7 @@ def item_card_html(item: dict, *, log_tail: str | None = None) -> str:
         rows.append(("warning", f"<span style='color:#b45309'>{esc(item['warning'])}</span>"))
     if item.get("error"):
         rows.append(("error", f"<span style='color:#dc2626'>{esc(error_text(item))}</span>"))
-    nb = output_notebook(item)
+    nb = item.get("executed_notebook") or output_notebook(item)
     if nb:
         href = notebook_href(nb)
         link = f"<a href='{esc(href)}' target='_blank'>{esc(nb)}</a>" if href else esc(nb)
@@ -86,6 +87,7 @@ def item_card_html(item: dict, *, log_tail: str | None = None) -> str:
             f" style='border:1px solid #e5e7eb;border-radius:4px;padding:6px 8px;"
             f"display:inline-block;min-width:28em'>"
             f"<div><b>item {esc(item['id'])}</b> &nbsp;{badge(label(item))}</div>"
+            f"{progress_bar_html(item)}"
             f"<table style='{_TABLE_CSS}'>{body}</table>{tail}</div>")
 
 
@@ -118,7 +120,8 @@ def items_table_html(items: Sequence[dict], *, selected: str | None = None,
         indent = "&nbsp;&nbsp;" if item.get("sweep_id") else ""
         duration = span(item["duration"]) if item.get("duration") is not None else ""
         title = esc(error_text(item)) if item.get("error") else ""
-        cells = [badge(label(item)), f"{indent}<code>{esc(item['id'])}</code>",
+        cells = [badge(label(item)) + progress_note(item),
+                 f"{indent}<code>{esc(item['id'])}</code>",
                  esc(item["job"]), esc(params_text(item)), esc(item["priority"]),
                  esc(age(item.get("created_at"))), esc(duration)]
         rows.append(f"<tr class='lj-row' data-item='{esc(item['id'])}' "

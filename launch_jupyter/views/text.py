@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .format import error_text, params_text, seconds, short
+from .progress import progress_line, slowest_cells
 from .states import label, symbol
 
 QUEUE_HEADERS = ["NAME", "RUNNER", "STATUS", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED",
@@ -164,6 +165,13 @@ def item_detail(item: dict) -> str:
              f"parameters: {json.dumps(item['parameters'], sort_keys=True)}"]
     if item["overrides"]:
         lines.append(f"overrides:  {json.dumps(item['overrides'], sort_keys=True)}")
+    running = progress_line(item)
+    if running:
+        lines.append(f"progress: {running}")
+    if item.get("executed_notebook"):
+        lines.append(f"executed notebook: {item['executed_notebook']}")
+    if slowest_cells(item.get("cells")):
+        lines.append(f"slowest cells: {slowest_cells(item.get('cells'))}")
     if item["error"]:
         lines.append(f"error: {error_text(item)}")
     if item["warning"]:

@@ -19,6 +19,12 @@ from .refresh import Refresher
 LOG_LINES = 200
 
 
+def executed_notebook(data: dict) -> str | None:
+    """The item's executed notebook once a file is there (mid-run: the cells so far)."""
+    path = data.get("executed_notebook") or output_notebook(data)
+    return path if path and os.path.isfile(path) else None
+
+
 class ItemDetail(w.VBox):
     """Live view of one item. ``auto_refresh=False`` when a parent panel drives ``refresh``."""
 
@@ -87,7 +93,8 @@ class ItemDetail(w.VBox):
             finished = is_terminal(data["state"])
             self.cancel_button.disabled = finished or data["cancel_requested"]
             self.requeue_button.disabled = not finished
-            self.copy_button.disabled = output_notebook(data) is None
+            # The executed notebook grows cell by cell: it can be copied mid-run too.
+            self.copy_button.disabled = executed_notebook(data) is None
 
     def _say(self, message: str, ok: bool = True) -> None:
         colour = "#16a34a" if ok else "#dc2626"
@@ -123,7 +130,7 @@ class ItemDetail(w.VBox):
     def copy_notebook(self, folder: str | None = None) -> str | None:
         """Copy the executed notebook to ``folder`` (default ``./launch-runs``)."""
         data = self._data or (self.client.item_info(self.item_id) if self.item_id else {})
-        path = output_notebook(data) if data else None
+        path = executed_notebook(data) if data else None
         if path is None:
             self._say("no executed notebook yet", ok=False)
             return None

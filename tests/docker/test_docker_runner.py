@@ -81,7 +81,7 @@ def test_failing_notebook_cell_is_named_and_its_exit_code_reported(
     data = item.info()
     assert data["state"] == "failed", item.logs()
     assert data["exit_code"] == 1
-    assert data["error"]["cell"] == 1
+    assert data["error"]["cell"] == 2  # 1-based, as JupyterLab numbers the cells
     assert "ValueError: boom" in data["error"]["message"]
     assert item.output_notebook is not None  # the partial run is kept for inspection
 

@@ -58,7 +58,7 @@ def test_failing_cell_is_named_in_the_error(client: Launch, agent: object,
     item = client.submit(client.create_job(path).ref).wait(120)
     data = item.info()
     assert data["state"] == "failed"
-    assert data["error"]["cell"] == 1
+    assert data["error"]["cell"] == 2  # 1-based, as JupyterLab numbers the cells
     assert "ValueError: boom" in data["error"]["message"]
     assert data["exit_code"] == 1
     assert item.output_notebook is not None  # the partial run is kept for inspection

@@ -72,8 +72,8 @@ def test_executor_runs_a_notebook_and_writes_the_executed_copy(lib: Path,
     assert not error.exists()
 
 
-def test_executor_names_the_failing_cell_not_counting_the_injected_one(lib: Path,
-                                                                       tmp_path: Path) -> None:
+def test_executor_names_the_failing_cell_as_jupyterlab_numbers_it(lib: Path,
+                                                                  tmp_path: Path) -> None:
     injected = new_code_cell("n = 1", metadata={"tags": ["injected-parameters"]})
     source = tmp_path / "in.ipynb"
     nbformat.write(new_notebook(cells=[new_code_cell("n = 0"), injected,
@@ -83,7 +83,7 @@ def test_executor_names_the_failing_cell_not_counting_the_injected_one(lib: Path
                 str(executed), "--error-file", str(error)], tmp_path)
     assert proc.returncode == 1
     assert json.loads(error.read_text()) == {
-        "message": "cell 1 raised ValueError: bad 1", "stage": "execute", "cell": 1,
+        "message": "cell 3 raised ValueError: bad 1", "stage": "execute", "cell": 3,
         "ename": "ValueError", "evalue": "bad 1"}
     assert executed.exists()
 

@@ -68,7 +68,7 @@ async def test_the_agents_secret_reaches_the_job_but_no_record_log_or_answer(
     digest = __import__("hashlib").sha256(value).hexdigest()
     assert f"token length {len(secret)} sha256 {digest}" in used.logs()
     assert refused.state == "failed" and failing_cell.state == "failed"
-    assert "length" in refused.logs() and failing_cell.error["cell"] == 1
+    assert "length" in refused.logs() and failing_cell.error["cell"] == 2
 
     # Nothing launch-jupyter shows or keeps holds it.
     assert secret not in out + err  # the agent's own messages

@@ -1,17 +1,87 @@
 """Run a notebook with nbclient (shipped by launch-jupyter).
 
 python3 launch_notebook.py --input NB --output EXECUTED --error-file ERR [--kernel K]
+                           [--progress-file P]
 The parameters are already injected in NB. Stream output is echoed as it arrives; the
-executed notebook is written even on failure; a failing cell is described in ERR.
+executed notebook is written after every cell (at most every WRITE_EVERY s) and at the end,
+even on failure; a failing cell is described in ERR. Each cell's start and end are appended
+to P as JSON lines {"cell", "cells", "at", "source"} and {"cell", "end"} (default: the job's
+LAUNCH_METRICS_FILE, the side channel the run wrapper passes to the runner). Cells are
+numbered from 1 in the executed notebook, the injected parameters cell included.
 """
 import argparse
+import asyncio
 import json
 import os
 import re
 import signal
 import sys
+import time
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+WRITE_EVERY = 0.5
+MAX_SOURCE = 120
+
+
+def first_line(source):
+    for line in source.splitlines():
+        if line.strip():
+            line = line.rstrip()
+            return line if len(line) <= MAX_SOURCE else line[:MAX_SOURCE - 1] + "\u2026"
+    return ""
+
+
+def save_notebook(nb, path):
+    """Write nb atomically, unvalidated (the last write goes through nbformat)."""
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    partial = os.path.join(folder, "." + name + ".partial")
+    with open(partial, "w", encoding="utf-8") as fh:
+        json.dump(nb, fh, sort_keys=True, indent=1, ensure_ascii=False)
+    os.replace(partial, path)
+
+
+class Progress:
+    """Cell starts and ends as JSON lines, and the executed notebook after each cell."""
+
+    def __init__(self, nb, output, path):
+        self.nb, self.output, self.path = nb, output, path
+        self.written, self.dirty, self.pending = 0.0, False, None
+
+    def line(self, data):
+        if not self.path:
+            return
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, (json.dumps(data) + "\n").encode())
+            finally:
+                os.close(fd)
+        except OSError:
+            self.path = None  # nowhere to write progress: run without it
+
+    def start(self, index, source):
+        self.line({"cell": index + 1, "cells": len(self.nb.cells), "at": time.time(),
+                   "source": first_line(source)})
+
+    def end(self, index):
+        self.line({"cell": index + 1, "end": time.time()})
+        self.dirty = True
+        wait = self.written + WRITE_EVERY - time.monotonic()
+        if wait <= 0:
+            self.write()
+        elif self.pending is None:
+            self.pending = asyncio.get_running_loop().call_later(wait, self.write)
+
+    def write(self):
+        self.pending = None
+        if self.dirty:
+            self.dirty = False
+            try:
+                save_notebook(self.nb, self.output)
+            except OSError:
+                pass
+            self.written = time.monotonic()
 
 
 def echo(msg):
@@ -32,6 +102,7 @@ def main():
     parser.add_argument("--output", required=True)
     parser.add_argument("--kernel", default="python3")
     parser.add_argument("--error-file", required=True)
+    parser.add_argument("--progress-file", default=os.environ.get("LAUNCH_METRICS_FILE"))
     args = parser.parse_args()
 
     import nbformat
@@ -39,15 +110,20 @@ def main():
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(args.input, as_version=4)
-    injected = next((i for i, c in enumerate(nb.cells)
-                     if "injected-parameters" in c.get("metadata", {}).get("tags", [])), None)
+    progress = Progress(nb, args.output, args.progress_file)
 
     class Client(NotebookClient):
         current_cell = -1
 
         async def async_execute_cell(self, cell, cell_index, *a, **kw):
             self.current_cell = cell_index
-            return await super().async_execute_cell(cell, cell_index, *a, **kw)
+            if cell.cell_type != "code" or not cell.source.strip():
+                return await super().async_execute_cell(cell, cell_index, *a, **kw)
+            progress.start(cell_index, cell.source)
+            try:
+                return await super().async_execute_cell(cell, cell_index, *a, **kw)
+            finally:
+                progress.end(cell_index)
 
         def output(self, outs, msg, display_id, cell_index):
             echo(msg)
@@ -73,9 +149,6 @@ def main():
 
     signal.signal(signal.SIGTERM, on_term)
 
-    def original(index):
-        return index - 1 if injected is not None and index > injected else index
-
     def fail(error):
         with open(args.error_file, "w") as fh:
             json.dump(error, fh)
@@ -85,7 +158,7 @@ def main():
     try:
         client.execute()
     except CellExecutionError as err:
-        index = original(client.current_cell)
+        index = client.current_cell + 1
         return fail({"message": f"cell {index} raised {err.ename}: {err.evalue}",
                      "stage": "execute", "cell": index, "ename": err.ename,
                      "evalue": err.evalue})
@@ -93,7 +166,7 @@ def main():
         message = f"{type(err).__name__}: {err}"
         print("launch-jupyter: notebook execution failed: " + message, file=sys.stderr)
         return fail({"message": message, "stage": "kernel",
-                     "cell": original(client.current_cell) if client.current_cell >= 0
+                     "cell": client.current_cell + 1 if client.current_cell >= 0
                      else None})
     write_output()
     return 0
