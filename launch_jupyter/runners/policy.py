@@ -154,11 +154,14 @@ class AgentPolicy:
         if account and account not in self.kubernetes_service_accounts:
             raise _needs(f"service account {account}", "kubernetes_service_accounts",
                          str(account))
-        if pod.get("automountServiceAccountToken") is not False and not account:
+        projected = [v.get("name") for v in pod.get("volumes") or [] if isinstance(v, Mapping)
+                     for source in (v.get("projected") or {}).get("sources") or []
+                     if isinstance(source, Mapping) and "serviceAccountToken" in source]
+        if not account and (pod.get("automountServiceAccountToken") is not False or projected):
             raise PolicyError("a pod without a service account must not mount the default "
-                              "one's token (automountServiceAccountToken: false); set "
-                              "service_account to one LaunchConfig.kubernetes_service_accounts "
-                              "allows")
+                              "one's token (automountServiceAccountToken: false, no projected "
+                              "serviceAccountToken volume); set service_account to one "
+                              "LaunchConfig.kubernetes_service_accounts allows")
         annotations = (template.get("metadata") or {}).get("annotations") or {}
         found = pod_security.violations(pod, self.pod_security, annotations)
         if found:

@@ -156,6 +156,9 @@ def test_baseline_and_privileged_are_allowed_only_by_the_agents_policy(
     ({"namespace": "kube-system"},
      "namespace kube-system needs LaunchConfig.kubernetes_namespaces to allow 'kube-system'"),
     (pod_template(automountServiceAccountToken=True), "automountServiceAccountToken: false"),
+    ({"volumes": [{"name": "tok", "projected": {"sources": [{"serviceAccountToken": {
+        "path": "token"}}]}}], "volume_mounts": [{"name": "tok", "mountPath": "/tok"}]},
+     "no projected serviceAccountToken volume"),
 ])
 def test_service_accounts_and_namespaces_need_the_policy(
         client: Launch, tmp_path: Path, cluster: ClusterServer, controller: Controller,
