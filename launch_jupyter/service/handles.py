@@ -235,9 +235,11 @@ class Sweep(list):
         from ..errors import NotFoundError
 
         try:
-            return self.client.store.get_sweep(self.id)["state"] == "running"
+            record = self.client.store.get_sweep(self.id)
         except NotFoundError:  # items grouped by a sweep id from before durable sweeps
             return False
+        cap = record["run_cap"]
+        return record["state"] == "running" and (cap is None or record["proposed"] < cap)
 
     def __repr__(self) -> str:
         return f"<Sweep {self.id}: {len(self)} items>"
