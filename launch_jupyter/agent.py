@@ -151,22 +151,38 @@ def advance_sweep(store: Store, sweep: dict) -> list[str]:
     return new
 
 
-def prune_sweep(store: Store, sweep: dict, actor: str) -> list[str]:
+def prune_sweep(store: Store, sweep: dict, actor: str,
+                judged: dict[str, int] | None = None) -> list[str]:
     """Stop the running trials of a hyperband sweep whose logged metric is clearly worse than
-    the other trials' at the same iteration count; returns the pruned item ids."""
+    the other trials' at the same iteration count; returns the pruned item ids.
+
+    A trial is judged once per bracket, when it reaches it (``judged``: item -> the last
+    bracket judged, kept by the caller), so the points are read only when some trial has
+    reached a new bracket."""
     from .jobs.sweep import hyperband_verdict
     from .jobs.sweep_config import SweepConfig
 
     config = SweepConfig.from_json(sweep["config"])
-    if config.early_terminate is None or not (sweep["counts"].get(RUNNING)):
+    hb = config.early_terminate
+    if hb is None or not sweep["counts"].get(RUNNING):
         return []
-    running = [t["item"] for t in store.sweep_trials(sweep["id"])
-               if t["state"] == RUNNING and t["pruned"] is None]
+    judged = {} if judged is None else judged
+    due: dict[str, int] = {}
+    for trial in store.sweep_trials(sweep["id"]):
+        if trial["state"] != RUNNING or trial["pruned"] is not None:
+            continue
+        count = (trial["metrics"].get(config.metric) or {}).get("count", 0)
+        brackets = hb.brackets(count)
+        if brackets and judged.get(trial["item"]) != brackets[-1]:
+            due[trial["item"]] = brackets[-1]
+    if not due:
+        return []
     values = store.sweep_metric_values(sweep["id"], config.metric)
     pruned = []
-    for item_id in running:
+    for item_id, bracket in due.items():
+        judged[item_id] = bracket
         others = [v for other, v in values.items() if other != item_id]
-        reason = hyperband_verdict(config, values.get(item_id, []), others)
+        reason = hyperband_verdict(config, values.get(item_id, [])[:bracket], others)
         if reason and store.prune(item_id, reason, actor):
             log.info("item %s pruned: %s", item_id, reason)
             pruned.append(item_id)
@@ -207,6 +223,8 @@ class Agent:
         self._usable_cache: dict[str, tuple[float, str | None]] = {}
         self._runners: dict[str, Runner] = {}
         self._req_cache: dict[tuple[str, ...], tuple[float, list[str]]] = {}
+        #: hyperband: item -> the last bracket this agent judged it at
+        self._judged: dict[str, int] = {}
         self.started = threading.Event()
         self.error: BaseException | None = None
 
@@ -344,7 +362,7 @@ class Agent:
         new: list[str] = []
         for sweep in self.store.list_sweeps(queues=self.serves(), state=SWEEP_RUNNING):
             try:
-                prune_sweep(self.store, sweep, self.id)
+                prune_sweep(self.store, sweep, self.id, self._judged)
                 new += advance_sweep(self.store, sweep)
             except StoreError:
                 raise
