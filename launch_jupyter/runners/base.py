@@ -281,10 +281,13 @@ class HeldRun:
                 self.buffer += b"\n"
             self.buffer += (text + "\n").encode()
 
-    def take(self, data: bytes, splitter: Any) -> None:
+    def take(self, data: bytes, splitter: Any, then: Any = None) -> None:
         """Buffer a piece of the container's log: the job's output, and the metric points
-        the run wrapper wrote into it (``splitter``: a ``metrics.MarkerSplitter``)."""
+        the run wrapper wrote into it (``splitter``: a ``metrics.MarkerSplitter``); ``then``
+        filters the output further."""
         output = splitter.feed(data)
+        if then is not None:
+            output = then(output)
         with self.buffer_lock:
             self.buffer += output
             self.metric_points += splitter.take()

@@ -28,7 +28,8 @@ from typing import Any
 
 from ..errors import LaunchError
 from . import build
-from .base import HeldRun, RunRequest, StoreConnections, job_environment, outcome, overlap
+from .base import HeldRun, RunRequest, StoreConnections, job_environment, outcome
+from .metrics import MarkerSplitter, raw_overlap
 from .policy import AgentPolicy
 from .templates import render
 
@@ -265,6 +266,9 @@ class DockerRun(HeldRun):
                        "--error-file", build.ERROR_FILE]
         else:
             command = ["python3", "-u", f"{build.JOB_DIR}/{entry}"]
+        # The run wrapper passes launch_jupyter.log's points into the log (runners/metrics.py).
+        command = ["python3", f"{build.LIB_DIR}/launch_run.py", "--metrics-marker", self.marker,
+                   "--", *command]
         dirs: list[tuple[str, int]] = []
         if not self.plan.has_code:
             # Prebuilt image or the job's own Dockerfile: the code and support files come in
@@ -327,7 +331,7 @@ class DockerRun(HeldRun):
         item = self.store.get_item(self.item_id)
         size = item.get("log_bytes") or 0
         stored, _ = self.store.read_log(self.item_id, max(0, size - len(output)))
-        self.skip = overlap(stored, output)
+        self.skip = raw_overlap(stored, output, self.marker)
         self.logged = self.skip
         self.truncated = b"[launch-jupyter: log truncated at" in stored
         self.log_line(f"[launch-jupyter: agent {self.request.agent_id} adopted container "
@@ -335,6 +339,7 @@ class DockerRun(HeldRun):
 
     def _read_output(self) -> None:
         skip = self.skip
+        splitter = MarkerSplitter(self.marker)
         try:
             stream = self.container.logs(stdout=True, stderr=True, stream=True, follow=True)
             self._stream = stream
@@ -345,12 +350,13 @@ class DockerRun(HeldRun):
                     cut = min(skip, len(data))
                     data, skip = data[cut:], skip - cut
                 if data:
-                    with self.buffer_lock:
-                        self.buffer += data
+                    self.take(data, splitter)
         except Exception as err:  # the stream was closed under us, or the engine went away
             if not self.detached.is_set():
                 log.debug("log stream of %s ended: %s", self.name, err)
         finally:
+            with self.buffer_lock:
+                self.buffer += splitter.finish()
             self.output_done.set()
 
     def _follow(self) -> None:

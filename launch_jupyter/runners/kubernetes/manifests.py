@@ -16,6 +16,7 @@ from ...errors import LaunchError
 from ...jobs.secrets import looks_like_secret
 from .. import build
 from ..base import RunRequest, job_environment
+from ..metrics import metrics_marker
 from .outputs import KEY_VAR, new_output_key
 
 #: label and annotation prefix of everything this runner creates
@@ -349,6 +350,7 @@ def plan_manifests(request: RunRequest, template: Mapping, admin: Mapping, image
     # The block's marker is keyed by a per-attempt secret the wrapper takes out of the job's
     # reach before the job starts, so a job cannot print a block of its own (outputs.py).
     command = ["python3", f"{lib_dir}/launch_run.py",
+               "--metrics-marker", metrics_marker(item["id"], request.attempt),
                "--dir", build.OUTPUT_DIR, "--dir", build.EXECUTED_DIR, "--", *command]
 
     env = {**job_environment(request, build.OUTPUT_DIR, as_mapping(template.get("env"), "env")),

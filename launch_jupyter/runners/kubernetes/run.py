@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import LaunchError
 from .. import build
-from ..base import HeldRun, RunRequest, outcome, overlap
+from ..base import HeldRun, RunRequest, outcome
+from ..metrics import MarkerSplitter, raw_overlap
 from .cluster import Connection, api_error
 from .manifests import CONTAINER, PREFIX, label_value
 from .outputs import OutputTrailer, job_output_key, output_marker
@@ -212,7 +213,7 @@ class KubernetesRun(HeldRun):
                     output = b""
                 stored, _ = self.store.read_log(self.item_id, max(0, size - len(output)))
                 # Resume the pod's log after what the store already holds.
-                self.received[pod.metadata.name] = overlap(stored, output)
+                self.received[pod.metadata.name] = raw_overlap(stored, output, self.marker)
                 self.truncated = b"[launch-jupyter: log truncated at" in stored
         self.logged = size
         self.log_line(f"[launch-jupyter: agent {self.request.agent_id} adopted Job "
@@ -341,6 +342,7 @@ class KubernetesRun(HeldRun):
         # A Job without a key (made before keys existed) gets one nobody knows: no outputs.
         key = job_output_key(self.job) or secrets.token_hex(32)
         trailer = self.trailers.setdefault(pod, OutputTrailer(output_marker(key)))
+        splitter = MarkerSplitter(self.marker)  # the pod's metric lines (runners/metrics.py)
 
         def read() -> None:
             from kubernetes.client.exceptions import ApiException
@@ -362,9 +364,7 @@ class KubernetesRun(HeldRun):
                                 data = data[start:]
                             if data:
                                 self.received[pod] = got
-                                data = trailer.feed(data)
-                                with self.buffer_lock:
-                                    self.buffer += data
+                                self.take(data, splitter, trailer.feed)
                     finally:
                         resp.release_conn()
                 except ApiException as err:
@@ -383,7 +383,7 @@ class KubernetesRun(HeldRun):
                     break  # a follow stream ends when the container does
                 tries += 1
                 self.detached.wait(min(2.0, 0.2 * tries))
-            tail = trailer.finish()
+            tail = trailer.feed(splitter.finish()) + trailer.finish()
             if tail:
                 with self.buffer_lock:
                     self.buffer += tail
