@@ -25,6 +25,7 @@ import bench_breakdown  # noqa: E402
 import bench_capture  # noqa: E402
 import bench_kubernetes  # noqa: E402
 import bench_latency  # noqa: E402
+import bench_metrics  # noqa: E402
 import bench_notebook  # noqa: E402
 import bench_race  # noqa: E402
 import bench_recovery  # noqa: E402
@@ -41,6 +42,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "bigoutput": bench_bigoutput.run,
     "recovery": bench_recovery.run,
     "kubernetes": bench_kubernetes.run,
+    "metrics": bench_metrics.run,
 }
 
 

@@ -59,14 +59,15 @@ def _error(message: str) -> Exception:
 
 # -- metrics: log() ----------------------------------------------------------------------------
 # The runner names a file (LAUNCH_METRICS_FILE); points are buffered and appended to it as JSON
-# lines ``[name, step, value, time]`` by a daemon thread every FLUSH_EVERY s, at exit, and after
-# each notebook cell. The runner tails the file (docs/architecture.md, "Metrics").
+# lines ``[name, step, value, epoch milliseconds]`` by a daemon thread every FLUSH_EVERY s, at
+# exit, and after each notebook cell. The runner tails the file (runners/metrics.py).
 # runners/shipped/parameters_standin.py carries a copy for containers (it cannot import this).
 
 METRICS_ENV = "LAUNCH_METRICS_FILE"
 FLUSH_EVERY = 0.2  # seconds between appends to the metrics file
 MAX_NAME = 255  # characters of a metric name (the store's column)
 MAX_STEP = 2**63 - 1
+MAX_FLOAT = 1.7976931348623157e308
 MAX_PENDING = 50_000  # log() calls held before the caller writes them itself
 
 
@@ -104,16 +105,17 @@ class MetricLog:
         if self.path is None:
             self.warn("outside", f"nothing recorded: {self.why_not}")
             return
-        if data is not None and not hasattr(data, "items"):
+        try:
+            pairs = (({**data, **metrics} if metrics else data) if data else metrics).items()
+        except (AttributeError, TypeError):
             self.warn("data", f"skipped {_short(data)}: give a dict of metric names to numbers "
                               "or keyword arguments, e.g. log({'loss': 0.4}) or log(loss=0.4)")
-            data = None
-        pairs = ({**data, **metrics} if metrics else data).items() if data else metrics.items()
+            pairs = metrics.items()
         now = time.time()
         points = []
         for name, value in pairs:
             kind = type(value)
-            number = float(value) if kind is float or kind is int else _number(value)
+            number = value if kind is float else _number(value)
             if number is None or number - number != 0.0:  # not a number, NaN or inf
                 self.warn(f"value {name}", f"skipped {name!r} = {_short(value)}: metric values "
                           "are finite ints or floats; further bad values of it are skipped too")
@@ -127,7 +129,7 @@ class MetricLog:
             if step is None:
                 at = self.step
             else:
-                at = _step(step)
+                at = step if type(step) is int and 0 <= step <= MAX_STEP else _step(step)
                 if at is None:
                     self.warn("step", f"skipped a call with step={_short(step)}: step is a "
                                       "non-negative int (or left out to count calls)")
@@ -174,7 +176,7 @@ class MetricLog:
                     text = names.get(name)
                     if text is None:
                         text = names[name] = json.dumps(name)
-                    lines.append(f"[{text},{at},{value!r},{now!r}]\n")
+                    lines.append("[%s,%d,%r,%d]\n" % (text, at, value, now * 1000))  # noqa: UP031
             data = "".join(lines).encode()
             try:
                 if self.fd is None:
@@ -200,6 +202,8 @@ class MetricLog:
 
 def _number(value: Any) -> float | None:
     """A finite-or-not float of an int/float-like ``value`` (numpy scalars, 0-d arrays)."""
+    if type(value) is int:
+        return float(value) if -MAX_FLOAT <= value <= MAX_FLOAT else None
     if getattr(value, "shape", None) == () and hasattr(value, "item"):
         try:
             value = value.item()
@@ -233,15 +237,15 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-_METRICS: list[MetricLog] = []
+_METRICS: MetricLog | None = None
 
 
 def _metric_log() -> MetricLog:
-    if not _METRICS:
-        metric_log = MetricLog()
-        _METRICS.append(metric_log)
-        os.register_at_fork(after_in_child=metric_log.forked)
-    return _METRICS[0]
+    global _METRICS
+    if _METRICS is None:
+        _METRICS = MetricLog()
+        os.register_at_fork(after_in_child=_METRICS.forked)
+    return _METRICS
 
 
 def log(data: Any = None, *, step: int | None = None, **metrics: Any) -> None:
@@ -252,7 +256,7 @@ def log(data: Any = None, *, step: int | None = None, **metrics: Any) -> None:
     never blocks: points are written in batches. Outside a job nothing is recorded.
     """
     try:
-        _metric_log().log(data, step, metrics)
+        (_METRICS or _metric_log()).log(data, step, metrics)
     except Exception as err:  # noqa: BLE001 - logging must never break the job
         try:
             _metric_log().warn("error", f"could not record metrics: {err!r}")

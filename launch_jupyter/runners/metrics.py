@@ -1,6 +1,6 @@
 """Metric points on their way from a job to the store (``launch_jupyter.log`` in the job).
 
-The job appends JSON lines ``[name, step, value, time]`` to the file its environment names
+The job appends JSON lines ``[name, step, value, epoch ms]`` to the file its environment names
 (``LAUNCH_METRICS_FILE``). A local run's supervisor tails that file (``FileTail``). In a
 container the run wrapper (``shipped/run_wrapper.py``) tails it and writes the points to its
 stdout as marker lines ``\\n<marker> [[name, step, value, time], ...]\\n``, one write of less than
@@ -31,8 +31,8 @@ def metrics_marker(item_id: str, attempt: int) -> str:
 
 
 def point(raw: object) -> Point | None:
-    """``raw`` as a point, or None when it is not ``[name, step, value, time]`` with a name
-    of 1 to 255 characters, a step in 0..2**63-1 and finite numbers."""
+    """``raw`` as a point (time in seconds), or None when it is not ``[name, step, value,
+    epoch ms]`` with a name of 1 to 255 characters, a step in 0..2**63-1 and finite numbers."""
     if not isinstance(raw, list) or len(raw) != 4:
         return None
     name, step, value, at = raw
@@ -43,7 +43,7 @@ def point(raw: object) -> Point | None:
     for number in (value, at):
         if type(number) not in (int, float) or not math.isfinite(number):
             return None
-    return name, step, float(value), float(at)
+    return name, step, float(value), at / 1000.0
 
 
 def parse_lines(data: bytes) -> list[Point]:

@@ -37,11 +37,12 @@ def parameters(**defaults):
 FLUSH_EVERY = 0.2
 MAX_NAME = 255
 MAX_STEP = 2**63 - 1
+MAX_FLOAT = 1.7976931348623157e308
 MAX_PENDING = 50_000
 
 
 class MetricLog:
-    """Points buffered, appended to LAUNCH_METRICS_FILE as JSON lines [name, step, value, time]
+    """Points buffered, appended to LAUNCH_METRICS_FILE as JSON lines [name, step, value, ms]
     every FLUSH_EVERY s, at exit and after each notebook cell; the run wrapper tails it."""
 
     def __init__(self):
@@ -73,16 +74,17 @@ class MetricLog:
         if self.path is None:
             self.warn("outside", f"nothing recorded: {self.why_not}")
             return
-        if data is not None and not hasattr(data, "items"):
+        try:
+            pairs = (({**data, **metrics} if metrics else data) if data else metrics).items()
+        except (AttributeError, TypeError):
             self.warn("data", f"skipped {_short(data)}: give a dict of metric names to numbers "
                               "or keyword arguments, e.g. log({'loss': 0.4}) or log(loss=0.4)")
-            data = None
-        pairs = ({**data, **metrics} if metrics else data).items() if data else metrics.items()
+            pairs = metrics.items()
         now = time.time()
         points = []
         for name, value in pairs:
             kind = type(value)
-            number = float(value) if kind is float or kind is int else _number(value)
+            number = value if kind is float else _number(value)
             if number is None or number - number != 0.0:
                 self.warn(f"value {name}", f"skipped {name!r} = {_short(value)}: metric values "
                           "are finite ints or floats; further bad values of it are skipped too")
@@ -96,7 +98,7 @@ class MetricLog:
             if step is None:
                 at = self.step
             else:
-                at = _step(step)
+                at = step if type(step) is int and 0 <= step <= MAX_STEP else _step(step)
                 if at is None:
                     self.warn("step", f"skipped a call with step={_short(step)}: step is a "
                                       "non-negative int (or left out to count calls)")
@@ -142,7 +144,7 @@ class MetricLog:
                     text = names.get(name)
                     if text is None:
                         text = names[name] = json.dumps(name)
-                    lines.append(f"[{text},{at},{value!r},{now!r}]\n")
+                    lines.append("[%s,%d,%r,%d]\n" % (text, at, value, now * 1000))  # noqa: UP031
             data = "".join(lines).encode()
             try:
                 if self.fd is None:
@@ -166,6 +168,8 @@ class MetricLog:
 
 
 def _number(value):
+    if type(value) is int:
+        return float(value) if -MAX_FLOAT <= value <= MAX_FLOAT else None
     if getattr(value, "shape", None) == () and hasattr(value, "item"):
         try:
             value = value.item()
@@ -199,18 +203,23 @@ def _short(value):
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-_METRICS = []
+_METRICS = None
+
+
+def _metric_log():
+    global _METRICS
+    if _METRICS is None:
+        _METRICS = MetricLog()
+        os.register_at_fork(after_in_child=_METRICS.forked)
+    return _METRICS
 
 
 def log(data=None, *, step=None, **metrics):
     """Record metric points: log({"loss": 0.4}, step=3) or log(acc=0.9); never raises."""
     try:
-        if not _METRICS:
-            _METRICS.append(MetricLog())
-            os.register_at_fork(after_in_child=_METRICS[0].forked)
-        _METRICS[0].log(data, step, metrics)
+        (_METRICS or _metric_log()).log(data, step, metrics)
     except Exception as err:
         try:
-            _METRICS[0].warn("error", f"could not record metrics: {err!r}")
+            _metric_log().warn("error", f"could not record metrics: {err!r}")
         except Exception:
             pass
