@@ -11,6 +11,8 @@ import pandas as pd
 from launch_jupyter.api import Launch
 
 from .conftest import CLI, wait_for, write_notebook, write_script
+from .magics.conftest import kernel, start_kernel  # noqa: F401 - the kernel fixtures
+from .magics.kernel import Kernel
 
 
 def waiting_job(go: Path) -> str:
@@ -96,3 +98,24 @@ def test_metrics_of_an_unknown_item_name_it_and_a_run_without_metrics_says_so(
     assert "no metrics logged" in cli("metrics", item.id, check=True).stdout
     assert "metrics:" not in cli("show", item.id, check=True).stdout
     assert client.item(item.id).metrics().empty
+
+
+def test_the_magics_print_metrics_and_log_outside_a_job_says_so_once(
+        kernel: Kernel, client: Launch, tmp_path: Path) -> None:  # noqa: F811
+    write_script(tmp_path, "fit.py", "import launch_jupyter\n"
+                 "for step in range(5):\n    launch_jupyter.log(loss=1.0 / (step + 1))\n")
+    kernel.execute("%launch job create fit.py")
+    kernel.execute("%launch agent start")
+    kernel.execute("%launch submit fit --wait")
+    [item] = client.items()
+    assert item["state"] == "succeeded"
+    table = kernel.execute(f"%launch metrics {item['id']}").stdout.splitlines()
+    assert table[0].split() == ["NAME", "STEP", "VALUE", "TIME"] and len(table) == 6
+    points = json.loads(kernel.execute(f"%launch metrics {item['id']} --json").stdout)
+    assert [(p["name"], p["step"], p["value"]) for p in points][-1] == ("loss", 4, 0.2)
+    followed = kernel.execute(f"%launch metrics {item['id']} -f --json").stdout.splitlines()
+    assert [json.loads(line) for line in followed] == points
+    # The kernel itself is not a job: nothing recorded, said once.
+    first = kernel.execute("import launch_jupyter\nlaunch_jupyter.log(loss=1)").stderr
+    again = kernel.execute("launch_jupyter.log(loss=2)").stderr
+    assert "nothing recorded: not inside a launch-jupyter job" in first and again == ""
