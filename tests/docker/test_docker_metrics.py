@@ -4,6 +4,8 @@ log, the runner stores them while the run goes and drains them before the outcom
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 from launch_jupyter.api import Launch
@@ -64,3 +66,39 @@ def test_notebook_metrics_from_a_container_are_all_stored(
     assert [p["step"] for p in docker_launch.metrics(item.id)] == list(range(500))
     assert item.info()["metrics"]["loss"]["count"] == 500
     assert "cell one" in item.logs() and "@@launch-jupyter-metrics" not in item.logs()
+
+
+def test_an_adopting_agent_stores_the_rest_of_the_points_and_none_twice(
+        docker_launch: Launch, cli: CLI, tmp_path: Path, shared_dir: Path) -> None:
+    queue = make_queue(docker_launch, template={"volumes": [f"{shared_dir}:/shared"]})
+    path = write_script(tmp_path, "long.py", """
+        import os, time, launch_jupyter
+        for step in range(100):
+            launch_jupyter.log(loss=step)
+        print("first half", flush=True)
+        deadline = time.time() + 120
+        while not os.path.exists("/shared/go") and time.time() < deadline:
+            time.sleep(0.05)
+        for step in range(100, 200):
+            launch_jupyter.log(loss=step)
+        print("second half")
+    """)
+    job = docker_launch.create_job(path, name=unique_name("adopt"))
+    first = cli.popen("agent", "--queue", queue)
+    item = docker_launch.submit(job.ref, queue=queue)
+    wait_for(lambda: (item.info()["metrics"].get("loss") or {}).get("count") == 100, 90,
+             what="the first 100 points in the store")
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    second = docker_launch.agent([queue]).start()
+    try:
+        wait_for(lambda: item.info()["run"].get("adopted_by") == second.id, 30,
+                 what="the new agent to adopt the container")
+        (shared_dir / "go").touch()
+        assert item.wait(90, progress=False).state == "succeeded", item.logs()
+    finally:
+        second.stop()
+    assert [p["step"] for p in docker_launch.metrics(item.id)] == list(range(200))
+    logs = item.logs()
+    assert logs.count("first half") == 1 and logs.count("second half") == 1, logs
+    assert "@@launch-jupyter-metrics" not in logs
