@@ -216,6 +216,7 @@ class HeldRun:
 
         self.marker = metrics_marker(self.item_id, self.attempt)
         self.metric_points: list[tuple[str, int, float, float]] = []
+        self._init_progress()
         self.buffer = bytearray()
         self.buffer_lock = threading.Lock()
         self.logged = 0
@@ -291,12 +292,81 @@ class HeldRun:
         with self.buffer_lock:
             self.buffer += output
             self.metric_points += splitter.take()
+            self._take_progress(splitter.take_records())
 
     def flush(self) -> None:
         """Move buffered output to the store, capped at ``max_log_bytes``, then the metric
-        points."""
+        points, then the running notebook cell."""
         self._flush_log()
         self._flush_metrics()
+        self._flush_progress()
+
+    # -- cell progress of notebook runs (runners/progress.py) -------------------------------
+
+    def _init_progress(self) -> None:
+        from .progress import CellClock
+
+        self.clock = CellClock()
+        self.mirror: Any = None
+        self.mirror_done = False  # the container's own copy is coming: stop writing ours
+        #: where the executed notebook is on this host (the container's copy lands there)
+        self.executed_path: str | None = None
+        spec = self.request.job.spec
+        if spec.get("mode") == "notebook":
+            entry = spec["entrypoint"]
+            self.executed_path = str(self.request.run_dir / "executed"
+                                     / posixpath.basename(entry))
+
+    def _take_progress(self, raw: list[dict]) -> None:
+        """Cell starts and ends from the side channel (under ``buffer_lock``)."""
+        from .progress import record
+
+        records = [r for r in map(record, raw) if r is not None]
+        if not records:
+            return
+        self.clock.feed(records)
+        if self.clock.changed and self.clock.current is not None:
+            # What the log holds up to here came before the cell (about: the wrapper passes
+            # records every 0.2 s), where ``logs -f`` marks the boundary.
+            self.clock.current["log_offset"] = self.logged + len(self.buffer)
+        if self.executed_path is not None and not self.mirror_done:
+            try:
+                if self.mirror is None:
+                    from .progress import NotebookMirror
+
+                    entry = self.request.job.spec["entrypoint"]
+                    self.mirror = NotebookMirror(dict(self.request.files)[entry],
+                                                 self.request.item.get("parameters") or {},
+                                                 self.executed_path)
+                self.mirror.apply(records)
+            except Exception as err:  # never let the mirror stop the run
+                log.debug("no executed notebook mirror for %s: %s", self.item_id, err)
+                self.executed_path = None
+
+    def _flush_progress(self) -> None:
+        with self.buffer_lock:
+            current = self.clock.take_change()
+            mirror = None if self.mirror_done else self.mirror
+        if mirror is not None:
+            try:
+                mirror.write()
+            except OSError as err:
+                log.debug("could not write the executed notebook of %s: %s", self.item_id, err)
+        if current is None:
+            return
+        try:
+            self.store.set_progress(self.item_id, self.token, self.attempt, current,
+                                    executed_notebook=self.executed_path)
+        except Exception:  # store away: next tick
+            with self.buffer_lock:
+                self.clock.changed = True
+
+    def end_progress(self) -> tuple[list[dict] | None, str | None]:
+        """The run is over: stop the mirror (the container's own executed notebook replaces
+        it); each notebook cell's seconds and the executed notebook's path, to record."""
+        with self.buffer_lock:
+            self.mirror_done = True
+            return self.clock.durations(), self.executed_path
 
     def _flush_metrics(self) -> None:
         with self.buffer_lock:

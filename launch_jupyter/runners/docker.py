@@ -427,6 +427,7 @@ class DockerRun(HeldRun):
         except APIError:
             oom = False
         run_dir = self.request.run_dir
+        cells, executed = self.end_progress()
         outputs = self._collect_outputs(run_dir)
         state, error = outcome(self.stop_reason, code, self.timeout,
                                lambda: self._job_error(code, oom))
@@ -435,7 +436,8 @@ class DockerRun(HeldRun):
             try:
                 self.flush()
                 self.store.finish(self.item_id, self.token, state, exit_code=code,
-                                  error=error, outputs=outputs)
+                                  error=error, outputs=outputs, cells=cells,
+                                  executed_notebook=executed)
                 break
             except Exception as err:
                 if time.monotonic() > deadline:

@@ -102,6 +102,8 @@ class MarkerSplitter:
         self.pending = b""
         self.in_line = False
         self.points: list[Point] = []
+        #: other records on the channel: the notebook executor's cell progress (progress.py)
+        self.records: list[dict] = []
 
     def feed(self, data: bytes) -> bytes:
         """The job's output in ``data`` (bytes that may start a marker wait for more)."""
@@ -153,6 +155,12 @@ class MarkerSplitter:
             return
         if isinstance(batch, list):
             self.points += [p for p in map(point, batch) if p is not None]
+            self.records += [r for r in batch if isinstance(r, dict)]
+
+    def take_records(self) -> list[dict]:
+        """The other records read so far (cell progress), handed over once."""
+        records, self.records = self.records, []
+        return records
 
 
 def _held_back(data: bytes, pattern: bytes) -> int:

@@ -40,7 +40,15 @@ def record(raw: object) -> dict | None:
     if type(cell) is not int or cell < 1:
         return None
     if isinstance(raw.get("end"), (int, float)):
-        return {"cell": cell, "end": float(raw["end"])}
+        end: dict[str, Any] = {"cell": cell, "end": float(raw["end"])}
+        # From a container: the cell's outputs when small (NotebookMirror), else their size.
+        if isinstance(raw.get("outputs"), list):
+            end["outputs"] = [o for o in raw["outputs"] if isinstance(o, dict)]
+            count = raw.get("execution_count")
+            end["execution_count"] = count if type(count) is int else None
+        elif type(raw.get("omitted")) is int:
+            end["omitted"] = raw["omitted"]
+        return end
     cells, at = raw.get("cells"), raw.get("at")
     if type(cells) is not int or cells < cell or not isinstance(at, (int, float)):
         return None
@@ -120,4 +128,58 @@ class CellClock:
                 for cell, started in sorted(self.started.items())]
 
 
-__all__ = ["PROGRESS_FILE", "TAG", "CellClock", "FileTail", "first_line", "record"]
+class NotebookMirror:
+    """The executed notebook of a container run, kept on the agent's host while it runs:
+    the input notebook (parameters injected) with each finished cell's outputs from the
+    side channel, written to ``path`` (at most every ``every`` s). The container's own copy
+    replaces it when the run ends."""
+
+    def __init__(self, source: bytes, parameters: dict, path: str, every: float = 0.5) -> None:
+        import nbformat
+
+        from ..jobs.parameters import inject_parameters
+
+        nb = nbformat.reads(source.decode(), as_version=4)
+        self.nb = inject_parameters(nb, parameters) if parameters else nb
+        self.path = path
+        self.every = every
+        self.dirty = False
+        self.written = 0.0
+
+    def apply(self, records: list[dict]) -> None:
+        """Put each finished cell's outputs in place."""
+        for one in records:
+            index = one["cell"] - 1
+            if "end" not in one or not 0 <= index < len(self.nb.cells):
+                continue
+            cell = self.nb.cells[index]
+            if cell.get("cell_type") != "code":
+                continue
+            if "outputs" in one:
+                cell["outputs"] = one["outputs"]
+                cell["execution_count"] = one.get("execution_count")
+            elif "omitted" in one:
+                cell["outputs"] = [{
+                    "output_type": "stream", "name": "stdout",
+                    "text": f"[launch-jupyter: this cell's output ({one['omitted']} bytes) "
+                            "comes with the executed notebook when the run ends]\n"}]
+            self.dirty = True
+
+    def write(self, force: bool = False) -> None:
+        """Write the notebook if it changed (and ``every`` s passed, unless ``force``)."""
+        import os
+
+        if not self.dirty or (not force and time.monotonic() - self.written < self.every):
+            return
+        folder, name = os.path.split(self.path)
+        os.makedirs(folder, exist_ok=True)
+        partial = os.path.join(folder, f".{name}.partial")
+        with open(partial, "w", encoding="utf-8") as fh:
+            json.dump(self.nb, fh, sort_keys=True, indent=1, ensure_ascii=False)
+        os.replace(partial, self.path)
+        self.dirty = False
+        self.written = time.monotonic()
+
+
+__all__ = ["PROGRESS_FILE", "TAG", "CellClock", "FileTail", "NotebookMirror", "first_line",
+           "record"]

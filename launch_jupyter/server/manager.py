@@ -210,7 +210,9 @@ class LaunchManager:
         (a POST); without it (a GET) nothing is written and ConflictError says to POST.
         """
         item = self.store.get_item(item_id)
-        paths = [o["path"] for o in item.get("outputs", []) if o.get("kind") == "notebook"]
+        # A notebook run's executed notebook grows cell by cell: it can be opened mid-run.
+        paths = [item["executed_notebook"]] if item.get("executed_notebook") else [
+            o["path"] for o in item.get("outputs", []) if o.get("kind") == "notebook"]
         if not paths:
             raise NotFoundError(f"item {item_id} has no executed notebook ({item['state']}); "
                                 "only notebook-mode items that have started keep one")

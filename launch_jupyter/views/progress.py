@@ -45,13 +45,16 @@ def progress_bar_html(item: dict, now: float | None = None) -> str:
     took = elapsed(item, now)
     label = f"cell {cell} of {cells}" + (f" \u00b7 {span(took)}" if took is not None else "")
     source = html.escape(progress.get("source") or "", quote=True)
+    # The label first and a bar of fixed width: a wide card never pushes the words away.
     return (f"<div class='lj-progress' data-cell='{cell}' data-cells='{cells}' title='{source}'"
-            f" style='display:flex;align-items:center;gap:6px;font-size:11px;margin:2px 0'>"
-            f"<div style='flex:1;min-width:8em;height:6px;background:#e5e7eb;"
+            f" style='display:flex;align-items:center;gap:8px;font-size:12px;margin:4px 0'>"
+            f"<span class='lj-progress-label' style='white-space:nowrap;color:#374151'>"
+            f"{html.escape(label)}</span>"
+            f"<div style='width:16em;height:6px;background:#e5e7eb;flex:none;"
             f"border-radius:3px;overflow:hidden'><div class='lj-progress-fill' "
             f"style='width:{percent}%;height:100%;background:{BAR_COLOUR}'></div></div>"
-            f"<span class='lj-progress-label' style='white-space:nowrap;color:#374151'>"
-            f"{html.escape(label)}</span></div>")
+            f"<code style='color:#6b7280;font-size:11px;white-space:nowrap;overflow:hidden;"
+            f"text-overflow:ellipsis;max-width:24em'>{source}</code></div>")
 
 
 def progress_note(item: dict) -> str:

@@ -451,13 +451,15 @@ class KubernetesRun(HeldRun):
             code = 0
         state, error = outcome(self.stop_reason, code, self.timeout,
                                lambda: self._job_error(code, term, reason, message))
+        cells, executed = self.end_progress()
         outputs = self._collect_outputs()
         deadline = time.monotonic() + max(self.request.lease_ttl * 0.75, 1.0)
         while True:
             try:
                 self.flush()
                 self.store.finish(self.item_id, self.token, state, exit_code=code,
-                                  error=error, outputs=outputs)
+                                  error=error, outputs=outputs, cells=cells,
+                                  executed_notebook=executed)
                 return True
             except Exception as err:
                 if time.monotonic() > deadline:

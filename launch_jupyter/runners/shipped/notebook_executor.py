@@ -5,8 +5,10 @@ python3 launch_notebook.py --input NB --output EXECUTED --error-file ERR [--kern
 The parameters are already injected in NB. Stream output is echoed as it arrives; the
 executed notebook is written after every cell (at most every WRITE_EVERY s) and at the end,
 even on failure; a failing cell is described in ERR. Each cell's start and end are appended
-to P as JSON lines {"cell", "cells", "at", "source"} and {"cell", "end"} (default: the job's
-LAUNCH_METRICS_FILE, the side channel the run wrapper passes to the runner). Cells are
+to P as JSON lines {"cell", "cells", "at", "source"} and {"cell", "end", "outputs",
+"execution_count"} (outputs over MAX_OUTPUTS bytes: {"cell", "end", "omitted": size}) (P
+defaults to the job's LAUNCH_METRICS_FILE, the side channel the run wrapper passes to the
+runner, which keeps a copy of the executed notebook from them: progress.NotebookMirror). Cells are
 numbered from 1 in the executed notebook, the injected parameters cell included.
 """
 import argparse
@@ -21,6 +23,9 @@ import time
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 WRITE_EVERY = 0.5
 MAX_SOURCE = 120
+#: a cell's outputs travel with its end record up to this size (the run wrapper passes
+#: records under 4 KB to the runner); bigger ones come with the notebook at the end
+MAX_OUTPUTS = 3000
 
 
 def first_line(source):
@@ -64,8 +69,15 @@ class Progress:
         self.line({"cell": index + 1, "cells": len(self.nb.cells), "at": time.time(),
                    "source": first_line(source)})
 
-    def end(self, index):
-        self.line({"cell": index + 1, "end": time.time()})
+    def end(self, index, cell):
+        record = {"cell": index + 1, "end": time.time()}
+        outputs = json.dumps(cell.get("outputs", []))
+        if len(outputs) <= MAX_OUTPUTS:
+            record["outputs"] = json.loads(outputs)
+            record["execution_count"] = cell.get("execution_count")
+        else:
+            record["omitted"] = len(outputs)
+        self.line(record)
         self.dirty = True
         wait = self.written + WRITE_EVERY - time.monotonic()
         if wait <= 0:
@@ -123,7 +135,7 @@ def main():
             try:
                 return await super().async_execute_cell(cell, cell_index, *a, **kw)
             finally:
-                progress.end(cell_index)
+                progress.end(cell_index, cell)
 
         def output(self, outs, msg, display_id, cell_index):
             echo(msg)
