@@ -92,6 +92,19 @@ export interface Item {
   outputs: ItemOutput[];
   requeued_from: string | null;
   log_bytes?: number;
+  /** The running cell of a notebook run (1-based in the executed notebook), else null. */
+  progress?: CellProgress | null;
+  /** Each cell's seconds once a notebook run is over. */
+  cells?: { cell: number; seconds: number }[] | null;
+  /** The executed notebook's path: written after every cell, so it opens mid-run too. */
+  executed_notebook?: string | null;
+}
+
+export interface CellProgress {
+  cell: number;
+  cells: number;
+  cell_started_at: string | null;
+  source: string;
 }
 
 export interface ItemList {

@@ -57,6 +57,27 @@ export function itemDuration(
   return isNaN(started) ? null : Math.max(0, (now - started) / 1000);
 }
 
+/**
+ * `cell 4 of 6 · 31 s` while a notebook item runs (its elapsed time since it started), else
+ * null; with the fraction of cells done, for a bar.
+ */
+export function cellProgress(
+  item: Item,
+  now: number = Date.now()
+): { label: string; done: number } | null {
+  const progress = item.progress;
+  if (!progress) {
+    return null;
+  }
+  const started = item.started_at ? Date.parse(item.started_at) : NaN;
+  const seconds = isNaN(started) ? null : Math.max(0, (now - started) / 1000);
+  const elapsed = seconds === null ? '' : ` · ${formatDuration(seconds)}`;
+  return {
+    label: `cell ${progress.cell} of ${progress.cells}${elapsed}`,
+    done: Math.max(0, Math.min(1, (progress.cell - 1) / Math.max(1, progress.cells)))
+  };
+}
+
 /** An ISO time as local time: `14:03:09` today, `2024-05-02 14:03` on other days. */
 export function formatTime(iso: string | null | undefined, now: Date = new Date()): string {
   const time = iso ? new Date(iso) : null;

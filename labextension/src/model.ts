@@ -472,5 +472,5 @@ export function canRequeue(item: Item, meta: Pick<Meta, 'terminal'>): boolean {
 
 /** Whether the item kept an executed notebook. */
 export function hasNotebook(item: Item): boolean {
-  return item.outputs.some(o => o.kind === 'notebook');
+  return !!item.executed_notebook || item.outputs.some(o => o.kind === 'notebook');
 }

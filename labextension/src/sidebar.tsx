@@ -10,6 +10,7 @@ import * as React from 'react';
 import { Agent, Item, LaunchClient, Meta, Queue, isTerminal } from './api';
 import {
   agentHealth,
+  cellProgress,
   formatAge,
   formatDuration,
   formatParameters,
@@ -228,6 +229,7 @@ function ItemList({ model }: { model: LaunchModel }): JSX.Element {
                 {formatDuration(itemDuration(item, model.meta, now))}
               </span>
             </div>
+            <ProgressBar item={item} now={now} />
             <div className="jp-LaunchSidebar-line jp-LaunchSidebar-muted">
               <span>{shortId(item.id)}</span>
               {!model.selectedQueue && <span>{item.queue}</span>}
@@ -238,6 +240,30 @@ function ItemList({ model }: { model: LaunchModel }): JSX.Element {
         ))}
       </ul>
     </section>
+  );
+}
+
+/** "cell N of M" and the elapsed time over a bar of the cells done, while a notebook runs. */
+function ProgressBar({ item, now }: { item: Item; now?: number }): JSX.Element | null {
+  const progress = cellProgress(item, now);
+  if (progress === null) {
+    return null;
+  }
+  return (
+    <div
+      className="jp-LaunchSidebar-progress"
+      data-cell={item.progress?.cell}
+      data-cells={item.progress?.cells}
+      title={item.progress?.source}
+    >
+      <div className="jp-LaunchSidebar-progressTrack">
+        <div
+          className="jp-LaunchSidebar-progressFill"
+          style={{ width: `${Math.round(progress.done * 100)}%` }}
+        />
+      </div>
+      <span className="jp-LaunchSidebar-progressLabel">{progress.label}</span>
+    </div>
   );
 }
 
@@ -381,6 +407,12 @@ function ItemFacts({ item, meta }: { item: Item; meta: Readonly<Meta> }): JSX.El
           <span className="jp-LaunchSidebar-muted">cancelling…</span>
         )}
       </div>
+      <ProgressBar item={item} />
+      {item.progress?.source && (
+        <div className="jp-LaunchSidebar-muted jp-LaunchSidebar-cellSource">
+          {item.progress.source}
+        </div>
+      )}
       <dl>
         {rows.map(([key, value]) => (
           <React.Fragment key={key}>

@@ -1,6 +1,7 @@
 import { Item } from '../src/api';
 import {
   agentHealth,
+  cellProgress,
   formatAge,
   formatDuration,
   formatParameters,
@@ -65,5 +66,16 @@ describe('formatting', () => {
     expect(formatTime(new Date(2024, 4, 2, 14, 3, 9).toISOString(), now)).toBe('14:03:09');
     expect(formatTime(new Date(2024, 3, 30, 8, 5, 0).toISOString(), now)).toBe('2024-04-30 08:05');
     expect(formatTime(null)).toBe('—');
+  });
+
+  it('shows the running cell of a notebook item with its elapsed time', () => {
+    const started = Date.parse('2026-01-01T00:00:00Z');
+    const item = {
+      state: 'running',
+      started_at: '2026-01-01T00:00:00Z',
+      progress: { cell: 4, cells: 6, cell_started_at: null, source: 'import os' }
+    } as unknown as Item;
+    expect(cellProgress(item, started + 31_000)).toEqual({ label: 'cell 4 of 6 · 31 s', done: 0.5 });
+    expect(cellProgress({ ...item, progress: null })).toBeNull();
   });
 });
