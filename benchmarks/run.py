@@ -27,6 +27,7 @@ import bench_kubernetes  # noqa: E402
 import bench_latency  # noqa: E402
 import bench_metrics  # noqa: E402
 import bench_notebook  # noqa: E402
+import bench_progress  # noqa: E402
 import bench_race  # noqa: E402
 import bench_recovery  # noqa: E402
 import bench_throughput  # noqa: E402
@@ -43,6 +44,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "recovery": bench_recovery.run,
     "kubernetes": bench_kubernetes.run,
     "metrics": bench_metrics.run,
+    "progress": bench_progress.run,
 }
 
 
