@@ -36,6 +36,13 @@ def test_item_card_shows_a_bar_with_cell_n_of_m_and_the_elapsed_time() -> None:
                                                 "progress": None})
 
 
+def test_the_wait_line_of_a_notebook_cell_shows_the_running_cell() -> None:
+    from launch_jupyter.views.html import wait_line
+
+    html = wait_line(RUNNING, 31.0, last_line="one")
+    assert "cell 4 of 6" in html and "import os, time" in html
+
+
 def test_terminal_bar_shows_the_cell_and_keeps_log_lines_above_it() -> None:
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

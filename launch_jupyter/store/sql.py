@@ -954,6 +954,8 @@ class Store:
                 conn, item_id, [LEASED], RUNNING, kind="started", owner=owner, actor=token,
                 lease_owner=token, lease_expires_at=now + ttl, started_at=now,
                 run_info=_dumps(run_info), extra_where=[t.items.c.cancel_requested == sa.false()],
+                # A new attempt runs anew: no cell times or notebook of an earlier one.
+                progress=None, cell_times=None, executed_notebook=None,
             )
             if prev is None:
                 return False

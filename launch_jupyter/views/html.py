@@ -174,7 +174,7 @@ def wait_line(item: dict, elapsed: float, last_line: str | None = None) -> str:
         return (f"{head}item <code>{esc(item['id'])}</code> {badge(item['state'])} after "
                 f"{span(elapsed)}</div>")
     return (f"{head}waiting for item <code>{esc(item['id'])}</code> {badge(item['state'])} "
-            f"<span style='color:#6b7280'>{span(elapsed)}</span>"
+            f"<span style='color:#6b7280'>{span(elapsed)}</span>{progress_bar_html(item)}"
             f"<pre style='margin:2px 0;font-size:11px;color:#374151'>{esc(last_line)}</pre>"
             "</div>")
 
