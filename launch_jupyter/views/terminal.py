@@ -43,15 +43,17 @@ class CellProgress:
             return
         from tqdm import tqdm
 
-        if self.bar is None:
-            self.bar = tqdm(total=progress["cells"], file=self.stream, unit="cell",
-                            leave=False, dynamic_ncols=True,
-                            bar_format="{desc} |{bar}| {elapsed} {postfix}")
+        desc = f"cell {progress['cell']} of {progress['cells']}"
+        source = progress.get("source") or ""
+        if self.bar is None:  # made with its words, so its first drawing has them
+            self.bar = tqdm(total=progress["cells"], initial=progress["cell"] - 1, desc=desc,
+                            postfix=source, file=self.stream, unit="cell", leave=False,
+                            dynamic_ncols=True, bar_format="{desc} |{bar}| {elapsed}{postfix}")
+            return
         self.bar.total = progress["cells"]
         self.bar.n = progress["cell"] - 1
-        self.bar.set_description_str(f"cell {progress['cell']} of {progress['cells']}",
-                                     refresh=False)
-        self.bar.set_postfix_str(progress.get("source") or "", refresh=False)
+        self.bar.set_description_str(desc, refresh=False)
+        self.bar.set_postfix_str(source, refresh=False)
         self.bar.refresh()
 
     def close(self) -> None:
