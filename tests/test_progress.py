@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from launch_jupyter.api import Launch
 
@@ -129,3 +130,53 @@ def test_shipped_executor_records_each_cell_and_numbers_the_failing_one(tmp_path
                              "source": "raise ValueError('x')"}
     assert [c["cell"] for c in clock.durations() or []] == [1, 2, 3]
     assert outputs_text(str(executed))[1] == "1\n"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_v4_store_gains_progress_and_only_the_lease_holder_records_it(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    import sqlalchemy as sa
+
+    from launch_jupyter.store import Store, schema
+    from launch_jupyter.store.sql import create_engine
+
+    url = (f"sqlite:///{tmp_path}/old.db" if backend == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    engine = create_engine(url)
+    with engine.begin() as conn:  # a store as launch-jupyter left it at schema v4
+        schema.schema_version.create(conn)
+        for _version, migration in schema.MIGRATIONS[:4]:
+            migration(conn)
+        for name in ("progress", "cell_times", "executed_notebook"):
+            conn.exec_driver_sql(f"ALTER TABLE launch_items DROP COLUMN {name}")
+        conn.execute(schema.schema_version.insert().values(version=4))
+    engine.dispose()
+
+    client = Launch(url)  # migrates on open
+    try:
+        assert client.store.schema_version() == schema.LATEST_VERSION
+        client.create_queue("nb")
+        job = client.create_job(write_notebook(tmp_path, "n.ipynb", ["x = 1"]))
+        item_id = client.submit(job.ref, queue="nb").id
+        store: Store = client.store
+        claimed = store.claim("nb", "agent-x", 30)
+        assert claimed is not None and claimed["id"] == item_id
+        assert store.start_run(item_id, "agent-x", "run-1", 30, {})
+        running = {"cell": 2, "cells": 3, "started": 1_700_000_000.0, "source": "x = 1"}
+        assert not store.set_progress(item_id, "someone-else", 1, running)
+        assert store.get_item(item_id)["progress"] is None
+        assert store.set_progress(item_id, "run-1", 1, running, executed_notebook="/r/n.ipynb")
+        shown = store.get_item(item_id)
+        assert shown["progress"] == {"cell": 2, "cells": 3,
+                                     "cell_started_at": "2023-11-14T22:13:20.000Z",
+                                     "source": "x = 1", "log_offset": None}
+        assert shown["executed_notebook"] == "/r/n.ipynb" and shown["cells"] is None
+        cells = [{"cell": 1, "seconds": 0.1}, {"cell": 2, "seconds": 2.5}]
+        assert store.finish(item_id, "run-1", "succeeded", exit_code=0, cells=cells)
+        done = store.get_item(item_id)
+        assert done["progress"] is None and done["cells"] == cells
+    finally:
+        client.close()
+    with sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://")).connect() as c:
+        assert c.execute(sa.text("SELECT cell_times FROM launch_items")).scalar()
