@@ -4,6 +4,7 @@ terminal bar, the item card and the panel in a real kernel."""
 from __future__ import annotations
 
 import io
+import threading
 import time
 from pathlib import Path
 
@@ -70,12 +71,20 @@ def test_show_logs_follow_and_the_agent_mark_cells_and_items(
     shown = cli("show", item.id, check=True).stdout
     assert "progress: cell 4 of 6 \u00b7 " in shown and "import os, time" in shown
     assert f"executed notebook: {item.info()['executed_notebook']}" in shown
-    time.sleep(0.5)  # let logs -f see the running cell before it ends (it polls every 0.2 s)
-    go.touch()
-    out, err = follower.communicate(timeout=60)
-    assert follower.returncode == 0, err
     boundary = "\u2500\u2500 cell 4 of 6: import os, time \u2500\u2500\n"
-    assert boundary in out, out
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in follower.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    wait_for(lambda: boundary in lines, 30, what="logs -f to mark the waiting cell")
+    go.touch()
+    assert follower.wait(60) == 0, follower.stderr.read()
+    reader.join(10)
+    out = "".join(lines)
     assert out.index("one\n") < out.index(boundary) < out.index("released\n"), out
     shown = cli("show", item.id, check=True).stdout
     assert "progress:" not in shown and "slowest cells: cell 4 " in shown
