@@ -56,12 +56,14 @@ class Progress:
         self.file.flush()
 
     def start(self, index: int, source: str) -> None:
+        """Cell ``index`` (0-based) starts."""
         if self.file is None:
             return
         self._line({"cell": index + 1, "cells": len(self.nb.cells), "at": time.time(),
                     "source": first_line(source)})
 
     def end(self, index: int) -> None:
+        """Cell ``index`` ended: its line, and the notebook now or in a moment."""
         if self.file is None:
             return
         self._line({"cell": index + 1, "end": time.time()})

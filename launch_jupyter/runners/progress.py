@@ -66,6 +66,7 @@ class FileTail:
         self.partial = b""
 
     def read(self) -> list[dict]:
+        """The records of the complete lines appended since the last read."""
         if not self.path:
             return []
         try:
@@ -99,6 +100,7 @@ class CellClock:
         self.changed = False
 
     def feed(self, records: list[dict]) -> None:
+        """Take cell starts and ends, in the order the executor wrote them."""
         for one in records:
             cell = one["cell"]
             if "end" in one:
