@@ -136,7 +136,7 @@ class AdoptingRunner(Runner, Protocol):
 def job_environment(request: RunRequest, output_dir: str,
                     *layers: Mapping[str, Any]) -> dict[str, Any]:
     """The environment of a job: its captured variables, the agent's extra ones, then
-    ``layers`` (a queue template's ``env``), then the ``LAUNCH_*`` variables (DESIGN.md,
+    ``layers`` (a queue template's ``env``), then the ``LAUNCH_*`` variables (docs/architecture.md,
     "Runner environment") and ``PYTHONUNBUFFERED``, which nothing overrides.
     ``LAUNCH_METRICS_FILE`` (where ``launch_jupyter.log`` writes) lies beside ``output_dir``."""
     env: dict[str, Any] = {**(request.job.spec.get("env") or {}), **request.extra_env}

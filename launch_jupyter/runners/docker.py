@@ -1,6 +1,6 @@
 """The docker runner: each attempt runs in a container (the ``docker`` SDK).
 
-The agent holds the lease of a docker run and renews it (see DESIGN.md, "Who holds the
+The agent holds the lease of a docker run and renews it (see docs/architecture.md, "Who holds the
 lease"); the container keeps running without the agent. A thread per run, in the agent's
 process, builds the image (phase ``building``), creates and starts the container with
 labels, the LAUNCH_* variables and the allowed resources of the queue's rendered template,

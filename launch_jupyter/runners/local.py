@@ -2,7 +2,8 @@
 
 The supervisor (``launch_jupyter.runners.supervisor``) lives in its own session, so it
 outlives the agent and a kernel restart; it owns the job's process group, streams output into
-the store, renews the lease and records the outcome. See DESIGN.md, "Who holds the lease".
+the store, renews the lease and records the outcome. See docs/architecture.md, "Who holds
+the lease".
 """
 
 from __future__ import annotations

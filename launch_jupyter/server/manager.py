@@ -123,7 +123,9 @@ class LaunchManager:
                    include: Sequence[str] = ()) -> dict:
         """Capture the notebook or script at ``path`` (under the root dir) as a job version."""
         source = self.resolve_path(path)
-        return self.launch.create_job(source, name=name, alias=alias, include=include).to_json()
+        return self.launch.create_job(source, name=name, alias=alias, include=include,
+                                      root=self.root_dir,
+                                      allow_hidden=self.allow_hidden).to_json()
 
     # -- items --------------------------------------------------------------------------
 

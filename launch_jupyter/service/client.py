@@ -80,14 +80,20 @@ class Launch:
     def create_job(
         self, path: str | os.PathLike, *, name: str | None = None, alias: str | None = None,
         include: Sequence[str] = (), kernel: str | None = None, mode: str | None = None,
-        env: Sequence[str] = (),
+        env: Sequence[str] = (), root: str | os.PathLike | None = None,
+        allow_hidden: bool = False,
     ) -> JobRecord:
-        """Capture a notebook or script as a job version (unchanged content: same version)."""
+        """Capture a notebook or script as a job version (unchanged content: same version).
+
+        Included files and local modules must stay inside ``root`` (default: the file's
+        folder) and are never hidden files unless ``allow_hidden``.
+        """
         from ..jobs import capture, validate_alias
 
         if alias is not None:
             validate_alias(alias)
-        captured = capture(path, name=name, include=include, kernel=kernel, mode=mode, env=env)
+        captured = capture(path, name=name, include=include, kernel=kernel, mode=mode, env=env,
+                           root=root, allow_hidden=allow_hidden)
         return self.add_captured(captured, alias=alias)
 
     def add_captured(self, captured: Any, *, alias: str | None = None) -> JobRecord:

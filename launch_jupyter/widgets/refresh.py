@@ -1,4 +1,5 @@
-"""The background refresh thread of a panel, following DESIGN.md's kernel-thread rules.
+"""The background refresh thread of a panel, following the kernel-thread rules of
+docs/architecture.md.
 
 The thread only changes widget state through trait setters, runs under the parent message of
 the cell that created the panel (captured at creation, ``set_parent`` in the thread), never

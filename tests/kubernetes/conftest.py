@@ -1,6 +1,6 @@
 """The kubernetes runner against a Kubernetes API emulator on loopback (see cluster.py).
 
-No API server can be installed on these machines (DESIGN.md): the tests run the runner,
+No API server can be installed on the machines the tests run on: the tests run the runner,
 unchanged, against kmock's emulator served on 127.0.0.1 and reached through a kubeconfig,
 with the test playing the job controller and the kubelet.
 """

@@ -1,6 +1,6 @@
 """A secret in the agent's environment reaches the job, and nowhere else.
 
-The agent's own environment is the secret mechanism of local queues (DESIGN.md): a job reads
+The agent's own environment is the secret mechanism of local queues (docs/security.md): a job reads
 ``MY_API_TOKEN`` from it. What a job prints is its own business; what launch-jupyter itself
 writes must never hold the value: not the item record, its events, errors or logs as the REST
 API, ``show --json`` or the store file carry them, nor the agent's and supervisors' messages,

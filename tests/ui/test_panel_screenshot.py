@@ -127,7 +127,7 @@ def test_queue_panel_in_jupyterlab_shows_the_items(
         ids = [i["id"] for i in client.items()]
         assert len(ids) == 8 and queued.state == "queued"
         with sync_playwright() as pw:
-            # A fresh profile (the --user-data-dir of DESIGN.md, as playwright wants it).
+            # A fresh profile (a new --user-data-dir, as playwright wants it).
             browser = pw.chromium.launch_persistent_context(
                 str(tmp_path / "chromium"), executable_path=CHROMIUM, args=FLAGS,
                 headless=True, viewport={"width": 1280, "height": 1000})

@@ -1,6 +1,6 @@
 """The kubernetes runner: each attempt is a ``batch/v1`` Job (the official ``kubernetes`` client).
 
-The agent holds the lease of a Kubernetes run and renews it (DESIGN.md, "Who holds the
+The agent holds the lease of a Kubernetes run and renews it (docs/architecture.md, "Who holds the
 lease"); the Job keeps running without the agent. A thread per run, in the agent's process:
 
 - builds and pushes the image when the queue has a ``registry`` (the docker image builder),
