@@ -114,6 +114,10 @@ def _validator_class() -> Any:
     def is_integer(_checker: Any, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
 
+    def is_number(_checker: Any, value: Any) -> bool:
+        # numbers.Number would take complex and Decimal: JSON numbers are reals
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
     def is_array(_checker: Any, value: Any) -> bool:
         return isinstance(value, (list, tuple))
 
@@ -121,6 +125,7 @@ def _validator_class() -> Any:
         if validator.is_type(value, "string") and not compile_pattern(expected).search(value):
             yield jsonschema.ValidationError(f"{value!r} does not match {expected!r}")
 
-    types = base.TYPE_CHECKER.redefine_many({"integer": is_integer, "array": is_array})
+    types = base.TYPE_CHECKER.redefine_many({"integer": is_integer, "number": is_number,
+                                             "array": is_array})
     return jsonschema.validators.extend(base, validators={"pattern": pattern},
                                         type_checker=types)
