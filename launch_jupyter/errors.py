@@ -65,3 +65,11 @@ def shown(value: Any, width: int = 80) -> str:
     except (ValueError, RecursionError):
         return f"a {type(value).__name__} too large to show"
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def did_you_mean(name: str, known: Any) -> str:
+    """`` did you mean 'x'?`` when one of ``known`` names is close to ``name``, else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f" did you mean {close[0]!r}?" if close else ""

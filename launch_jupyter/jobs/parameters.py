@@ -41,7 +41,7 @@ from typing import Any
 
 import nbformat
 
-from launch_jupyter.errors import ParameterError, shown
+from launch_jupyter.errors import ParameterError, did_you_mean, shown
 from launch_jupyter.jobs.schema import Violation, check, compile_pattern
 
 # The runtime side (parameters(), Parameters) lives in launch_jupyter.runtime: jobs import it.
@@ -395,7 +395,9 @@ def _known_list(schema: dict) -> str:
 def _unknown(name: str, schema: dict) -> ParameterError:
     if not schema.get("properties"):
         return ParameterError(f"unknown parameter {name!r}: {NO_PARAMETERS_HINT}")
-    return ParameterError(f"unknown parameter {name!r}; known parameters: {_known_list(schema)}")
+    hint = did_you_mean(name, schema["properties"]).strip()
+    return ParameterError(f"unknown parameter {name!r};{' ' + hint + ';' if hint else ''} "
+                          f"known parameters: {_known_list(schema)}")
 
 
 def _got(value: Any) -> str:

@@ -24,7 +24,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from ..errors import ConflictError, LaunchError, NotFoundError, StoreError, StoreFullError
+from ..errors import (
+    ConflictError,
+    LaunchError,
+    NotFoundError,
+    StoreError,
+    StoreFullError,
+    did_you_mean,
+)
 from . import schema as t
 from .ids import new_id
 
@@ -446,7 +453,7 @@ class Store:
                 ).scalars().all()
                 hint = f"jobs: {', '.join(known)}" if known else "there are no jobs yet"
                 raise NotFoundError(
-                    f"job {name!r} does not exist ({hint}). "
+                    f"job {name!r} does not exist ({hint}).{did_you_mean(name, known)} "
                     "Create it with `jupyter launch job create PATH`"
                 )
             if alias is not None:
@@ -561,7 +568,8 @@ class Store:
     def _unknown_queue(self, conn: sa.Connection, name: str) -> NotFoundError:
         names = conn.execute(sa.select(t.queues.c.name).order_by(t.queues.c.name)).scalars().all()
         return NotFoundError(
-            f"queue {name!r} does not exist; queues: {', '.join(names) or '(none)'}. "
+            f"queue {name!r} does not exist;{did_you_mean(name, names)} queues: "
+            f"{', '.join(names) or '(none)'}. "
             f"Create it with `jupyter launch queue create {name}`"
         )
 

@@ -1,9 +1,9 @@
 """A submit form generated from a job's parameter schema.
 
-Numbers get number fields (bounded when the schema has bounds), enums a dropdown, booleans a
-checkbox, strings a text field, arrays/objects a JSON text field. Every change is validated
-against the schema; the Submit button stays disabled while a value is invalid, and ``submit``
-validates once more, so the form never submits an invalid value.
+Numbers get number fields, enums a dropdown, booleans a checkbox, strings a text field,
+arrays/objects a JSON text field; each field's bounds or choices are shown next to it. No value
+is clamped: every change is validated against the schema, the Submit button stays disabled
+while a value is invalid and the form says why, and ``submit`` validates once more.
 """
 
 from __future__ import annotations
@@ -18,8 +18,25 @@ from ..jobs import PRIORITIES, validate_parameters
 from ..views.html import esc
 
 
+def constraint_text(prop: dict) -> str:
+    """The bounds, choices or pattern of one property, in words (shown next to its field)."""
+    if "enum" in prop:
+        return "one of " + ", ".join(json.dumps(v) for v in prop["enum"])
+    parts = []
+    for key, word in (("minimum", "\u2265"), ("exclusiveMinimum", ">"), ("maximum", "\u2264"),
+                      ("exclusiveMaximum", "<")):
+        if key in prop:
+            parts.append(f"{word} {prop[key]}")
+    if "pattern" in prop:
+        parts.append(f"matches {prop['pattern']}")
+    if prop.get("type") in ("array", "object"):
+        parts.append("JSON")
+    return ", ".join(parts)
+
+
 def field_for(name: str, prop: dict) -> w.Widget:
-    """The input widget for one schema property."""
+    """The input widget for one schema property; numbers are never clamped by the widget:
+    an out-of-bounds value stays as typed and the form says why it is refused."""
     default = prop.get("default")
     ptype = prop.get("type")
     common = {"description": name, "style": {"description_width": "initial"},
@@ -31,15 +48,9 @@ def field_for(name: str, prop: dict) -> w.Widget:
         return w.Dropdown(options=options, value=default, **common)
     if ptype == "boolean":
         return w.Checkbox(value=bool(default), indent=False, **common)
-    if ptype in ("integer", "number"):
-        low = prop.get("minimum", prop.get("exclusiveMinimum"))
-        high = prop.get("maximum", prop.get("exclusiveMaximum"))
-        if ptype == "integer":
-            if low is not None and high is not None:
-                return w.BoundedIntText(value=default, min=low, max=high, **common)
-            return w.IntText(value=default, **common)
-        if low is not None and high is not None:
-            return w.BoundedFloatText(value=default, min=low, max=high, **common)
+    if ptype == "integer":
+        return w.IntText(value=default, **common)
+    if ptype == "number":
         return w.FloatText(value=default, **common)
     if ptype == "string":
         return w.Text(value=default, **common)
@@ -83,7 +94,11 @@ class SubmitForm(w.VBox):
         self.submit_button.on_click(lambda _: self.submit())
         header = w.HTML(f"<b>submit {esc(self.job.ref)}</b>" + (
             "" if self.fields else " <span style='color:#6b7280'>(no parameters)</span>"))
-        super().__init__([header, *self.fields.values(), w.HBox([self.queue, self.priority]),
+        self.hints = {name: w.HTML(f"<span style='color:#6b7280;font-size:11px'>"
+                                   f"{esc(constraint_text(self.schema['properties'][name]))}"
+                                   "</span>") for name in self.fields}
+        rows = [w.HBox([field, self.hints[name]]) for name, field in self.fields.items()]
+        super().__init__([header, *rows, w.HBox([self.queue, self.priority]),
                           w.HBox([self.submit_button, self.feedback])], **kwargs)
         self.validate()
 
@@ -129,4 +144,4 @@ class SubmitForm(w.VBox):
         return item
 
 
-__all__ = ["SubmitForm", "field_for"]
+__all__ = ["SubmitForm", "constraint_text", "field_for"]

@@ -119,8 +119,8 @@ def test_submit_form_fields_follow_the_schema_and_never_submit_invalid_values(
     from launch_jupyter.widgets import SubmitForm
 
     form = SubmitForm(client, bounded_job)
-    assert isinstance(form.fields["lr"], w.BoundedFloatText)
-    assert isinstance(form.fields["layers"], w.BoundedIntText)
+    assert isinstance(form.fields["lr"], w.FloatText)  # bounds are checked, never clamped
+    assert isinstance(form.fields["layers"], w.IntText)
     assert isinstance(form.fields["optimizer"], w.Dropdown)
     assert isinstance(form.fields["shuffle"], w.Checkbox)
     assert not form.submit_button.disabled

@@ -1,0 +1,65 @@
+"""The view defects a new user saw (issue 15, item 5), each asserted as the user sees it:
+messages, widget values and rendered text, in-process (no front end needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from launch_jupyter.api import Launch
+from launch_jupyter.errors import LaunchError
+from tests.conftest import write_script
+
+TRAIN = """\
+import launch_jupyter
+p = launch_jupyter.parameters(
+    learning_rate=0.01,  # launch: exclusiveMinimum=0, maximum=1
+    layers=2,  # launch: minimum=1, maximum=2
+    optimizer="adam",  # launch: enum=["adam", "sgd"]
+)
+print("trained", p.layers)
+"""
+
+
+@pytest.fixture
+def train(client: Launch, tmp_path: Path) -> str:
+    write_script(tmp_path, "train.py", TRAIN)
+    return client.create_job(tmp_path / "train.py").ref
+
+
+def test_unknown_parameter_queue_and_job_say_did_you_mean(client: Launch, train: str) -> None:
+    with pytest.raises(LaunchError) as err:
+        client.submit(train, parameters={"learning_rat": 0.1})
+    assert "did you mean 'learning_rate'?" in str(err.value)
+    with pytest.raises(LaunchError) as err:
+        client.submit(train, overrides=["learningrate=0.1"])
+    assert "did you mean 'learning_rate'?" in str(err.value)
+    with pytest.raises(LaunchError) as err:
+        client.submit(train, queue="locl")
+    assert "did you mean 'local'?" in str(err.value)
+    with pytest.raises(LaunchError) as err:
+        client.submit("trian")
+    assert "did you mean 'train'?" in str(err.value)
+    with pytest.raises(LaunchError) as err:  # nothing close: no guess
+        client.submit(train, parameters={"zzz": 1})
+    assert "did you mean" not in str(err.value)
+    assert client.items() == []
+
+
+def test_form_never_clamps_a_value_and_says_why_it_is_refused(client: Launch, train: str) -> None:
+    from launch_jupyter.widgets import SubmitForm
+
+    form = SubmitForm(client, train)
+    assert "\u2265 1, \u2264 2" in form.hints["layers"].value  # bounds next to the field
+    assert "one of &quot;adam&quot;, &quot;sgd&quot;" in form.hints["optimizer"].value
+    form.fields["layers"].value = 3
+    assert form.fields["layers"].value == 3  # as typed, not clamped to 2
+    assert form.submit_button.disabled
+    assert "layers" in form.feedback.value and "2" in form.feedback.value
+    assert form.submit() is None and client.items() == []
+    form.fields["layers"].value = 2
+    assert not form.submit_button.disabled and form.feedback.value == ""
+    item = form.submit()
+    assert item is not None and "submitted" in form.feedback.value
+    form.close()
