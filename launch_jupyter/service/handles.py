@@ -197,6 +197,30 @@ class Item:
             tail = log_tail(self.client.logs(self.id)[0], 8) or None
         return item_card_html(data, log_tail=tail)
 
+    def chart(self) -> dict | None:
+        """A Vega-Lite spec of each metric against step (latest attempt), None without
+        metrics; a notebook shows it under the card."""
+        from ..views.charts import metric_chart
+
+        return metric_chart(self.client.metrics(self.id))
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        # Two outputs: a front end shows one mime type of a bundle, the card or the chart.
+        from ..views.text import item_line
+
+        html = self._repr_html_()  # refreshes the record the chart decision reads
+        display({"text/html": html, "text/plain": item_line(self.info(refresh=False))},
+                raw=True)
+        if self.info(refresh=False).get("metrics"):
+            display(self._chart_bundle(), raw=True)
+
+    def _chart_bundle(self) -> dict:
+        from ..views.charts import bundle
+
+        return bundle(self.chart(), f"metrics of item {self.id}")
+
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         from ..views.text import item_line
 
@@ -285,13 +309,52 @@ class Sweep(list):
         return self
 
     def panel(self) -> Any:
-        """The queue panel showing only this sweep's items (ipywidgets)."""
-        return _panel("queue", self.client, sweep_id=self.id)
+        """A live results panel (ipywidgets): the table sorted by its metric with the best
+        run highlighted, and the comparison chart."""
+        return _panel("results", self.client, sweep_id=self.id)
+
+    def result_rows(self) -> list[dict]:
+        """Its results as JSON rows, best first by its metric."""
+        return self.client.result_rows(sweep=self.id)
+
+    def chart(self, rows: list[dict] | None = None) -> dict | None:
+        """A Vega-Lite spec of its metric against each varying parameter, best run in red;
+        None before a trial has the metric."""
+        from ..views.charts import comparison_chart
+
+        return comparison_chart(*self._chart_args(rows))
+
+    def _chart_args(self, rows: list[dict] | None) -> tuple[list[dict], str | None,
+                                                            str | None, str | None]:
+        from ..errors import NotFoundError
+
+        rows = self.result_rows() if rows is None else rows
+        try:
+            record = self.client.store.get_sweep(self.id)
+            metric, goal = record["metric"], record["goal"]
+        except NotFoundError:  # items grouped by a sweep id from before durable sweeps
+            metric = goal = None
+        return rows, metric, goal, self.client.best_result(rows, sweep=self.id)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        from ..views.charts import bundle, comparison_chart
+        from ..views.html import sweep_results_html
+
+        rows, metric, goal, best = self._chart_args(None)
+        display({"text/html": sweep_results_html(self.id, self.states, rows, best=best),
+                 "text/plain": repr(self)}, raw=True)
+        spec = comparison_chart(rows, metric, goal, best=best)
+        if spec is not None:
+            display(bundle(spec, f"sweep {self.id}: {metric} by parameter"), raw=True)
 
     def _repr_html_(self) -> str:
-        from ..views.html import items_table_html
+        from ..views.html import sweep_results_html
 
-        return items_table_html(self.refresh())
+        rows = self.result_rows()
+        return sweep_results_html(self.id, self.states, rows,
+                                  best=self.client.best_result(rows, sweep=self.id))
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         from ..views.text import items_lines

@@ -209,6 +209,15 @@ def results_table_html(rows: Sequence[dict], *, best: str | None = None) -> str:
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
+def sweep_results_html(sweep_id: str, counts: dict[str, int], rows: Sequence[dict], *,
+                       best: str | None = None) -> str:
+    """A sweep's heading (its items per state) over its results table, best row marked."""
+    summary = state_counts(counts) if counts else "no items yet"
+    return (f"<div class='lj-sweep-results' data-sweep='{esc(sweep_id)}'>"
+            f"<div style='font-size:12px;margin:2px 0'><b>sweep {esc(sweep_id)}</b> "
+            f"— {esc(summary)}</div>{results_table_html(rows, best=best)}</div>")
+
+
 class ResultsView:
     """Results rows shown as a table: HTML in a notebook, text in a terminal; ``best`` is
     the id of the best row (the first, when the rows are sorted by a metric)."""
@@ -250,4 +259,4 @@ class ItemsView:
 
 __all__ = ["CELL", "TABLE_CSS", "ItemsView", "ResultsView", "agents_html", "badge", "esc",
            "item_card_html", "items_table_html", "items_view_html", "results_table_html",
-           "sweep_line", "wait_line"]
+           "sweep_line", "sweep_results_html", "wait_line"]

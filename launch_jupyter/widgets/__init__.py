@@ -12,6 +12,7 @@ _PANELS = {
     "ItemDetail": "item",
     "SubmitForm": "form",
     "AgentPanel": "agent",
+    "ResultsPanel": "results",
 }
 
 __all__ = sorted(_PANELS)

@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
 
 from ..errors import LaunchError
+from ..views.charts import metric_chart
 from ..views.format import log_tail, output_notebook
 from ..views.html import esc, item_card_html
 from ..views.states import is_terminal
@@ -36,6 +39,8 @@ class ItemDetail(w.VBox):
         self._log = ""
         self._reader: Any = None
         self._data: dict | None = None
+        self._cancelling = False  # "cancel requested" is showing until the item ends
+        self.on_select: Callable[[str], Any] | None = None  # a parent panel follows requeues
         self.card = w.HTML()
         self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="danger",
                                       tooltip="cancel this item", disabled=True)
@@ -45,12 +50,14 @@ class ItemDetail(w.VBox):
                                     tooltip="copy the executed notebook next to this one")
         self.feedback = w.HTML()
         self.log_view = w.HTML()
+        self.chart = w.Output()
+        self._points_seen: object = None
         self.cancel_button.on_click(lambda _: self.cancel())
         self.requeue_button.on_click(lambda _: self.requeue())
         self.copy_button.on_click(lambda _: self.copy_notebook())
         buttons = w.HBox([self.cancel_button, self.requeue_button, self.copy_button,
                           self.feedback])
-        super().__init__([self.card, buttons, self.log_view], **kwargs)
+        super().__init__([self.card, self.chart, buttons, self.log_view], **kwargs)
         self.refresher = None
         if item_id is not None:
             self.show(item_id)
@@ -63,7 +70,9 @@ class ItemDetail(w.VBox):
             if item_id != self.item_id:
                 self.item_id = item_id
                 self._log, self._reader, self._data = "", None, None
+                self._points_seen = None
                 self.feedback.value = ""
+                self._cancelling = False
             self.refresh()
 
     def refresh(self) -> None:
@@ -72,6 +81,7 @@ class ItemDetail(w.VBox):
             if self.item_id is None:
                 self.card.value = "<i style='color:#6b7280'>no item selected</i>"
                 self.log_view.value = ""
+                self.chart.outputs = ()
                 for button in (self.cancel_button, self.requeue_button, self.copy_button):
                     button.disabled = True
                 return
@@ -85,16 +95,35 @@ class ItemDetail(w.VBox):
             card = item_card_html(data)
             if self.card.value != card:
                 self.card.value = card
-            logs = (f"<pre class='lj-log' style='max-height:16em;overflow:auto;margin:2px 0;"
-                    f"background:#f9fafb;font-size:11px;padding:4px'>{esc(self._log)}</pre>"
+            self._refresh_chart(data)
+            # column-reverse: the box opens scrolled to its newest line and stays there.
+            logs = (f"<div class='lj-log-box' style='max-height:16em;overflow:auto;display:flex;"
+                    f"flex-direction:column-reverse;background:#f9fafb;margin:2px 0'>"
+                    f"<pre class='lj-log' style='margin:0;font-size:11px;padding:4px'>"
+                    f"{esc(self._log)}</pre></div>"
                     if self._log else "<i style='color:#6b7280'>no log output yet</i>")
             if self.log_view.value != logs:
                 self.log_view.value = logs
             finished = is_terminal(data["state"])
+            if self._cancelling and finished:
+                self._cancelling = False
+                self._say(f"cancel done: the item is {data['state']}")
             self.cancel_button.disabled = finished or data["cancel_requested"]
             self.requeue_button.disabled = not finished
             # The executed notebook grows cell by cell: it can be copied mid-run too.
             self.copy_button.disabled = executed_notebook(data) is None
+
+    def _refresh_chart(self, data: dict) -> None:
+        """Redraw the metrics chart, only when the item's point counts changed."""
+        from .results import chart_output
+
+        seen = (data.get("attempt"), sorted((name, m["count"]) for name, m in
+                                            (data.get("metrics") or {}).items()))
+        if seen == self._points_seen:
+            return
+        self._points_seen = seen
+        spec = metric_chart(self.client.metrics(data["id"])) if seen[1] else None
+        self.chart.outputs = chart_output(spec, f"metrics of item {data['id']}")
 
     def _say(self, message: str, ok: bool = True) -> None:
         colour = "#16a34a" if ok else "#dc2626"
@@ -113,18 +142,25 @@ class ItemDetail(w.VBox):
             self._say("cancelled")
         else:
             self._say(f"cancel requested: stopping the {data['state']} run\u2026")
+            self._cancelling = True
         self.refresh()
 
     def requeue(self) -> Any:
-        """The Requeue button: a new item with the same job and parameters."""
+        """The Requeue button: a new item with the same job and parameters, shown at once;
+        "requeued as X" stays until another item is chosen. One idempotency key per click."""
         if self.item_id is None:
             return None
+        old = self.item_id
         try:
-            new = self.client.requeue(self.item_id)
+            new = self.client.requeue(old, idempotency_key=uuid.uuid4().hex)
         except LaunchError as err:
             self._say(str(err), ok=False)
             return None
-        self._say(f"requeued as {new.id}")
+        with self._lock:
+            self.show(new.id)
+            self._say(f"requeued {old} as {new.id}")
+        if self.on_select is not None:
+            self.on_select(new.id)
         return new
 
     def copy_notebook(self, folder: str | None = None) -> str | None:
@@ -145,7 +181,7 @@ class ItemDetail(w.VBox):
         if self.refresher is not None:
             self.refresher.stop()
         for child in (self.card, self.cancel_button, self.requeue_button, self.copy_button,
-                      self.feedback, self.log_view):
+                      self.feedback, self.log_view, self.chart):
             child.close()
         super().close()
 
