@@ -8,12 +8,21 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..views.format import params_text
 from ..views.html import ItemsView, badge, esc, items_table_html
-from ..views.states import STATES
+from ..views.states import STATES, label
 from .item import ItemDetail
 from .refresh import Refresher, widgets_available
 
 ALL = "all"
+
+
+def row_label(item: dict) -> str:
+    """One clickable line of the rows list: id, state, job and the overrides."""
+    progress = item.get("progress")
+    state = label(item) + (f" cell {progress['cell']}/{progress['cells']}" if progress else "")
+    params = params_text(item, 40)
+    return f"{item['id']}  {state:<18} {item['job']}" + (f"  {params}" if params else "")
 
 
 class QueuePanel(w.VBox):
@@ -35,6 +44,7 @@ class QueuePanel(w.VBox):
         self.rows: list[dict] = []
         self._lock = threading.RLock()
         self._picked: str | None = None  # an item the user chose; else follow the newest
+        self._setting = False  # the panel itself is setting the rows list
         title = f"queue {queue}" if queue else "all queues"
         if sweep_id:
             title += f" \u00b7 sweep {sweep_id}"
@@ -46,18 +56,23 @@ class QueuePanel(w.VBox):
         self.prev_button = w.Button(description="\u2039 prev", layout=w.Layout(width="70px"))
         self.next_button = w.Button(description="next \u203a", layout=w.Layout(width="70px"))
         self.page_label = w.Label()
-        self.item_picker = w.Dropdown(options=[], description="item",
-                                      layout=w.Layout(width="340px"))
+        # One line per row of the page: clicking a line shows that item below.
+        self.item_picker = w.Select(options=[], rows=min(self.page_size, 8),
+                                    layout=w.Layout(width="100%"))
         self.detail = ItemDetail(client, auto_refresh=False)
+        self.detail.on_select = self.select
         self.state_filter.observe(self._on_filter, names="value")
         self.prev_button.on_click(lambda _: self.go(self.page - 1))
         self.next_button.on_click(lambda _: self.go(self.page + 1))
         self.item_picker.observe(self._on_pick, names="value")
         header = w.HBox([self.title, self.counts, self.state_filter],
                         layout=w.Layout(align_items="center", justify_content="space-between"))
-        pager = w.HBox([self.prev_button, self.page_label, self.next_button, self.item_picker],
+        pager = w.HBox([self.prev_button, self.page_label, self.next_button],
                        layout=w.Layout(align_items="center"))
-        super().__init__([header, self.table, pager, self.detail], **kwargs)
+        hint = w.HTML("<span style='color:#6b7280;font-size:11px'>click a row to show its "
+                      "item below</span>")
+        super().__init__([header, self.table, pager, hint, self.item_picker, self.detail],
+                         **kwargs)
         self.refresh()
         self.refresher = Refresher(self, self.refresh, interval).start()
 
@@ -73,9 +88,18 @@ class QueuePanel(w.VBox):
         self.refresh()
 
     def _on_pick(self, change: dict) -> None:
+        if self._setting:
+            return
         if change["new"] is not None and change["new"] != self.detail.item_id:
             self._picked = change["new"]
             self.detail.show(change["new"])
+            self.refresh()
+
+    def select(self, item_id: str) -> None:
+        """Show item ``item_id`` below the table and keep it chosen (a click, a requeue)."""
+        with self._lock:
+            self._picked = item_id
+            self.refresh()
 
     def go(self, page: int) -> None:
         """Show page ``page`` (0-based; clamped)."""
@@ -106,13 +130,17 @@ class QueuePanel(w.VBox):
                 self.page_label.value = label
             self.prev_button.disabled = self.page == 0
             self.next_button.disabled = self.page >= pages - 1
-            options = [(f"{r['id']} {r['state']}", r["id"]) for r in rows]
+            options = [(row_label(r), r["id"]) for r in rows]
             if self._picked and self._picked not in {r["id"] for r in rows}:
                 options.append((self._picked, self._picked))
-            if list(self.item_picker.options) != options:
-                self.item_picker.options = options
-            if selected is not None and self.item_picker.value != selected:
-                self.item_picker.value = selected
+            self._setting = True
+            try:
+                if list(self.item_picker.options) != options:
+                    self.item_picker.options = options
+                if selected is not None and self.item_picker.value != selected:
+                    self.item_picker.value = selected
+            finally:
+                self._setting = False
             if self.detail.item_id != selected:
                 self.detail.show(selected)
             else:
@@ -143,4 +171,4 @@ class QueuePanel(w.VBox):
         return data
 
 
-__all__ = ["ItemsView", "QueuePanel", "widgets_available"]
+__all__ = ["ItemsView", "QueuePanel", "row_label", "widgets_available"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from launch_jupyter.api import Launch
-from tests.conftest import wait_for, write_script
+from tests.conftest import run_to_end, wait_for, write_script
 from tests.magics.kernel import Kernel, comm_updates
 
 SLEEPER = """\
@@ -173,3 +173,83 @@ def test_panel_refresh_thread_stops_when_the_panel_is_closed(
     assert "text/html" in bundle and "text/plain" in bundle
     panel.close()
     wait_for(lambda: not panel.refresher.alive, 5, what="refresh thread stopped")
+
+
+def test_clicking_a_row_shows_that_item_and_the_choice_stays(
+        kernel: Kernel, client: Launch, tmp_path: Path) -> None:
+    write_script(tmp_path, "sleeper.py", SLEEPER)
+    client.create_job(tmp_path / "sleeper.py")
+    older = client.submit("sleeper", parameters={"seconds": 1.0})
+    newer = client.submit("sleeper", parameters={"seconds": 2.0})
+    _open_panel(kernel, "panel local --interval 0.2")
+    assert kernel.value("panel.detail.item_id") == repr(newer.id)  # follows the newest
+    rows = kernel.value("panel.item_picker.options")
+    assert older.id in rows and "seconds=1.0" in rows and "queued" in rows
+    picker = kernel.value("panel.item_picker.model_id").strip("'")
+    # What JupyterLab sends when the user clicks the second line of the rows list.
+    kernel.send_comm_msg(picker, {"method": "update", "state": {"index": 1},
+                                  "buffer_paths": []})
+    wait_for(lambda: kernel.value("panel.detail.item_id") == repr(older.id), 10,
+             what="the clicked item shown below the table")
+    assert f"data-item='{older.id}'" in kernel.value("panel.detail.card.value")
+    table = kernel.value("panel.table.value")
+    assert f"data-item='{older.id}' data-state='queued' title='' style='background:#eff6ff'" \
+        in table.replace("\\'", "'")
+    newest = client.submit("sleeper")
+    wait_for(lambda: newest.id in kernel.value("panel.item_picker.options"), 10,
+             what="the new item listed")
+    assert kernel.value("panel.detail.item_id") == repr(older.id)  # the click still holds
+
+
+def test_requeue_keeps_its_message_and_selects_the_new_item_and_cancel_clears(
+        client: Launch, tmp_path: Path) -> None:
+    from launch_jupyter.widgets import QueuePanel
+
+    write_script(tmp_path, "sleeper.py", SLEEPER)
+    client.create_job(tmp_path / "sleeper.py")
+    first = client.submit("sleeper", parameters={"seconds": 0.1})
+    run_to_end(client, first)
+    panel = QueuePanel(client, interval=0.1)
+    try:
+        panel.detail.requeue_button.click()
+        new = client.items()[0]
+        assert new["id"] != first.id and new["overrides"] == {"seconds": 0.1}
+        assert panel.detail.item_id == new["id"]
+        assert panel.item_picker.value == new["id"]
+        said = f"requeued {first.id} as {new['id']}"
+        assert said in panel.detail.feedback.value
+        stamp = time.monotonic()  # the message outlives many refreshes (it used to vanish)
+        wait_for(lambda: time.monotonic() - stamp > 1.0 and said in panel.detail.feedback.value,
+                 5, what="the requeue message to stay")
+        assert len(client.items()) == 2  # one click, one item
+
+        agent = client.agent().start()
+        try:
+            long = client.submit("sleeper", parameters={"seconds": 120.0})
+            wait_for(lambda: long.state == "running", 30, what="item running")
+            panel.select(long.id)
+            panel.detail.cancel_button.click()
+            assert "cancel requested" in panel.detail.feedback.value
+            wait_for(lambda: long.state == "cancelled", 30, what="item cancelled")
+            wait_for(lambda: "cancel requested" not in panel.detail.feedback.value, 10,
+                     what="'cancel requested' cleared")
+            assert "cancelled" in panel.detail.feedback.value
+        finally:
+            agent.stop()
+    finally:
+        panel.close()
+
+
+def test_the_log_box_follows_the_newest_line(client: Launch, tmp_path: Path) -> None:
+    from launch_jupyter.widgets.item import ItemDetail
+
+    write_script(tmp_path, "sleeper.py", SLEEPER)
+    item = client.submit(client.create_job(tmp_path / "sleeper.py").ref,
+                         parameters={"seconds": 0.1})
+    run_to_end(client, item)
+    detail = ItemDetail(client, item.id, auto_refresh=False)
+    # A reversed column is anchored at its end: the newest line shows, scrolled up stays.
+    assert "flex-direction:column-reverse" in detail.log_view.value
+    assert "overflow:auto" in detail.log_view.value
+    assert detail.log_view.value.index("working") < detail.log_view.value.index("done")
+    detail.close()
