@@ -305,6 +305,34 @@ class ResultsHandler(LaunchHandler):
             limit=self.int_argument("limit", None)))
 
 
+class ResultsChartHandler(LaunchHandler):
+    """``/launch/api/charts/results``: the results rows (filtered as ``/results``), the best
+    row and the comparison chart's Vega-Lite spec, for the lab's Results view."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        states = [s.strip() for arg in self.get_query_arguments("state")
+                  for s in arg.split(",") if s.strip()]
+        self.reply(await self.call(
+            self.manager.results_chart, state=states or None,
+            sweep=self.get_query_argument("sweep", None) or None,
+            queue=self.get_query_argument("queue", None) or None,
+            job=self.get_query_argument("job", None) or None,
+            sort=self.get_query_argument("sort", None) or None,
+            limit=self.int_argument("limit", None)))
+
+
+class ItemChartHandler(LaunchHandler):
+    """``/launch/api/charts/items/{id}``: the item's metric summary and the Vega-Lite chart of
+    each metric against step."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, item_id: str) -> None:
+        self.reply(await self.call(self.manager.item_chart, item_id))
+
+
 class SweepsHandler(LaunchHandler):
     """``/launch/api/sweeps``: list sweeps; start one from a W&B sweep config or a grid."""
 
@@ -391,6 +419,8 @@ ROUTES: list[tuple[str, type[LaunchHandler]]] = [
     (f"items/{_ITEM}/metrics", MetricsHandler),
     (f"items/{_ITEM}/notebook", NotebookHandler),
     ("results", ResultsHandler),
+    ("charts/results", ResultsChartHandler),
+    (f"charts/items/{_ITEM}", ItemChartHandler),
     ("sweeps", SweepsHandler),
     (f"sweeps/{_SWEEP}", SweepHandler),
     (f"sweeps/{_SWEEP}/stop", SweepStopHandler),

@@ -155,6 +155,31 @@ class LaunchManager:
         return self.launch.result_rows(sweep=sweep, queue=queue, job=job, state=state or None,
                                        sort=sort, limit=limit, max_limit=MAX_ITEMS_LIMIT)
 
+    def results_chart(self, *, sweep: str | None = None, queue: str | None = None,
+                      job: str | None = None, state: Sequence[str] | None = None,
+                      sort: str | None = None, limit: int | None = None) -> dict:
+        """The Results view in one answer: ``{"rows", "best", "metric", "goal", "metrics",
+        "spec"}``; ``spec`` is the comparison chart (Vega-Lite) of ``metric``, or null."""
+        from ..service.results import sorted_by
+        from ..views.charts import comparison_chart
+
+        rows = self.results(sweep=sweep, queue=queue, job=job, state=state, sort=sort,
+                            limit=limit)
+        names = sorted({name for row in rows for name in row["metrics"]})
+        metric, goal = sorted_by(self.launch, sweep, sort) or (names[0] if names else None, None)
+        best = self.launch.best_result(rows, sweep=sweep, sort=sort)
+        return {"rows": rows, "best": best, "metric": metric, "goal": goal, "metrics": names,
+                "spec": comparison_chart(rows, metric, goal, best=best)}
+
+    def item_chart(self, item_id: str) -> dict:
+        """``{"item", "metrics", "spec"}``: the item's metric summary and the chart
+        (Vega-Lite) of each metric against step in its latest attempt, or null."""
+        from ..views.charts import metric_chart
+
+        item = self.store.get_item(item_id)
+        return {"item": item_id, "metrics": item["metrics"],
+                "spec": metric_chart(self.launch.metrics(item_id))}
+
     def sweeps(self) -> list[dict]:
         """``sweeps --json``."""
         return self.launch.sweeps()
