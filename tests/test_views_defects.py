@@ -63,3 +63,27 @@ def test_form_never_clamps_a_value_and_says_why_it_is_refused(client: Launch, tr
     item = form.submit()
     assert item is not None and "submitted" in form.feedback.value
     form.close()
+
+
+def test_the_log_of_a_cancelled_notebook_run_says_at_which_cell_and_by_whom(
+        client: Launch, tmp_path: Path) -> None:
+    import getpass
+
+    from tests.conftest import wait_for
+    from tests.test_progress import waiting_notebook
+
+    item = client.submit(client.create_job(waiting_notebook(tmp_path)).ref,
+                         parameters={"go": str(tmp_path / "never")})
+    agent = client.agent().start()
+    try:
+        wait_for(lambda: (item.info().get("progress") or {}).get("cell") == 4, 60,
+                 what="the run waiting in cell 4")
+        client.cancel(item.id)
+        wait_for(lambda: item.state == "cancelled", 60, what="the item cancelled")
+    finally:
+        agent.stop()
+    log = client.logs(item.id)[0]
+    assert f"cancel requested by {getpass.getuser()}" in log, log
+    assert "notebook stopped at cell 4 of 6 (import os, time)" in log, log
+    assert "execution failed" not in log and "AssertionError" not in log, log
+    assert log.index("cancel requested by") < log.index("notebook stopped at")

@@ -120,9 +120,16 @@ def main(argv: list[str] | None = None) -> int:
 
     class StreamingClient(NotebookClient):
         current_cell = -1
+        term_handled = False
 
         async def async_execute_cell(self, cell: Any, cell_index: int, *a: Any, **kw: Any) -> Any:
             self.current_cell = cell_index
+            if not self.term_handled:
+                # nbclient's own SIGTERM handler would shut the kernel down and fail the run
+                # with a bare AssertionError: a cancel or timeout is ours to report.
+                asyncio.get_running_loop().add_signal_handler(
+                    signal.SIGTERM, on_term, signal.SIGTERM, None)
+                self.term_handled = True
             if cell.cell_type != "code" or not cell.source.strip():
                 return await super().async_execute_cell(cell, cell_index, *a, **kw)
             progress.start(cell_index, cell.source)
@@ -152,7 +159,13 @@ def main(argv: list[str] | None = None) -> int:
         nbformat.write(nb, args.output)
 
     def on_term(signum: int, frame: Any) -> None:
-        # Cancel or timeout: take the kernel down with us, keep what ran so far.
+        # Cancel or timeout: say where the run stopped, take the kernel down with us, keep
+        # what ran so far (the supervisor's log line says why and who asked).
+        index = client.current_cell
+        if 0 <= index < len(nb.cells):
+            where = (f"cell {index + 1} of {len(nb.cells)} "
+                     f"({first_line(nb.cells[index].source)})")
+            print(f"launch-jupyter: notebook stopped at {where}", file=sys.stderr, flush=True)
         try:
             pid = client.km.provisioner.process.pid  # type: ignore[union-attr]
             os.killpg(pid, signal.SIGKILL)

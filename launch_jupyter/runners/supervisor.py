@@ -257,6 +257,15 @@ class Supervisor:
             del self.metric_points[:len(batch)]
         return True
 
+    def cancelled_by(self) -> str:
+        """`` by USER`` for the cancel request's log line (nothing when the store is away)."""
+        try:
+            events = self.store.events(self.item_id)
+        except Exception:
+            return ""
+        actors = [e.get("actor") for e in events if e.get("kind") == "cancel_requested"]
+        return f" by {actors[-1]}" if actors and actors[-1] else ""
+
     # -- the loop -----------------------------------------------------------------------
     def stop_job(self, hard: bool = False) -> None:
         """SIGTERM the job's group now and SIGKILL it after the grace period (or now)."""
@@ -330,6 +339,8 @@ class Supervisor:
                        "signal": "the supervisor was stopped by a signal",
                        "full": "no space left for its log"}[self.stop_reason]
                 if self.kill_at is None:
+                    if self.stop_reason == "cancel":
+                        why += self.cancelled_by()
                     self.log_line(f"[launch-jupyter: {why}; stopping the job]")
                 self.stop_job()
             if exited:

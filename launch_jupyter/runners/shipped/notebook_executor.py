@@ -126,9 +126,15 @@ def main():
 
     class Client(NotebookClient):
         current_cell = -1
+        term_handled = False
 
         async def async_execute_cell(self, cell, cell_index, *a, **kw):
             self.current_cell = cell_index
+            if not self.term_handled:
+                # nbclient's SIGTERM handler would fail the run with a bare AssertionError.
+                asyncio.get_running_loop().add_signal_handler(
+                    signal.SIGTERM, on_term, signal.SIGTERM, None)
+                self.term_handled = True
             if cell.cell_type != "code" or not cell.source.strip():
                 return await super().async_execute_cell(cell, cell_index, *a, **kw)
             progress.start(cell_index, cell.source)
@@ -150,6 +156,11 @@ def main():
         nbformat.write(nb, args.output)
 
     def on_term(signum, frame):
+        index = client.current_cell
+        if 0 <= index < len(nb.cells):
+            source = first_line(nb.cells[index].source)
+            where = f"cell {index + 1} of {len(nb.cells)} ({source})"
+            print("launch-jupyter: notebook stopped at " + where, file=sys.stderr, flush=True)
         try:
             os.killpg(client.km.provisioner.process.pid, signal.SIGKILL)
         except Exception:
