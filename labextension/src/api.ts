@@ -98,6 +98,55 @@ export interface Item {
   cells?: { cell: number; seconds: number }[] | null;
   /** The executed notebook's path: written after every cell, so it opens mid-run too. */
   executed_notebook?: string | null;
+  /** The sweep this item is a trial of. */
+  sweep_id?: string | null;
+  /** Each metric the latest attempt logged: last value, min, max, its step, point count. */
+  metrics?: Record<string, MetricSummary>;
+}
+
+export interface MetricSummary {
+  last: number;
+  min: number;
+  max: number;
+  step: number;
+  count: number;
+}
+
+/** One row of `GET results`: the parameters that vary and each metric's last value. */
+export interface ResultRow {
+  id: string;
+  state: string;
+  job: string;
+  parameters: Record<string, unknown>;
+  metrics: Record<string, number>;
+  duration: number | null;
+}
+
+/** A Vega-Lite v5 spec with its data inline (drawn by vega-embed). */
+export type VegaLiteSpec = Record<string, unknown>;
+
+/** `GET charts/results`: the Results view in one answer. */
+export interface ResultsChart {
+  rows: ResultRow[];
+  best: string | null;
+  metric: string | null;
+  goal: 'minimize' | 'maximize' | null;
+  metrics: string[];
+  spec: VegaLiteSpec | null;
+}
+
+/** `GET charts/items/{id}`: an item's metric summary and its metric-vs-step chart. */
+export interface ItemChart {
+  item: string;
+  metrics: Record<string, MetricSummary>;
+  spec: VegaLiteSpec | null;
+}
+
+/** Which results a Results view shows: a sweep's, a queue's, or every item's. */
+export interface ResultsQuery {
+  sweep?: string | null;
+  queue?: string | null;
+  sort?: string | null;
 }
 
 export interface CellProgress {
@@ -295,6 +344,20 @@ export class LaunchClient {
    */
   requeue(id: string, key: string = newIdempotencyKey()): Promise<Item> {
     return this._post(itemPath(id, 'requeue'), undefined, { 'Idempotency-Key': key });
+  }
+
+  /** Results rows, the best row and the comparison chart (sorted by `sort` or the sweep). */
+  resultsChart(query: ResultsQuery = {}): Promise<ResultsChart> {
+    return this._get('charts/results', {
+      sweep: query.sweep,
+      queue: query.queue,
+      sort: query.sort
+    });
+  }
+
+  /** The item's metric summary and the chart of each metric against step. */
+  itemChart(id: string): Promise<ItemChart> {
+    return this._get(`charts/${itemPath(id)}`);
   }
 
   /** Capture the notebook at `path` (relative to the server's root dir) as a job version. */

@@ -14,14 +14,16 @@ import { IDocumentWidget } from '@jupyterlab/docregistry';
 import { ServerConnection } from '@jupyterlab/services';
 import { Widget } from '@lumino/widgets';
 
-import { LaunchClient } from './api';
+import { LaunchClient, ResultsQuery } from './api';
 import { launchIcon } from './icon';
+import { createResultsView } from './results';
 import { LaunchSidebar } from './sidebar';
 import { submitNotebook } from './submit';
 
 namespace CommandIDs {
   export const submit = 'launch-jupyter:submit-notebook';
   export const open = 'launch-jupyter:open-sidebar';
+  export const results = 'launch-jupyter:open-results';
 }
 
 /** A client that sends Jupyter's credentials and XSRF token with every request. */
@@ -56,7 +58,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const sidebar = new LaunchSidebar({
       client,
       openNotebook: path => app.commands.execute('docmanager:open', { path }),
-      submitNotebook: () => app.commands.execute(CommandIDs.submit)
+      submitNotebook: () => app.commands.execute(CommandIDs.submit),
+      openResults: (query: ResultsQuery) =>
+        app.commands.execute(CommandIDs.results, { ...query })
     });
     app.shell.add(sidebar, 'left', { rank: 600 });
     restorer?.add(sidebar, sidebar.id);
@@ -82,6 +86,26 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       }
     });
+    app.commands.addCommand(CommandIDs.results, {
+      label: args =>
+        args.sweep ? `Results of sweep ${args.sweep}` : args.queue ? `Results of ${args.queue}` : 'Launch results',
+      caption: 'A sortable results table with the best run highlighted, and the comparison chart',
+      execute: args => {
+        const query: ResultsQuery = {
+          sweep: typeof args.sweep === 'string' ? args.sweep : null,
+          queue: typeof args.queue === 'string' ? args.queue : null
+        };
+        const view = createResultsView(client, query);
+        const open = Array.from(app.shell.widgets('main')).find(w => w.id === view.id);
+        if (open) {
+          view.dispose();
+          app.shell.activateById(open.id);
+          return;
+        }
+        app.shell.add(view, 'main');
+        app.shell.activateById(view.id);
+      }
+    });
     app.commands.addCommand(CommandIDs.open, {
       label: 'Show the Launch sidebar',
       execute: () => app.shell.activateById(sidebar.id)
@@ -89,6 +113,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (palette) {
       palette.addItem({ command: CommandIDs.submit, category: 'Launch' });
       palette.addItem({ command: CommandIDs.open, category: 'Launch' });
+      palette.addItem({ command: CommandIDs.results, category: 'Launch' });
     }
   }
 };

@@ -7,7 +7,7 @@ import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { Agent, Item, LaunchClient, Meta, Queue, isTerminal } from './api';
+import { Agent, Item, LaunchClient, Meta, Queue, ResultsQuery, isTerminal } from './api';
 import {
   agentHealth,
   cellProgress,
@@ -21,6 +21,7 @@ import {
 } from './format';
 import { launchIcon } from './icon';
 import { LaunchModel, canCancel, canRequeue, hasNotebook } from './model';
+import { ItemMetrics } from './results';
 
 export interface LaunchSidebarOptions {
   client: LaunchClient;
@@ -28,6 +29,8 @@ export interface LaunchSidebarOptions {
   openNotebook: (path: string) => Promise<unknown>;
   /** Open the submit dialog for the current notebook, when there is one. */
   submitNotebook?: () => Promise<unknown>;
+  /** Open a Results view (sortable table and chart) of a sweep or a queue. */
+  openResults?: (query: ResultsQuery) => Promise<unknown>;
 }
 
 /** The left-sidebar panel; it polls only while shown (and the page is visible). */
@@ -40,6 +43,7 @@ export class LaunchSidebar extends ReactWidget {
     this.title.caption = 'Launch: queues, runs and agents';
     this._openNotebook = options.openNotebook;
     this._submitNotebook = options.submitNotebook;
+    this._openResults = options.openResults;
     this.model = new LaunchModel({
       client: options.client,
       standby: () => (this.isVisible ? 'when-hidden' : true)
@@ -66,6 +70,7 @@ export class LaunchSidebar extends ReactWidget {
             model={this.model}
             openNotebook={this._openNotebook}
             submitNotebook={this._submitNotebook}
+            openResults={this._openResults}
           />
         )}
       </UseSignal>
@@ -74,12 +79,14 @@ export class LaunchSidebar extends ReactWidget {
 
   private readonly _openNotebook: (path: string) => Promise<unknown>;
   private readonly _submitNotebook?: () => Promise<unknown>;
+  private readonly _openResults?: (query: ResultsQuery) => Promise<unknown>;
 }
 
 interface ViewProps {
   model: LaunchModel;
   openNotebook: (path: string) => Promise<unknown>;
   submitNotebook?: () => Promise<unknown>;
+  openResults?: (query: ResultsQuery) => Promise<unknown>;
 }
 
 function SidebarView(props: ViewProps): JSX.Element {
@@ -114,7 +121,7 @@ function SidebarView(props: ViewProps): JSX.Element {
         <ItemDetail {...props} />
       ) : (
         <>
-          <QueueList model={model} />
+          <QueueList model={model} openResults={props.openResults} />
           <ItemList model={model} />
           <AgentList agents={model.agents} meta={model.meta} />
         </>
@@ -160,7 +167,13 @@ function Counts(props: { counts: Record<string, number>; meta: Readonly<Meta> })
   );
 }
 
-function QueueList({ model }: { model: LaunchModel }): JSX.Element {
+function QueueList({
+  model,
+  openResults
+}: {
+  model: LaunchModel;
+  openResults?: (query: ResultsQuery) => Promise<unknown>;
+}): JSX.Element {
   return (
     <section className="jp-LaunchSidebar-section jp-LaunchSidebar-queues">
       <h3>Queues</h3>
@@ -189,6 +202,18 @@ function QueueList({ model }: { model: LaunchModel }): JSX.Element {
               {queue.paused ? ' · paused' : ''}
             </span>
             <Counts counts={queue.counts} meta={model.meta} />
+            {openResults && (
+              <button
+                className="jp-LaunchSidebar-link jp-LaunchSidebar-results"
+                title={`Results of queue ${queue.name}: sortable table and chart`}
+                onClick={event => {
+                  event.stopPropagation();
+                  void openResults({ queue: queue.name });
+                }}
+              >
+                Results
+              </button>
+            )}
           </li>
         ))}
       </ul>
@@ -356,6 +381,15 @@ function ItemDetail(props: ViewProps): JSX.Element {
             Open executed notebook
           </button>
         )}
+        {item?.sweep_id && props.openResults && (
+          <button
+            className="jp-LaunchSidebar-button jp-LaunchSidebar-results"
+            title={`Results of sweep ${item.sweep_id}: sortable table and comparison chart`}
+            onClick={() => void props.openResults?.({ sweep: item.sweep_id })}
+          >
+            Results
+          </button>
+        )}
       </div>
       {model.actionError && (
         <div className="jp-LaunchSidebar-error" role="alert">
@@ -365,7 +399,10 @@ function ItemDetail(props: ViewProps): JSX.Element {
       {item === null ? (
         <p className="jp-LaunchSidebar-muted">Loading item {id}…</p>
       ) : (
-        <ItemFacts item={item} meta={model.meta} />
+        <>
+          <ItemFacts item={item} meta={model.meta} />
+          <ItemMetrics client={model.client} item={item} />
+        </>
       )}
       <h3>
         Log
