@@ -87,3 +87,33 @@ def test_the_log_of_a_cancelled_notebook_run_says_at_which_cell_and_by_whom(
     assert "notebook stopped at cell 4 of 6 (import os, time)" in log, log
     assert "execution failed" not in log and "AssertionError" not in log, log
     assert log.index("cancel requested by") < log.index("notebook stopped at")
+
+
+def test_items_waiting_on_a_queue_no_live_agent_serves_say_so(
+        client: Launch, train: str, cli: object) -> None:
+    from launch_jupyter.views.html import items_table_html
+    from tests.conftest import wait_for
+
+    client.create_queue("gpu")
+    item = client.submit(train)  # queue local: no agent at all
+    listed = cli("items", check=True).stdout  # type: ignore[operator]
+    assert ("1 queued item waiting: no live agent serves queue local; start one with "
+            "`jupyter launch agent --queue local`") in listed
+    row = client.page()["items"][0]
+    assert row["id"] == item.id and "no live agent serves queue local" in row["waiting"]
+    assert ">no agent</span>" in items_table_html([row])
+
+    agent = client.agent(["gpu"]).start()  # serves gpu only: local still waits
+    try:
+        wait_for(lambda: client.unserved_queues(["local", "gpu"]) == {"local"}, 30,
+                 what="the gpu agent registered")
+        assert client.page()["items"][0]["waiting"] is not None
+    finally:
+        agent.stop()
+    agent = client.agent().start()  # no queue list: serves every queue
+    try:
+        item.wait(60, progress=False)
+        assert client.unserved_queues(["local", "gpu"]) == set()
+    finally:
+        agent.stop()
+    assert "waiting" not in cli("items", check=True).stdout  # type: ignore[operator]

@@ -366,7 +366,31 @@ class Launch:
                                              job_version=version)
         counts = self.store.count_items(queue=queue, job=name, job_version=version,
                                         sweep_id=sweep)
+        self.mark_waiting(items)
         return {"items": items, "total": total, "counts": counts}
+
+    def unserved_queues(self, queues: Iterable[str]) -> set[str]:
+        """Which of ``queues`` no live agent serves (an agent without a queue list, ``*``,
+        serves every queue; live: a heartbeat within three lease TTLs)."""
+        served: set[str] = set()
+        for agent in self.agents():
+            if agent["heartbeat_age"] > 3 * self.config.lease_ttl:
+                continue
+            if not agent["queues"] or "*" in agent["queues"]:
+                return set()
+            served.update(agent["queues"])
+        return set(queues) - served
+
+    def mark_waiting(self, items: list[ItemRecord]) -> list[ItemRecord]:
+        """Set each item's ``waiting``: why a queued item is not starting (no live agent
+        serves its queue), else None. Views show it next to the state."""
+        unserved = self.unserved_queues({i["queue"] for i in items if i["state"] == "queued"})
+        for item in items:
+            item["waiting"] = (  # type: ignore[typeddict-unknown-key]
+                f"no live agent serves queue {item['queue']}; start one with "
+                f"`jupyter launch agent --queue {item['queue']}`"
+                if item["state"] == "queued" and item["queue"] in unserved else None)
+        return items
 
     def items(self, *, queue: str | None = None, state: str | Sequence[str] | None = None,
               limit: int | None = None, offset: int = 0, job: str | None = None,

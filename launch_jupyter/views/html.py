@@ -95,11 +95,15 @@ ITEM_COLUMNS = ("state", "item", "job", "parameters", "priority", "age", "durati
 
 
 def items_table_html(items: Sequence[dict], *, selected: str | None = None,
-                     empty: str = "no items") -> str:
-    """The queue table; rows carry ``data-item``/``data-state``, sweeps get a header row."""
+                     empty: str = "no items", sort: str | None = None) -> str:
+    """The queue table; rows carry ``data-item``/``data-state``, sweeps get a header row, and
+    each metric the items logged is a column of last values (``sort``: the sorted one)."""
     if not items:
         return f"<div class='lj-items' style='color:#6b7280;padding:4px'>{esc(empty)}</div>"
+    metrics = sorted({name for item in items for name in item.get("metrics") or {}})
     head = "".join(f"<th style='{_CELL};color:#6b7280'>{c}</th>" for c in ITEM_COLUMNS)
+    head += "".join(f"<th class='lj-metric' data-metric='{esc(m)}' style='{_CELL};color:"
+                    f"#6b7280'>{esc(m)}{sort_mark(m, sort)}</th>" for m in metrics)
     rows = []
     sweep = None
     counts: dict[str, dict[str, int]] = {}
@@ -112,7 +116,7 @@ def items_table_html(items: Sequence[dict], *, selected: str | None = None,
             sweep = item["sweep_id"]
             summary = state_counts(counts[sweep])
             rows.append(f"<tr class='lj-sweep' data-sweep='{esc(sweep)}'><td colspan="
-                        f"{len(ITEM_COLUMNS)} style='{_CELL};background:#f3f4f6'>"
+                        f"{len(ITEM_COLUMNS) + len(metrics)} style='{_CELL};background:#f3f4f6'>"
                         f"sweep {esc(sweep)} \u2014 {esc(summary)}</td></tr>")
         elif not item.get("sweep_id"):
             sweep = None
@@ -120,15 +124,30 @@ def items_table_html(items: Sequence[dict], *, selected: str | None = None,
         indent = "&nbsp;&nbsp;" if item.get("sweep_id") else ""
         duration = span(item["duration"]) if item.get("duration") is not None else ""
         title = esc(error_text(item)) if item.get("error") else ""
-        cells = [badge(label(item)) + progress_note(item),
+        waiting = (f" <span class='lj-waiting' title='{esc(item['waiting'])}' style='color:"
+                   f"#b45309;font-size:11px'>no agent</span>" if item.get("waiting") else "")
+        cells = [badge(label(item)) + progress_note(item) + waiting,
                  f"{indent}<code>{esc(item['id'])}</code>",
                  esc(item["job"]), esc(params_text(item)), esc(item["priority"]),
                  esc(age(item.get("created_at"))), esc(duration)]
+        cells += [esc(_number((item.get("metrics") or {}).get(m, {}).get("last")))
+                  for m in metrics]
         rows.append(f"<tr class='lj-row' data-item='{esc(item['id'])}' "
                     f"data-state='{esc(item['state'])}' title='{title}' style='{style}'>"
                     + "".join(f"<td style='{_CELL}'>{c}</td>" for c in cells) + "</tr>")
     return (f"<table class='lj-items' style='{_TABLE_CSS}'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _number(value: Any) -> str:
+    return "" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def sort_mark(metric: str, sort: str | None) -> str:
+    """`` ▼``/`` ▲`` after the header of the metric ``sort`` (``METRIC:max|min``) orders."""
+    if not sort or sort.rpartition(":")[0] != metric:
+        return ""
+    return " \u25bc" if sort.endswith(":max") else " \u25b2"
 
 
 def agents_html(kernel_status: dict | None, agents: list[dict]) -> str:

@@ -80,7 +80,17 @@ def items_table(items: Sequence[dict], *, total: int | None = None,
     if total is not None and total > len(items):
         text += (f"\n\u2026 {total - len(items)} more; page with --limit N --offset "
                  f"{len(items)}")
-    return text
+    return text + waiting_lines(items)
+
+
+def waiting_lines(items: Sequence[dict]) -> str:
+    """Under a list of items: why its queued items wait, once per reason (no agent)."""
+    reasons: dict[str, int] = {}
+    for item in items:
+        if item.get("waiting"):
+            reasons[item["waiting"]] = reasons.get(item["waiting"], 0) + 1
+    return "".join(f"\n{n} queued item{'s' if n > 1 else ''} waiting: {why}"
+                   for why, n in reasons.items())
 
 
 def result_columns(rows: Sequence[dict]) -> tuple[list[str], list[list[Any]]]:
@@ -249,7 +259,7 @@ def items_lines(items: Sequence[dict], *, total: int | None = None) -> str:
     lines = [item_line(item) for item in items]
     if total is not None and total > len(items):
         lines.append(f"\u2026 {total - len(items)} more")
-    return "\n".join(lines)
+    return "\n".join(lines) + waiting_lines(items)
 
 
 def cancel_outcome(item_id: str, item: dict) -> str:
@@ -269,4 +279,4 @@ def run_outcome(item: dict) -> str:
 __all__ = ["agents_table", "cancel_outcome", "item_detail", "item_line", "items_lines",
            "items_table", "job_detail", "jobs_table", "kernel_agent_status", "queue_detail",
            "queues_table", "result_columns", "results_csv", "results_table", "run_outcome",
-           "sweep_detail", "sweeps_table", "table"]
+           "sweep_detail", "sweeps_table", "table", "waiting_lines"]
