@@ -208,7 +208,7 @@ class LaunchMagics(Magics):
         cells.append(cell)
         captured = capture_cells(cells, name=_job_name(name), folder=folder,
                                  parameters_cell=params_index)
-        return self._submit_job(self.client.add_captured(captured), args)
+        return self._submit_job(captured, args)
 
     def _submit_job(self, job: Any, args: argparse.Namespace) -> Any:
         item = self.client.submit(job, queue=args.queue, overrides=args.param,
@@ -279,15 +279,21 @@ class LaunchMagics(Magics):
     # -- items ----------------------------------------------------------------------------
 
     def _op_submit(self, a: argparse.Namespace) -> Any:
+        from .jobs import capture
+        from .service.client import is_job_file
+
         client = self.client
+        # A capture is stored by submit only once the overrides are valid (no stray version).
         if a.ref is not None:
+            if is_job_file(a.ref):
+                return self._submit_job(capture(a.ref, name=a.name), a)
             return self._submit_job(client.resolve_job(a.ref, name=a.name), a)
         path = notebook_path(self.shell)
         if path is not None:
-            job = client.create_job(path, name=_job_name(a.name) if a.name else None)
-            print(f"launch-jupyter: captured {path} as saved on disk ({job.ref}); save the "
-                  "notebook first for unsaved edits to count")
-            return self._submit_job(job, a)
+            item = self._submit_job(capture(path, name=_job_name(a.name) if a.name else None), a)
+            print(f"launch-jupyter: captured {path} as saved on disk ({item.info()['job']}); "
+                  "save the notebook first for unsaved edits to count")
+            return item
         from .jobs import capture_cells
 
         cells = _history_cells(self.shell)

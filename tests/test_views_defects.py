@@ -117,3 +117,26 @@ def test_items_waiting_on_a_queue_no_live_agent_serves_say_so(
     finally:
         agent.stop()
     assert "waiting" not in cli("items", check=True).stdout  # type: ignore[operator]
+
+
+def test_a_refused_submit_of_a_file_leaves_no_new_job_version(
+        client: Launch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    path = write_script(tmp_path, "train.py", TRAIN)
+    with pytest.raises(LaunchError) as err:
+        client.submit(path, overrides=["layrs=3"])
+    assert "did you mean 'layers'?" in str(err.value)
+    with pytest.raises(LaunchError):
+        client.submit(path, parameters={"layers": 3})  # out of bounds
+    with pytest.raises(LaunchError):
+        client.submit(path, queue="nope")
+    assert client.jobs() == [] and client.items() == []
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "launch_jupyter")
+    shell.run_line_magic("launch", f"submit {path} -p layrs=3")  # says why, on stderr
+    assert "did you mean 'layers'?" in capsys.readouterr().err
+    assert client.jobs() == []
+    item = shell.run_line_magic("launch", f"submit {path} -p layers=2")
+    assert [j.ref for j in client.jobs()] == ["train:v1"] and item.info()["job"] == "train:v1"

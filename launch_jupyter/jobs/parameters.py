@@ -395,9 +395,9 @@ def _known_list(schema: dict) -> str:
 def _unknown(name: str, schema: dict) -> ParameterError:
     if not schema.get("properties"):
         return ParameterError(f"unknown parameter {name!r}: {NO_PARAMETERS_HINT}")
-    hint = did_you_mean(name, schema["properties"]).strip()
-    return ParameterError(f"unknown parameter {name!r};{' ' + hint + ';' if hint else ''} "
-                          f"known parameters: {_known_list(schema)}")
+    hint = did_you_mean(name, schema["properties"])
+    known = f"{'Known' if hint else 'known'} parameters: {_known_list(schema)}"
+    return ParameterError(f"unknown parameter {name!r};{hint} {known}")
 
 
 def _got(value: Any) -> str:

@@ -201,6 +201,8 @@ class Launch:
         strings. Everything is validated before anything is written.
         """
         from ..jobs import (
+            CapturedJob,
+            capture,
             effective_parameters,
             parse_overrides,
             parse_priority,
@@ -209,7 +211,18 @@ class Launch:
         from ..runners.templates import validate_template_values
         from .handles import Item
 
-        job = self.resolve_job(ref, name=name)
+        overrides = list(overrides)
+        if isinstance(ref, CapturedJob) or (not isinstance(ref, JobRecord)
+                                            and is_job_file(ref)):
+            # A file (or a capture) becomes a job version only once its values are valid:
+            # a refused submit leaves no stray version behind.
+            captured = ref if isinstance(ref, CapturedJob) else capture(os.fspath(ref),
+                                                                        name=name)
+            self.check_values(captured.spec(), parameters=parameters, overrides=overrides)
+            self.store.get_queue(checks.key(queue or self.config.default_queue, "queue"))
+            job = self.add_captured(captured)
+        else:
+            job = self.resolve_job(ref, name=name)
         queue = queue or self.config.default_queue
         schema = job.spec.get("schema") or {"type": "object", "properties": {}}
         values: dict[str, Any] = {}
@@ -240,6 +253,26 @@ class Launch:
         if lease_owner is None:
             self._notify(queue)
         return Item(self, item["id"], item)
+
+    @staticmethod
+    def check_values(spec: Mapping[str, Any], *, parameters: Mapping[str, Any] | None = None,
+                     overrides: Iterable[str] = ()) -> dict[str, Any]:
+        """The typed values of ``parameters`` and ``k=v`` ``overrides`` checked against a
+        job spec's schema (ParameterError naming the bad one, with a did-you-mean)."""
+        from ..jobs import parse_overrides, validate_parameters
+
+        schema = spec.get("schema") or {"type": "object", "properties": {}}
+        values: dict[str, Any] = {}
+        if parameters:
+            if not isinstance(parameters, Mapping):
+                raise ParameterError(
+                    f"parameters must be a dict of name -> value, got {type(parameters).__name__}"
+                )
+            values.update(validate_parameters(dict(parameters), schema))
+        overrides = list(overrides)
+        if overrides:
+            values.update(parse_overrides(overrides, schema))
+        return values
 
     def sweep(
         self, ref: JobRef, *, queue: str | None = None,
