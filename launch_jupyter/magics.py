@@ -498,6 +498,10 @@ class LaunchMagics(Magics):
             page = self.client.page(queue=a.queue, state=a.state, sweep=a.sweep,
                                     limit=a.page_size)
             return ItemsView(page["items"], page["total"])
+        if a.sweep is not None:  # a sweep: its results, best run marked, and the chart
+            from .widgets.results import ResultsPanel
+
+            return ResultsPanel(self.client, a.sweep, interval=a.interval)
         return QueuePanel(self.client, queue=a.queue, state=a.state, sweep_id=a.sweep,
                           page_size=a.page_size, interval=a.interval)
 

@@ -15,6 +15,9 @@ from .item import ItemDetail
 from .refresh import Refresher, widgets_available
 
 ALL = "all"
+NEWEST = "newest"
+#: items a metric sort reads (it orders across pages, so it reads them all, up to this)
+SORTED_ITEMS = 1000
 
 
 def row_label(item: dict) -> str:
@@ -53,6 +56,9 @@ class QueuePanel(w.VBox):
         self.state_filter = w.Dropdown(options=[ALL, *STATES], value=state or ALL,
                                        description="state", layout=w.Layout(width="180px"))
         self.table = w.HTML(layout=w.Layout(overflow="auto"))
+        # Metric columns sort from here: the table is HTML, its headers cannot take clicks.
+        self.sort = w.Dropdown(options=[NEWEST], value=NEWEST, description="sort",
+                               layout=w.Layout(width="200px"))
         self.prev_button = w.Button(description="\u2039 prev", layout=w.Layout(width="70px"))
         self.next_button = w.Button(description="next \u203a", layout=w.Layout(width="70px"))
         self.page_label = w.Label()
@@ -62,10 +68,11 @@ class QueuePanel(w.VBox):
         self.detail = ItemDetail(client, auto_refresh=False)
         self.detail.on_select = self.select
         self.state_filter.observe(self._on_filter, names="value")
+        self.sort.observe(self._on_filter, names="value")
         self.prev_button.on_click(lambda _: self.go(self.page - 1))
         self.next_button.on_click(lambda _: self.go(self.page + 1))
         self.item_picker.observe(self._on_pick, names="value")
-        header = w.HBox([self.title, self.counts, self.state_filter],
+        header = w.HBox([self.title, self.counts, self.state_filter, self.sort],
                         layout=w.Layout(align_items="center", justify_content="space-between"))
         pager = w.HBox([self.prev_button, self.page_label, self.next_button],
                        layout=w.Layout(align_items="center"))
@@ -118,7 +125,9 @@ class QueuePanel(w.VBox):
             self.rows, self.total = rows, total
             selected = self._picked if self._picked else (rows[0]["id"] if rows else None)
             empty = "no items yet" if self.state is None else f"no {self.state} items"
-            html = items_table_html(rows, selected=selected, empty=empty)
+            sort = None if self.sort.value == NEWEST else self.sort.value
+            html = items_table_html(rows, selected=selected, empty=empty, sort=sort)
+            self._sort_options(rows)
             if self.table.value != html:
                 self.table.value = html
             counts = " ".join(f"{badge(s)}&nbsp;{n}" for s, n in page["counts"].items() if n)
@@ -147,17 +156,35 @@ class QueuePanel(w.VBox):
                 self.detail.refresh()
 
     def _page(self) -> dict:
-        """This page of the items, with the total and per-state counts (one paging rule)."""
-        return self.client.page(queue=self.queue, state=self.state, sweep=self.sweep_id,
-                                limit=self.page_size, offset=self.page * self.page_size)
+        """This page of the items, with the total and per-state counts (one paging rule);
+        sorted by a metric, the page is cut from every item ordered by its last value."""
+        if self.sort.value == NEWEST:
+            return self.client.page(queue=self.queue, state=self.state, sweep=self.sweep_id,
+                                    limit=self.page_size, offset=self.page * self.page_size)
+        page = self.client.page(queue=self.queue, state=self.state, sweep=self.sweep_id,
+                                limit=SORTED_ITEMS)
+        name, _, way = self.sort.value.rpartition(":")
+        having = [i for i in page["items"] if name in (i.get("metrics") or {})]
+        having.sort(key=lambda i: i["metrics"][name]["last"], reverse=way == "max")
+        ordered = having + [i for i in page["items"] if name not in (i.get("metrics") or {})]
+        start = self.page * self.page_size
+        return dict(page, items=ordered[start:start + self.page_size])
+
+    def _sort_options(self, rows: list[dict]) -> None:
+        """Offer a max/min sort of every metric seen so far (options only grow)."""
+        seen = {o.rpartition(":")[0] for o in self.sort.options if o != NEWEST}
+        seen |= {name for row in rows for name in row.get("metrics") or {}}
+        options = [NEWEST, *(f"{m}:{way}" for m in sorted(seen) for way in ("max", "min"))]
+        if list(self.sort.options) != options:
+            self.sort.options = options
 
     # -- lifecycle and fallbacks ----------------------------------------------------------
 
     def close(self) -> None:
         """Close the panel and stop its refresh thread."""
         self.refresher.stop()
-        for child in (self.title, self.counts, self.state_filter, self.table, self.prev_button,
-                      self.next_button, self.page_label, self.item_picker):
+        for child in (self.title, self.counts, self.state_filter, self.sort, self.table,
+                      self.prev_button, self.next_button, self.page_label, self.item_picker):
             child.close()
         self.detail.close()
         super().close()
