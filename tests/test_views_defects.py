@@ -140,3 +140,19 @@ def test_a_refused_submit_of_a_file_leaves_no_new_job_version(
     assert client.jobs() == []
     item = shell.run_line_magic("launch", f"submit {path} -p layers=2")
     assert [j.ref for j in client.jobs()] == ["train:v1"] and item.info()["job"] == "train:v1"
+
+
+def test_no_doubled_text_in_error_lines() -> None:
+    from launch_jupyter.views.format import error_text
+    from launch_jupyter.views.text import item_line, run_outcome
+
+    cancelled = {"id": "A1", "state": "cancelled", "job": "train:v1", "overrides": {},
+                 "error": {"message": "cancelled", "stage": "run", "cell": None}}
+    failed = {"id": "B2", "state": "failed", "job": "train:v1", "overrides": {},
+              "error": {"message": "cell 3 raised ValueError: bad", "cell": 3}}
+    kernel = {**failed, "error": {"message": "DeadKernelError: died", "cell": 3}}
+    assert "cancelled: cancelled" not in run_outcome(cancelled)
+    assert item_line(cancelled).count("cancelled") == 1
+    assert error_text(failed) == "cell 3 raised ValueError: bad"
+    assert run_outcome(failed).count("cell 3") == 1
+    assert error_text(kernel) == "DeadKernelError: died (cell 3)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -65,10 +66,13 @@ def params_text(item: dict, width: int = 48) -> str:
 def error_text(item: dict) -> str:
     """The item's error message with its failing cell, or nothing."""
     err = item.get("error") or {}
-    if not err:
-        return ""
-    cell = f" (cell {err['cell']})" if err.get("cell") is not None else ""
-    return f"{err.get('message', '')}{cell}"
+    message = str(err.get("message") or "")
+    if not err or message.strip().lower() == str(item.get("state", "")).lower():
+        return ""  # "cancelled" says no more than the state beside it
+    cell = err.get("cell")
+    if cell is None or re.search(rf"\bcell {cell}\b", message):
+        return message  # "cell 3 raised ValueError" already names it
+    return f"{message} (cell {cell})"
 
 
 def log_tail(text: str, lines: int = 40) -> str:

@@ -182,7 +182,7 @@ def item_detail(item: dict) -> str:
         lines.append(f"executed notebook: {item['executed_notebook']}")
     if slowest_cells(item.get("cells")):
         lines.append(f"slowest cells: {slowest_cells(item.get('cells'))}")
-    if item["error"]:
+    if error_text(item):
         lines.append(f"error: {error_text(item)}")
     if item["warning"]:
         lines.append(f"warning: {item['warning']}")
@@ -271,8 +271,8 @@ def cancel_outcome(item_id: str, item: dict) -> str:
 
 def run_outcome(item: dict) -> str:
     """The last line about a foreground run: state, error, duration."""
-    err = item.get("error")
-    return (f"item {item['id']} {item['state']}" + (f": {err['message']}" if err else "")
+    err = error_text(item)
+    return (f"item {item['id']} {item['state']}" + (f": {err}" if err else "")
             + (f" in {item['duration']:.1f}s" if item.get("duration") else ""))
 
 
