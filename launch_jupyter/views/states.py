@@ -52,8 +52,10 @@ def meta(config: Any, runners: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "states": list(STATES),
         "terminal": [s for s in STATES if s in TERMINAL],
-        "symbols": {s: symbol(s) for s in STATES},
-        "colours": {s: colour(s) for s in STATES},
+        # every label a view shows: the states, and "pruned" (a cancelled sweep trial whose
+        # error.stage is "pruned")
+        "symbols": {s: symbol(s) for s in STATE_STYLE},
+        "colours": {s: colour(s) for s in STATE_STYLE},
         "priorities": list(PRIORITIES),
         "default_priority": DEFAULT_PRIORITY,
         "default_queue": config.default_queue,
