@@ -28,10 +28,10 @@ from .watch import Watcher
 
 
 class KubernetesRunner:
-    """Runs each attempt as a Job on the cluster of the queue's kubeconfig or in-cluster."""
+    """Runs each attempt as a Job on the agent's cluster (its kubeconfig, or in-cluster)."""
 
     name = "kubernetes"
-    help = "a batch/v1 Job on the cluster of the queue's kubeconfig, or the agent's own cluster"
+    help = "a batch/v1 Job on the agent's cluster (its own kubeconfig, or in-cluster)"
 
     #: the agent's policy (the agent sets its own): the cluster it uses, and what each final
     #: Job manifest may do
