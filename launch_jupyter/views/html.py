@@ -217,12 +217,13 @@ def results_table_html(rows: Sequence[dict], *, best: str | None = None) -> str:
     for line in cells:
         is_best = line[0] == best
         marks = " lj-best' data-best='true" if is_best else ""
+        look = " style='background:#dcfce7;font-weight:600'" if is_best else ""
         shown = [f"<code>{esc(line[0])}</code>", badge(line[1]),
                  *(esc("" if v is None else f"{v:.6g}" if isinstance(v, float) else v)
                    for v in line[2:-1]),
                  esc(span(line[-1]) if line[-1] is not None else "")]
         body.append(f"<tr class='lj-row{marks}' data-item='{esc(line[0])}' "
-                    f"data-state='{esc(line[1])}'>"
+                    f"data-state='{esc(line[1])}'{look}>"
                     + "".join(f"<td style='{_CELL}'>{c}</td>" for c in shown) + "</tr>")
     return (f"<table class='lj-results' style='{_TABLE_CSS}'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
