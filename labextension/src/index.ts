@@ -14,8 +14,9 @@ import { IDocumentWidget } from '@jupyterlab/docregistry';
 import { ServerConnection } from '@jupyterlab/services';
 import { Widget } from '@lumino/widgets';
 
-import { LaunchClient, ResultsQuery } from './api';
+import { Item, LaunchClient, ResultsQuery } from './api';
 import { launchIcon } from './icon';
+import { EndNotifier } from './notify';
 import { createResultsView } from './results';
 import { LaunchSidebar } from './sidebar';
 import { submitNotebook } from './submit';
@@ -55,9 +56,46 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const client = serverClient();
     const current = () => notebookOf(labShell?.currentWidget ?? app.shell.currentWidget);
 
+    /**
+     * Open an item's executed notebook in a tab named apart from the user's own notebook
+     * (`train:v3 · item 01J…`), not marked unsaved: it is a record, not an edit.
+     */
+    const openExecuted = async (path: string, itemId?: string): Promise<unknown> => {
+      const widget = (await app.commands.execute('docmanager:open', { path })) as
+        | IDocumentWidget
+        | undefined;
+      if (!widget?.context || !itemId) {
+        return widget;
+      }
+      let item: Item | null = null;
+      try {
+        item = await client.item(itemId);
+      } catch {
+        // unnamed is better than not opened
+      }
+      await widget.context.ready;
+      // A document tab renames its file when its label changes: not this record's.
+      const renaming = (widget as unknown as { _onTitleChanged?: () => void })._onTitleChanged;
+      if (renaming) {
+        widget.title.changed.disconnect(renaming, widget);
+      }
+      const label = `${item?.job ?? 'executed'} · item ${itemId}`;
+      const name = () => {
+        widget.title.label = label;
+        widget.title.caption = `executed notebook of item ${itemId}: ${path}`;
+        widget.context.model.dirty = false;
+      };
+      name();
+      widget.context.pathChanged.connect(name);
+      return widget;
+    };
+    const notifier = new EndNotifier(client, item =>
+      client.notebook(item.id).then(nb => openExecuted(nb.path, item.id))
+    );
+
     const sidebar = new LaunchSidebar({
       client,
-      openNotebook: path => app.commands.execute('docmanager:open', { path }),
+      openNotebook: openExecuted,
       submitNotebook: () => app.commands.execute(CommandIDs.submit),
       openResults: (query: ResultsQuery) =>
         app.commands.execute(CommandIDs.results, { ...query })
@@ -81,6 +119,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const meta = sidebar.model.loadMeta();
         const item = await submitNotebook(client, notebook.context.path, meta);
         if (item) {
+          notifier.watch(item.id); // a notification when it ends
           app.shell.activateById(sidebar.id);
           await sidebar.model.selectItem(item.id);
         }

@@ -26,7 +26,7 @@ import { ItemMetrics } from './results';
 export interface LaunchSidebarOptions {
   client: LaunchClient;
   /** Open a notebook path (relative to the server's root dir) in Lab. */
-  openNotebook: (path: string) => Promise<unknown>;
+  openNotebook: (path: string, itemId?: string) => Promise<unknown>;
   /** Open the submit dialog for the current notebook, when there is one. */
   submitNotebook?: () => Promise<unknown>;
   /** Open a Results view (sortable table and chart) of a sweep or a queue. */
@@ -77,14 +77,14 @@ export class LaunchSidebar extends ReactWidget {
     );
   }
 
-  private readonly _openNotebook: (path: string) => Promise<unknown>;
+  private readonly _openNotebook: (path: string, itemId?: string) => Promise<unknown>;
   private readonly _submitNotebook?: () => Promise<unknown>;
   private readonly _openResults?: (query: ResultsQuery) => Promise<unknown>;
 }
 
 interface ViewProps {
   model: LaunchModel;
-  openNotebook: (path: string) => Promise<unknown>;
+  openNotebook: (path: string, itemId?: string) => Promise<unknown>;
   submitNotebook?: () => Promise<unknown>;
   openResults?: (query: ResultsQuery) => Promise<unknown>;
 }
@@ -349,7 +349,7 @@ function ItemDetail(props: ViewProps): JSX.Element {
   const openNotebook = run(async () => {
     const path = await model.notebookPath(id);
     if (path !== null) {
-      await props.openNotebook(path);
+      await props.openNotebook(path, id);
     }
   });
   return (

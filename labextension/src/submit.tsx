@@ -37,9 +37,40 @@ class SubmitForm extends ReactWidget {
         fields={this._fields}
         choice={this.choice}
         errors={this._errors}
+        onValidity={why => this._setSubmitEnabled(why)}
       />
     );
   }
+
+  /** Disable the dialog's Submit button while a value is invalid; its tooltip says why. */
+  private _setSubmitEnabled(why: string[]): void {
+    const button = this.node.closest('.jp-Dialog')?.querySelector('button.jp-mod-accept');
+    if (button instanceof HTMLButtonElement) {
+      button.disabled = why.length > 0;
+      button.title = why.length > 0 ? `Submit is disabled: ${why.join('; ')}` : '';
+    }
+  }
+}
+
+/** What a field accepts, in words: its choices, or its bounds. */
+export function fieldHint(field: ParameterField): string {
+  if (field.kind === 'enum') {
+    const shown = (field.options ?? []).map(o => (typeof o === 'string' ? o : JSON.stringify(o)));
+    return `one of ${shown.join(', ')}`;
+  }
+  const parts: string[] = [];
+  if (field.minimum !== undefined) {
+    parts.push(`≥ ${field.minimum}`);
+  }
+  if (field.maximum !== undefined) {
+    parts.push(`≤ ${field.maximum}`);
+  }
+  if (field.kind === 'integer') {
+    parts.unshift('whole number');
+  } else if (field.kind === 'json') {
+    parts.push('JSON');
+  }
+  return parts.join(', ');
 }
 
 interface FormProps {
@@ -50,6 +81,8 @@ interface FormProps {
   fields: ParameterField[];
   choice: SubmitChoice;
   errors: string[];
+  /** Told after every change: why Submit cannot be pressed now (empty: it can). */
+  onValidity: (why: string[]) => void;
 }
 
 function SubmitFormView(props: FormProps): JSX.Element {
@@ -59,6 +92,11 @@ function SubmitFormView(props: FormProps): JSX.Element {
     update();
     redraw();
   };
+  const why = collectParameters(props.fields, choice.raw).errors;
+  if (!choice.queue) {
+    why.unshift('pick a queue');
+  }
+  React.useEffect(() => props.onValidity(why));
   return (
     <form className="jp-LaunchSubmit-form" onSubmit={e => e.preventDefault()}>
       <p className="jp-LaunchSubmit-job">
@@ -94,6 +132,11 @@ function SubmitFormView(props: FormProps): JSX.Element {
           onChange={value => set(() => (choice.raw[field.name] = value))}
         />
       ))}
+      {why.length > 0 && (
+        <p className="jp-LaunchSubmit-why" role="status">
+          Submit is disabled: {why.join('; ')}
+        </p>
+      )}
       <label>
         Priority
         <select
@@ -167,10 +210,12 @@ function FieldInput(props: {
         />
       );
   }
+  const hint = fieldHint(field);
   return (
     <label className={`jp-LaunchSubmit-field jp-LaunchSubmit-${field.kind}`} title={field.description}>
       {field.name}
       {input}
+      {hint && <span className="jp-LaunchSubmit-hint">{hint}</span>}
     </label>
   );
 }

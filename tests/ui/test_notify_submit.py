@@ -1,0 +1,108 @@
+"""In a real JupyterLab (Chromium): the submit dialog says why Submit is disabled and shows
+each field's bounds and choices; an item submitted from this session ends with a JupyterLab
+notification whose "Open executed notebook" opens a tab named after the job and the item,
+not marked unsaved.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from launch_jupyter.api import Launch
+from tests.conftest import write_notebook
+from tests.ui.lab import LabServer, open_browser, require_chromium, start_lab
+
+pytestmark = pytest.mark.slow
+
+SHOTS = Path(os.environ.get("LAUNCH_JUPYTER_SCREENSHOTS") or tempfile.mkdtemp(prefix="shots-"))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabServer, Launch]]:
+    require_chromium()
+    base = tmp_path_factory.mktemp("notify")
+    env = {"LAUNCH_JUPYTER_STORE": f"sqlite:///{base}/launch.db",
+           "LAUNCH_JUPYTER_DATA_DIR": str(base / "runs")}
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        mp.delenv("LAUNCH_ITEM_ID", raising=False)
+        launch = Launch()
+        if "local" not in {q["name"] for q in launch.queues()}:
+            launch.create_queue("local")
+        try:
+            with start_lab(base, env) as server:
+                yield server, launch
+        finally:
+            launch.close()
+
+
+def test_disabled_submit_says_why_and_the_ended_item_notifies(
+        lab: tuple[LabServer, Launch], tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    server, launch = lab
+    write_notebook(server.root, "report.ipynb", ["print('n is', n)"],
+                   parameters="n = 3  # launch: minimum=1, maximum=5\n"
+                              "mode = 'fast'  # launch: enum=['fast', 'slow']")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with open_browser(tmp_path / "chromium-profile") as page:
+        page.goto(server.lab_url("lab/tree/report.ipynb"))
+        button = page.locator('.jp-NotebookPanel-toolbar '
+                              '[data-command="launch-jupyter:submit-notebook"]')
+        expect(button).to_be_visible(timeout=60_000)
+        button.click()
+
+        dialog = page.locator(".jp-Dialog")
+        form = dialog.locator(".jp-LaunchSubmit-form")
+        expect(form).to_contain_text("report:v1", timeout=30_000)
+        expect(form.locator(".jp-LaunchSubmit-integer .jp-LaunchSubmit-hint")).to_have_text(
+            "whole number, ≥ 1, ≤ 5")
+        expect(form.locator(".jp-LaunchSubmit-enum .jp-LaunchSubmit-hint")).to_have_text(
+            "one of fast, slow")
+        submit = dialog.get_by_role("button", name="Submit")
+        expect(submit).to_be_enabled()
+        expect(form.locator(".jp-LaunchSubmit-why")).to_have_count(0)
+
+        form.locator('input[name="parameter-n"]').fill("9")
+        why = form.locator(".jp-LaunchSubmit-why")
+        expect(why).to_have_text("Submit is disabled: n: at most 5")
+        expect(submit).to_be_disabled()
+        assert "n: at most 5" in (submit.get_attribute("title") or "")
+        dialog.locator(".jp-Dialog-content").screenshot(path=str(SHOTS / "submit-disabled.png"))
+
+        form.locator('input[name="parameter-n"]').fill("4")
+        expect(why).to_have_count(0)
+        expect(submit).to_be_enabled()
+        submit.click()
+        expect(dialog).to_have_count(0)
+        items = launch.items()
+        assert len(items) == 1 and items[0]["overrides"] == {"n": 4}
+        item_id = items[0]["id"]
+
+        agent = launch.agent().start()
+        try:
+            toast = page.locator(".Toastify__toast").filter(
+                has_text=f"Launch item {item_id} (report:v1) succeeded")
+            expect(toast).to_be_visible(timeout=90_000)
+        finally:
+            agent.stop()
+        page.screenshot(path=str(SHOTS / "notification.png"),
+                        clip={"x": 780, "y": 560, "width": 500, "height": 240})
+        toast.get_by_role("button", name="Open executed notebook").click()
+
+        tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab").filter(
+            has_text=f"report:v1 · item {item_id}")
+        expect(tab).to_be_visible(timeout=30_000)
+        expect(page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab").filter(
+            has_text="report.ipynb")).to_have_count(1)  # the user's own tab keeps its name
+        expect(page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output")
+               ).to_contain_text("n is 4")
+        expect(tab).not_to_have_class("jp-mod-dirty")
+        assert "jp-mod-dirty" not in (tab.get_attribute("class") or "")
+        assert (server.root / "launch-runs" / item_id / "report.ipynb").is_file()  # not renamed
