@@ -31,6 +31,7 @@ import bench_progress  # noqa: E402
 import bench_race  # noqa: E402
 import bench_recovery  # noqa: E402
 import bench_throughput  # noqa: E402
+import bench_views  # noqa: E402
 from common import Figure, log  # noqa: E402
 
 BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "kubernetes": bench_kubernetes.run,
     "metrics": bench_metrics.run,
     "progress": bench_progress.run,
+    "views": bench_views.run,
 }
 
 
