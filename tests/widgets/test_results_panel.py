@@ -134,3 +134,18 @@ def test_launch_panel_sweep_in_a_kernel_shows_the_results_widget_and_chart(
     best = client.result_rows(sweep=swept)[0]["id"]
     assert kernel.value(f"\"data-best='true' data-item='{best}'\" in panel.table.value") == "True"
     kernel.execute("panel.close()")
+
+
+def test_item_and_sweep_as_a_cells_last_line_show_a_table_or_card_and_a_chart(
+        kernel: Kernel, client: Launch, swept: str) -> None:
+    best = client.result_rows(sweep=swept)[0]["id"]
+    kernel.execute("import launch_jupyter\nlaunch = launch_jupyter.connect()")
+    for code, html in ((f"launch.item({best!r})", f"data-item='{best}'"),
+                       (f"launch_jupyter.Sweep(launch, {swept!r})",
+                        f"data-best='true' data-item='{best}'")):
+        out = kernel.execute(code)
+        shown = [m["content"]["data"] for m in out.messages
+                 if m["msg_type"] in ("display_data", "execute_result")]
+        assert len(shown) == 2, shown  # two outputs: a front end shows one mime type of each
+        assert html in shown[0]["text/html"]
+        assert MIME in shown[1] and shown[1][MIME]["$schema"].endswith("v5.json")
