@@ -339,10 +339,15 @@ class Sweep(list):
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
+        from ..errors import NotFoundError
         from ..views.charts import bundle, comparison_chart
         from ..views.html import sweep_results_html
 
-        rows, metric, goal, best = self._chart_args(None)
+        try:
+            rows, metric, goal, best = self._chart_args(None)
+        except NotFoundError:  # items grouped by a sweep id from before durable sweeps
+            display({"text/html": self._repr_html_(), "text/plain": repr(self)}, raw=True)
+            return
         display({"text/html": sweep_results_html(self.id, self.states, rows, best=best),
                  "text/plain": repr(self)}, raw=True)
         spec = comparison_chart(rows, metric, goal, best=best)
@@ -350,9 +355,13 @@ class Sweep(list):
             display(bundle(spec, f"sweep {self.id}: {metric} by parameter"), raw=True)
 
     def _repr_html_(self) -> str:
-        from ..views.html import sweep_results_html
+        from ..errors import NotFoundError
+        from ..views.html import items_table_html, sweep_results_html
 
-        rows = self.result_rows()
+        try:
+            rows = self.result_rows()
+        except NotFoundError:  # items grouped by a sweep id from before durable sweeps
+            return items_table_html(self.refresh())
         return sweep_results_html(self.id, self.states, rows,
                                   best=self.client.best_result(rows, sweep=self.id))
 
