@@ -91,6 +91,8 @@ export interface Item {
   duration?: number | null;
   outputs: ItemOutput[];
   requeued_from: string | null;
+  /** In item lists: why a queued item is not starting (no live agent serves its queue). */
+  waiting?: string | null;
   log_bytes?: number;
   /** The running cell of a notebook run (1-based in the executed notebook), else null. */
   progress?: CellProgress | null;
@@ -217,6 +219,9 @@ export interface LogPage {
 export interface ItemQuery {
   queue?: string | null;
   state?: readonly string[];
+  /** `name` or `name:vN` */
+  job?: string | null;
+  sweep?: string | null;
   limit?: number;
   offset?: number;
 }
@@ -313,6 +318,8 @@ export class LaunchClient {
     return this._get('items', {
       queue: query.queue,
       state: query.state,
+      job: query.job || undefined,
+      sweep: query.sweep || undefined,
       limit: query.limit,
       offset: query.offset
     });

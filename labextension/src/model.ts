@@ -275,6 +275,20 @@ export class LaunchModel implements IDisposable {
     return this.refresh();
   }
 
+  /** The items list's filters: a state (null: every state) and a job (`name[:vN]`). */
+  get filter(): Readonly<{ state: string | null; job: string | null }> {
+    return this._filter;
+  }
+
+  /** Filter the items list by state and job (null: no filter); refreshes at once. */
+  setFilter(filter: { state?: string | null; job?: string | null }): Promise<void> {
+    this._filter = { ...this._filter, ...filter };
+    this._items = [];
+    this._total = 0;
+    this._changed.emit();
+    return this.refresh();
+  }
+
   /** Show item `id` with its log tail (null: back to the list). */
   selectItem(id: string | null): Promise<void> {
     if (id === this._selectedItemId) {
@@ -349,12 +363,18 @@ export class LaunchModel implements IDisposable {
   private async _refresh(): Promise<void> {
     const itemId = this._selectedItemId;
     const queue = this._selectedQueue;
+    const filter = this._filter;
     try {
       const [queues, agents, listing, item] = await Promise.all([
         this.client.queues(),
         this.client.agents(),
         this.client
-          .items({ queue, limit: this._itemLimit })
+          .items({
+            queue,
+            state: filter.state ? [filter.state] : undefined,
+            job: filter.job,
+            limit: this._itemLimit
+          })
           .catch(err => this._forgetMissingQueue(err, queue)),
         itemId === null ? Promise.resolve(null) : this.client.item(itemId),
         // Read with the first data so it never shows with the fallback; on failure the
@@ -366,7 +386,7 @@ export class LaunchModel implements IDisposable {
       }
       this._queues = queues;
       this._agents = agents;
-      if (queue === this._selectedQueue) {
+      if (queue === this._selectedQueue && filter === this._filter) {
         this._items = listing.items;
         this._total = listing.total;
       }
@@ -439,6 +459,10 @@ export class LaunchModel implements IDisposable {
   private _items: Item[] = [];
   private _total = 0;
   private _selectedQueue: string | null = null;
+  private _filter: Readonly<{ state: string | null; job: string | null }> = {
+    state: null,
+    job: null
+  };
   private _selectedItemId: string | null = null;
   private _item: Item | null = null;
   private _log: LogTail | null = null;

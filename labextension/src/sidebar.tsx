@@ -234,11 +234,20 @@ function ItemList({ model }: { model: LaunchModel }): JSX.Element {
           </button>
         )}
       </h3>
+      <ItemFilter model={model} />
       {model.loaded && model.items.length === 0 && (
-        <p className="jp-LaunchSidebar-muted">Nothing submitted yet.</p>
+        <p className="jp-LaunchSidebar-muted">
+          {model.filter.state || model.filter.job ? 'No item matches.' : 'Nothing submitted yet.'}
+        </p>
       )}
       <ul>
-        {model.items.map((item: Item) => (
+        {model.items.map((item: Item, index: number) => (
+          <React.Fragment key={item.id}>
+          {item.sweep_id && item.sweep_id !== model.items[index - 1]?.sweep_id && (
+            <li className="jp-LaunchSidebar-sweep" data-sweep={item.sweep_id}>
+              sweep {item.sweep_id}
+            </li>
+          )}
           <li
             key={item.id}
             className="jp-LaunchSidebar-row jp-LaunchSidebar-item"
@@ -259,12 +268,73 @@ function ItemList({ model }: { model: LaunchModel }): JSX.Element {
               <span>{shortId(item.id)}</span>
               {!model.selectedQueue && <span>{item.queue}</span>}
               <span>{formatPriority(item.priority, model.meta)}</span>
-              <span className="jp-LaunchSidebar-params">{formatParameters(item.parameters)}</span>
             </div>
+            {Object.keys(item.overrides ?? {}).length > 0 && (
+              <div
+                className="jp-LaunchSidebar-params"
+                title={formatParameters(item.parameters)}
+              >
+                {Object.entries(item.overrides ?? {}).map(([name, value]) => (
+                  <span key={name} className="jp-LaunchSidebar-param">
+                    {`${name}=${JSON.stringify(value)}`}
+                  </span>
+                ))}
+              </div>
+            )}
+            {item.waiting && (
+              <div className="jp-LaunchSidebar-waiting" role="status" title={item.waiting}>
+                waiting: {item.waiting.split(';')[0]}
+              </div>
+            )}
           </li>
+          </React.Fragment>
         ))}
       </ul>
     </section>
+  );
+}
+
+/** `532 B`, `4.1 kB`, `2.0 MB`. */
+function formatBytes(size: number): string {
+  if (size < 1000) {
+    return `${size} B`;
+  }
+  return size < 1e6 ? `${(size / 1e3).toFixed(1)} kB` : `${(size / 1e6).toFixed(1)} MB`;
+}
+
+/** The items list's filters: a state, and a job typed as `name` or `name:vN`. */
+function ItemFilter({ model }: { model: LaunchModel }): JSX.Element {
+  const [job, setJob] = React.useState(model.filter.job ?? '');
+  return (
+    <form
+      className="jp-LaunchSidebar-filter"
+      onSubmit={event => {
+        event.preventDefault();
+        void model.setFilter({ job: job.trim() || null });
+      }}
+    >
+      <select
+        name="state"
+        aria-label="Filter by state"
+        value={model.filter.state ?? ''}
+        onChange={event => void model.setFilter({ state: event.target.value || null })}
+      >
+        <option value="">every state</option>
+        {model.meta.states.map(state => (
+          <option key={state} value={state}>
+            {state}
+          </option>
+        ))}
+      </select>
+      <input
+        name="job"
+        aria-label="Filter by job"
+        placeholder="job (name or name:vN), Enter"
+        value={job}
+        onChange={event => setJob(event.target.value)}
+        onBlur={() => void model.setFilter({ job: job.trim() || null })}
+      />
+    </form>
   );
 }
 
@@ -400,7 +470,7 @@ function ItemDetail(props: ViewProps): JSX.Element {
         <p className="jp-LaunchSidebar-muted">Loading item {id}…</p>
       ) : (
         <>
-          <ItemFacts item={item} meta={model.meta} />
+          <ItemFacts item={item} meta={model.meta} openNotebook={openNotebook} />
           <ItemMetrics client={model.client} item={item} />
         </>
       )}
@@ -413,7 +483,15 @@ function ItemDetail(props: ViewProps): JSX.Element {
   );
 }
 
-function ItemFacts({ item, meta }: { item: Item; meta: Readonly<Meta> }): JSX.Element {
+function ItemFacts({
+  item,
+  meta,
+  openNotebook
+}: {
+  item: Item;
+  meta: Readonly<Meta>;
+  openNotebook: () => void;
+}): JSX.Element {
   const rows: [string, React.ReactNode][] = [
     ['item', item.id],
     ['queue', item.queue],
@@ -473,6 +551,25 @@ function ItemFacts({ item, meta }: { item: Item; meta: Readonly<Meta> }): JSX.El
             ))}
           </dl>
         </>
+      )}
+      {item.outputs.length > 0 && (
+        <ul className="jp-LaunchSidebar-outputs" aria-label="Output files">
+          {item.outputs.map(output => (
+            <li key={output.path} data-kind={output.kind} title={output.path}>
+              {output.kind === 'notebook' ? (
+                <a onClick={openNotebook}>{output.name}</a>
+              ) : (
+                <span>{output.name}</span>
+              )}
+              <span className="jp-LaunchSidebar-muted"> {formatBytes(output.size)}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+      {item.waiting && (
+        <div className="jp-LaunchSidebar-waiting" role="status">
+          waiting: {item.waiting}
+        </div>
       )}
       {item.warning && (
         <div className="jp-LaunchSidebar-warning" role="status">

@@ -106,3 +106,54 @@ def test_disabled_submit_says_why_and_the_ended_item_notifies(
         expect(tab).not_to_have_class("jp-mod-dirty")
         assert "jp-mod-dirty" not in (tab.get_attribute("class") or "")
         assert (server.root / "launch-runs" / item_id / "report.ipynb").is_file()  # not renamed
+
+
+def test_sidebar_filters_groups_sweeps_wraps_parameters_and_says_why_items_wait(
+        lab: tuple[LabServer, Launch], tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    server, launch = lab
+    for item in launch.items():
+        launch.delete(item["id"])
+    train = write_notebook(server.root, "train.ipynb", ["print(learning_rate)"],
+                           parameters="learning_rate = 0.1\noptimizer_name = 'adam'")
+    other = write_notebook(server.root, "other.ipynb", ["print(1)"])
+    long_one = launch.submit(train, overrides=["learning_rate=0.000123456789",
+                                               "optimizer_name=stochastic_gradient_descent"])
+    launch.submit(other)
+    sweep = launch.sweep("train", grid={"learning_rate": [0.5, 0.25]})
+    with open_browser(tmp_path / "chromium-profile") as page:
+        page.goto(server.lab_url("lab"))
+        page.get_by_role("tab", name="Launch: queues, runs and agents").click()
+        sidebar = page.locator("#launch-jupyter-sidebar")
+        rows = sidebar.locator(".jp-LaunchSidebar-item")
+        expect(rows).to_have_count(4, timeout=30_000)
+
+        # No agent serves queue local: every row says why it waits.
+        expect(rows.locator(".jp-LaunchSidebar-waiting")).to_have_count(4)
+        expect(rows.first.locator(".jp-LaunchSidebar-waiting")).to_contain_text(
+            "no live agent serves queue local")
+        # A sweep's trials sit under one heading.
+        heading = sidebar.locator(f".jp-LaunchSidebar-sweep[data-sweep='{sweep.id}']")
+        expect(heading).to_have_count(1)
+        expect(heading).to_have_text(f"sweep {sweep.id}")
+        # The overrides wrap inside the default sidebar width: nothing is cut off.
+        params = sidebar.locator(f"[data-item-id='{long_one.id}'] .jp-LaunchSidebar-params")
+        expect(params.locator(".jp-LaunchSidebar-param")).to_have_text([
+            "learning_rate=0.000123456789", "optimizer_name=\"stochastic_gradient_descent\""])
+        fits = params.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+        assert fits, "the parameters are cut off at the default width"
+
+        sidebar.locator("input[name='job']").fill("other")
+        sidebar.locator("input[name='job']").press("Enter")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_contain_text("other:v1")
+        sidebar.locator("input[name='job']").fill("")
+        sidebar.locator("input[name='job']").press("Enter")
+        expect(rows).to_have_count(4)
+        sidebar.locator("select[name='state']").select_option("succeeded")
+        expect(rows).to_have_count(0)
+        expect(sidebar).to_contain_text("No item matches.")
+        sidebar.locator("select[name='state']").select_option("queued")
+        expect(rows).to_have_count(4)
+        sidebar.screenshot(path=str(SHOTS / "sidebar-waiting.png"))
