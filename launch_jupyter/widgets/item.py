@@ -52,6 +52,8 @@ class ItemDetail(w.VBox):
         self.log_view = w.HTML()
         self.chart = w.Output()
         self._points_seen: object = None
+        self._points: list[dict] = []  # the shown attempt's points, read on by cursor
+        self._cursor = 0
         self.cancel_button.on_click(lambda _: self.cancel())
         self.requeue_button.on_click(lambda _: self.requeue())
         self.copy_button.on_click(lambda _: self.copy_notebook())
@@ -71,6 +73,7 @@ class ItemDetail(w.VBox):
                 self.item_id = item_id
                 self._log, self._reader, self._data = "", None, None
                 self._points_seen = None
+                self._points, self._cursor = [], 0
                 self.feedback.value = ""
                 self._cancelling = False
             self.refresh()
@@ -121,8 +124,16 @@ class ItemDetail(w.VBox):
                                             (data.get("metrics") or {}).items()))
         if seen == self._points_seen:
             return
+        if self._points_seen is None or self._points_seen[0] != seen[0]:
+            self._points, self._cursor = [], 0  # a new attempt starts from no points
         self._points_seen = seen
-        spec = metric_chart(self.client.metrics(data["id"])) if seen[1] else None
+        while seen[1]:  # only the points stored since the last read
+            page = self.client.metric_page(data["id"], after=self._cursor, limit=10_000)
+            self._points += page["points"]
+            self._cursor = page["next"]
+            if len(page["points"]) < 10_000:
+                break
+        spec = metric_chart(self._points) if seen[1] else None
         self.chart.outputs = chart_output(spec, f"metrics of item {data['id']}")
 
     def _say(self, message: str, ok: bool = True) -> None:
