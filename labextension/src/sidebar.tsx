@@ -576,13 +576,15 @@ function ItemFacts({
           {item.warning}
         </div>
       )}
-      {item.error && (
+      {item.error && item.error.message !== item.state && (
         <div className="jp-LaunchSidebar-failure" role="alert">
           <strong>{item.error.message}</strong>
           {(item.error.stage || item.error.cell !== undefined) && (
             <div className="jp-LaunchSidebar-muted">
               {item.error.stage ? `stage: ${item.error.stage}` : ''}
-              {item.error.cell !== null && item.error.cell !== undefined
+              {item.error.cell !== null &&
+              item.error.cell !== undefined &&
+              !new RegExp(`\\bcell ${item.error.cell}\\b`).test(item.error.message)
                 ? ` · failing cell: ${item.error.cell}`
                 : ''}
             </div>

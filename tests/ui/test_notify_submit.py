@@ -157,3 +157,43 @@ def test_sidebar_filters_groups_sweeps_wraps_parameters_and_says_why_items_wait(
         sidebar.locator("select[name='state']").select_option("queued")
         expect(rows).to_have_count(4)
         sidebar.screenshot(path=str(SHOTS / "sidebar-waiting.png"))
+
+
+def test_sidebar_error_names_the_cell_once_and_never_repeats_the_state(
+        lab: tuple[LabServer, Launch], tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    from tests.conftest import wait_for
+    from tests.test_progress import waiting_notebook
+
+    server, launch = lab
+    for item in launch.items():
+        launch.delete(item["id"])
+    boom = launch.submit(write_notebook(server.root, "boom.ipynb",
+                                        ["x = 1", "raise ValueError('bad')"]))
+    stuck = launch.submit(waiting_notebook(server.root),
+                          parameters={"go": str(tmp_path / "never")})
+    agent = launch.agent().start()
+    try:
+        boom.wait(90, progress=False)
+        wait_for(lambda: (stuck.info().get("progress") or {}).get("cell") == 4, 90,
+                 what="the waiting cell running")
+        launch.cancel(stuck.id)
+        wait_for(lambda: stuck.state == "cancelled", 60, what="the item cancelled")
+    finally:
+        agent.stop()
+    assert boom.info()["error"]["message"] == "cell 2 raised ValueError: bad"
+    assert stuck.info()["error"]["message"] == "cancelled"
+    with open_browser(tmp_path / "chromium-profile") as page:
+        page.goto(server.lab_url("lab"))
+        page.get_by_role("tab", name="Launch: queues, runs and agents").click()
+        sidebar = page.locator("#launch-jupyter-sidebar")
+        sidebar.locator(f".jp-LaunchSidebar-item[data-item-id='{boom.id}']").click()
+        failure = sidebar.locator(".jp-LaunchSidebar-failure")
+        expect(failure).to_contain_text("cell 2 raised ValueError: bad")
+        expect(failure).to_contain_text("stage: execute")
+        expect(failure).not_to_contain_text("failing cell")
+        sidebar.get_by_role("button", name="← Items").click()
+        sidebar.locator(f".jp-LaunchSidebar-item[data-item-id='{stuck.id}']").click()
+        expect(sidebar.locator(".jp-LaunchSidebar-detail")).to_contain_text("cancelled")
+        expect(failure).to_have_count(0)  # "cancelled" under the cancelled badge says nothing
