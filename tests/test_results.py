@@ -121,11 +121,11 @@ def test_cli_results_table_json_and_csv_that_pandas_reads_back(cli: CLI, client:
 
 def test_magic_results_show_a_table_with_the_best_row(client: Launch, finished: dict,
                                                       capsys: pytest.CaptureFixture) -> None:
-    from IPython.testing.globalipapp import get_ipython
+    from IPython.core.interactiveshell import InteractiveShell
 
     from launch_jupyter.magics import LaunchMagics
 
-    shell = get_ipython()
+    shell = InteractiveShell.instance()  # the process's one shell, whichever test made it
     shell.register_magics(LaunchMagics)
     view = shell.run_line_magic("launch", f"results --sweep {finished['low']}")
     html = view._repr_html_()
