@@ -157,14 +157,17 @@ def test_queue_panel_in_jupyterlab_shows_the_items(
             assert page.query_selector(f"tr.lj-sweep[data-sweep='{sweep.id}']") is not None
             # Pick the failed item in the panel, as a user would, to show its error and log.
             failed = next(i for i, state in rows.items() if state == "failed")
-            # The item picker is an ipywidgets Dropdown whose option labels are "<id> <state>";
-            # find it by its options (the refresh thread may still be filling them in).
+            # The panel's rows list is an ipywidgets Select whose lines start "<id>  <state>";
+            # find it by its options (the refresh thread may still be filling them in) and
+            # click the failed item's line.
             find = ("(id) => { const sels = [...document.querySelectorAll('select')];"
                     " return sels.findIndex(s => [...s.options].some("
                     " o => o.textContent.startsWith(id))); }")
             page.wait_for_function(f"({find})({failed!r}) >= 0", timeout=60_000)
             index = page.evaluate(find, failed)
-            page.locator("select").nth(index).select_option(label=f"{failed} failed")
+            line = page.locator("select").nth(index).locator("option").filter(
+                has_text=f"{failed}  failed")
+            page.locator("select").nth(index).select_option(label=line.inner_text().strip())
             page.wait_for_selector(f".lj-item[data-item='{failed}']", timeout=30_000)
             page.wait_for_selector("pre.lj-log", timeout=30_000)
             page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
