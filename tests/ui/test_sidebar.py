@@ -180,11 +180,12 @@ def test_sidebar_shows_queues_failures_and_opens_the_executed_notebook(scene: Sc
     expect(item_row(page, report.id)).to_have_count(0)
     sidebar.get_by_role("button", name="all queues").click()
 
-    # The failure, with its failing cell.
+    # The failure, with its failing cell named once.
     item_row(page, broken.id).click()
     failure = sidebar.locator(".jp-LaunchSidebar-failure")
     expect(failure).to_contain_text("bad input row 7")
-    expect(failure).to_contain_text("failing cell")
+    expect(failure).to_contain_text("cell 2 raised ValueError")
+    expect(failure).not_to_contain_text("failing cell")
     sidebar.get_by_role("button", name="← Items").click()
 
     # The executed notebook opens in a Lab tab, with the run's output in it.
@@ -196,7 +197,8 @@ def test_sidebar_shows_queues_failures_and_opens_the_executed_notebook(scene: Sc
     expect(notebook.locator(".jp-OutputArea-output")).to_contain_text(
         "hello from report, n=5", timeout=30_000)
     tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
-    expect(tab).to_contain_text("report.ipynb")
+    # Named apart from the user's own report.ipynb: the job, its version and the item.
+    expect(tab).to_have_text(f"report:v1 · item {report.id}")
     page.screenshot(path=str(SHOTS / "sidebar-notebook.png"))
 
     # Requeue: a new item linked to the old one, shown at once.
