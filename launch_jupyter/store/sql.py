@@ -452,8 +452,9 @@ class Store:
                     sa.select(t.jobs.c.name).distinct().order_by(t.jobs.c.name).limit(20)
                 ).scalars().all()
                 hint = f"jobs: {', '.join(known)}" if known else "there are no jobs yet"
+                every = conn.execute(sa.select(t.jobs.c.name).distinct()).scalars().all()
                 raise NotFoundError(
-                    f"job {name!r} does not exist ({hint}).{did_you_mean(name, known)} "
+                    f"job {name!r} does not exist ({hint}).{did_you_mean(name, every)} "
                     "Create it with `jupyter launch job create PATH`"
                 )
             if alias is not None:
