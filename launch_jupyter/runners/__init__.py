@@ -9,12 +9,13 @@ imported only when a queue of that runner is created, checked or served.
 from __future__ import annotations
 
 import functools
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LaunchError
 from .base import Run, Runner, RunReport, RunRequest, job_environment, outcome
-from .build import collect_outputs
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = ["GROUP", "Run", "RunReport", "RunRequest", "Runner", "check_queue_config",
            "collect_outputs", "get_runner", "job_environment", "names", "outcome", "rescan",
@@ -27,6 +28,8 @@ GROUP = "launch_jupyter.runners"
 @functools.cache
 def _entry_points() -> dict[str, EntryPoint]:
     """The registered runners by name (read once per process; ``rescan`` reads again)."""
+    from importlib.metadata import entry_points  # not on a supervisor's start-up path
+
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
 
@@ -80,3 +83,12 @@ def runner_help() -> dict[str, str]:
         except LaunchError as err:
             out[name] = f"(unavailable: {err})"
     return out
+
+
+def __getattr__(name: str) -> Any:
+    # build (image builds, tar handling) loads on first use: supervisors start without it
+    if name == "collect_outputs":
+        from .build import collect_outputs
+
+        return collect_outputs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
