@@ -166,20 +166,10 @@ def sweep(client: Any, args: argparse.Namespace) -> int:
 
 def _sweep_action(client: Any, action: str, args: argparse.Namespace) -> int:
     """``sweep show|stop|resume ID``."""
-    from .views.text import sweep_detail
+    from .views.text import sweep_outcome
 
-    if action == "show":
-        shown = client.sweep_info(args.sweep_id)
-    elif action == "stop":
-        shown = client.stop_sweep(args.sweep_id)
-    else:
-        shown = client.resume_sweep(args.sweep_id)
-    if args.json:
-        _print_json(shown)
-    elif action == "show":
-        print(sweep_detail(shown))
-    else:
-        print(f"sweep {shown['id']} {shown['state']}")
+    shown = client.sweep_action(action, args.sweep_id)
+    _print_json(shown) if args.json else print(sweep_outcome(action, shown))
     return 0
 
 

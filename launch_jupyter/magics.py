@@ -331,24 +331,12 @@ class LaunchMagics(Magics):
             sweep.wait()
         return sweep
 
-    def _sweep_action(self, action: str, a: argparse.Namespace) -> Any:
+    def _sweep_action(self, action: str, a: argparse.Namespace) -> None:
         """``%launch sweep show|stop|resume ID``."""
-        from .views.text import sweep_detail
+        from .views.text import sweep_outcome
 
-        client = self.client
-        if action == "show":
-            shown = client.sweep_info(a.sweep_id)
-        elif action == "stop":
-            shown = client.stop_sweep(a.sweep_id)
-        else:
-            shown = client.resume_sweep(a.sweep_id)
-        if a.json:
-            _print_json(shown)
-        elif action == "show":
-            print(sweep_detail(shown))
-        else:
-            print(f"sweep {shown['id']} {shown['state']}")
-        return None
+        shown = self.client.sweep_action(action, a.sweep_id)
+        _print_json(shown) if a.json else print(sweep_outcome(action, shown))
 
     def _op_sweeps(self, a: argparse.Namespace) -> None:
         from .views.text import sweeps_table

@@ -324,6 +324,14 @@ class Launch:
 
         return resume_sweep(self, sweep_id)
 
+    def sweep_action(self, action: str, sweep_id: str) -> dict:
+        """``show``, ``stop`` or ``resume`` sweep ``sweep_id``; the sweep afterwards."""
+        actions = {"show": self.sweep_info, "stop": self.stop_sweep,
+                   "resume": self.resume_sweep}
+        if action not in actions:
+            raise ParameterError(f"unknown sweep action {action!r}; use show, stop or resume")
+        return actions[action](sweep_id)
+
     def results(self, *, sweep: str | None = None, queue: str | None = None,
                 job: str | None = None, state: str | Sequence[str] | None = None,
                 sort: str | None = None, limit: int | None = None) -> Any:

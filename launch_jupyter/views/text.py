@@ -154,6 +154,13 @@ def sweeps_table(sweeps: Sequence[dict]) -> str:
     return table(rows, ["ID", "JOB", "METHOD", "METRIC", "TRIALS", "STATE", "BEST"])
 
 
+def sweep_outcome(action: str, sweep: dict) -> str:
+    """What ``sweep show|stop|resume ID`` prints: the detail, or the sweep's new state."""
+    if action == "show":
+        return sweep_detail(sweep)
+    return f"sweep {sweep['id']} {sweep['state']}"
+
+
 def sweep_detail(sweep: dict) -> str:
     """``sweep show``: the summary, then each trial with how it was proposed."""
     lines = [sweeps_table([sweep]),
