@@ -287,6 +287,25 @@ class NotebookHandler(LaunchHandler):
         self.reply(await self.call(self.manager.notebook, item_id, copy=True))
 
 
+class OutputHandler(LaunchHandler):
+    """``/launch/api/items/{id}/outputs/{name}``: where one output file is, for Lab to open.
+
+    Only names listed in the item's ``outputs``; GET only looks, POST also copies the file
+    under ``<root>/launch-runs/<item>/output/`` when Lab cannot reach it.
+    """
+
+    @web.authenticated
+    @authorized
+    async def get(self, item_id: str, name: str) -> None:
+        self.reply(await self.call(self.manager.output, item_id, name))
+
+    @web.authenticated
+    @authorized
+    async def post(self, item_id: str, name: str) -> None:
+        self.body({})
+        self.reply(await self.call(self.manager.output, item_id, name, copy=True))
+
+
 class ResultsHandler(LaunchHandler):
     """``/launch/api/results``: one row per item with the parameters that vary and each
     metric's last value, best first by the sweep's metric (or ``sort``)."""
@@ -418,6 +437,7 @@ ROUTES: list[tuple[str, type[LaunchHandler]]] = [
     (f"items/{_ITEM}/logs", LogsHandler),
     (f"items/{_ITEM}/metrics", MetricsHandler),
     (f"items/{_ITEM}/notebook", NotebookHandler),
+    (f"items/{_ITEM}/outputs/(?P<name>.+)", OutputHandler),
     ("results", ResultsHandler),
     ("charts/results", ResultsChartHandler),
     (f"charts/items/{_ITEM}", ItemChartHandler),

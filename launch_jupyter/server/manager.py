@@ -244,22 +244,47 @@ class LaunchManager:
             raise NotFoundError(f"item {item_id} has no executed notebook ({item['state']}); "
                                 "only notebook-mode items that have started keep one")
         full = Path(paths[0]).resolve()
+        return self._under_root(item_id, full, "the executed notebook", "notebook",
+                                Path(full.name), copy=copy)
+
+    def output(self, item_id: str, name: str, *, copy: bool = False) -> dict:
+        """``{path}`` of the item's output file ``name``, relative to the server's root dir.
+
+        Only a ``name`` listed in the item's ``outputs`` is served; outside the root dir it is
+        copied to ``<root>/launch-runs/<item>/output/<name>``, only with ``copy`` (a POST).
+        """
+        item = self.store.get_item(item_id)
+        found = [o for o in item.get("outputs", []) if o.get("name") == name]
+        if not found:
+            listed = ", ".join(repr(o.get("name")) for o in item.get("outputs", [])) or "none"
+            raise NotFoundError(f"item {item_id} has no output named {name!r} (its outputs: "
+                                f"{listed}); use a name from GET items/{item_id}")
+        full = Path(found[0]["path"]).resolve()
+        return self._under_root(item_id, full, f"output {name!r}", f"outputs/{name}",
+                                Path("output", name), copy=copy)
+
+    def _under_root(self, item_id: str, full: Path, what: str, route: str, relative: Path, *,
+                    copy: bool) -> dict:
+        """``{path}`` of ``full`` under the root dir, else of its copy at
+        ``launch-runs/<item>/<relative>`` (written only with ``copy``, never through a link)."""
         if full.is_relative_to(self.root_dir):
             return {"path": full.relative_to(self.root_dir).as_posix()}
         if not full.is_file():
-            raise NotFoundError(f"the executed notebook of item {item_id} ({full}) is gone")
-        target = self.root_dir / "launch-runs" / item_id / full.name
+            raise NotFoundError(f"{what} of item {item_id} ({full}) is gone")
+        folder = self.root_dir / "launch-runs" / item_id
+        target = folder / relative
         try:
             fresh = target.is_file() and target.stat().st_mtime >= full.stat().st_mtime
             if not fresh and not copy:
                 raise ConflictError(
-                    f"the executed notebook of item {item_id} lies outside the server's root "
-                    f"dir and has no up-to-date copy under it; POST to "
-                    f"items/{item_id}/notebook to copy it to launch-runs/{item_id}/"
+                    f"{what} of item {item_id} lies outside the server's root dir and has no "
+                    f"up-to-date copy under it; POST to items/{item_id}/{route} to copy it to "
+                    f"launch-runs/{item_id}/"
                 )
             if not fresh:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                if not target.parent.resolve().is_relative_to(self.root_dir):
+                if not target.parent.resolve().is_relative_to(folder.resolve()) or \
+                        not folder.resolve().is_relative_to(self.root_dir):
                     raise ConflictError(f"launch-runs/{item_id} under the server's root dir "
                                         "links outside it; remove that link and try again")
                 if target.is_symlink():  # never write through a link planted in its place
@@ -267,8 +292,8 @@ class LaunchManager:
                 shutil.copyfile(full, target)
         except OSError as err:
             raise NotFoundError(
-                f"the executed notebook of item {item_id} is at {full}, outside the server's "
-                f"root dir, and copying it under the root failed ({err.strerror}); set "
+                f"{what} of item {item_id} is at {full}, outside the server's root dir, and "
+                f"copying it under the root failed ({err.strerror}); set "
                 "LaunchConfig.data_dir to a folder under the root dir"
             ) from None
         return {"path": target.relative_to(self.root_dir).as_posix()}
