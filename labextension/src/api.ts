@@ -341,6 +341,15 @@ export class LaunchClient {
     return this._post(itemPath(id, 'notebook'));
   }
 
+  /**
+   * The path of the output file `name` (as the item lists it), relative to the server's root
+   * dir. A POST: a file outside the root dir is copied under it first.
+   */
+  output(id: string, name: string): Promise<{ path: string }> {
+    const parts = name.split('/').map(encodeURIComponent).join('/');
+    return this._post(itemPath(id, `outputs/${parts}`));
+  }
+
   cancel(id: string): Promise<Item> {
     return this._post(itemPath(id, 'cancel'));
   }

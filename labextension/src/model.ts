@@ -337,6 +337,11 @@ export class LaunchModel implements IDisposable {
     return this._act(async () => (await this.client.notebook(id)).path);
   }
 
+  /** The path under the root dir of the item's output file `name`, copied there if need be. */
+  outputPath(id: string, name: string): Promise<string | null> {
+    return this._act(async () => (await this.client.output(id, name)).path);
+  }
+
   dispose(): void {
     if (this._disposed) {
       return;

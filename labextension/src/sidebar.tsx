@@ -422,6 +422,13 @@ function ItemDetail(props: ViewProps): JSX.Element {
       await props.openNotebook(path, id);
     }
   });
+  const openOutput = (name: string) =>
+    run(async () => {
+      const path = await model.outputPath(id, name);
+      if (path !== null) {
+        await props.openNotebook(path); // no item id: Lab opens it under its own name
+      }
+    });
   return (
     <section className="jp-LaunchSidebar-section jp-LaunchSidebar-detail" data-item-id={id}>
       <div className="jp-LaunchSidebar-toolbar">
@@ -470,7 +477,12 @@ function ItemDetail(props: ViewProps): JSX.Element {
         <p className="jp-LaunchSidebar-muted">Loading item {id}…</p>
       ) : (
         <>
-          <ItemFacts item={item} meta={model.meta} openNotebook={openNotebook} />
+          <ItemFacts
+            item={item}
+            meta={model.meta}
+            openNotebook={openNotebook}
+            openOutput={openOutput}
+          />
           <ItemMetrics client={model.client} item={item} />
         </>
       )}
@@ -486,11 +498,13 @@ function ItemDetail(props: ViewProps): JSX.Element {
 function ItemFacts({
   item,
   meta,
-  openNotebook
+  openNotebook,
+  openOutput
 }: {
   item: Item;
   meta: Readonly<Meta>;
   openNotebook: () => void;
+  openOutput: (name: string) => () => void;
 }): JSX.Element {
   const rows: [string, React.ReactNode][] = [
     ['item', item.id],
@@ -556,11 +570,12 @@ function ItemFacts({
         <ul className="jp-LaunchSidebar-outputs" aria-label="Output files">
           {item.outputs.map(output => (
             <li key={output.path} data-kind={output.kind} title={output.path}>
-              {output.kind === 'notebook' ? (
-                <a onClick={openNotebook}>{output.name}</a>
-              ) : (
-                <span>{output.name}</span>
-              )}
+              <a
+                title={`Open ${output.name} in Lab`}
+                onClick={output.kind === 'notebook' ? openNotebook : openOutput(output.name)}
+              >
+                {output.name}
+              </a>
               <span className="jp-LaunchSidebar-muted"> {formatBytes(output.size)}</span>
             </li>
           ))}
