@@ -49,7 +49,11 @@ class ItemDetail(w.VBox):
         self.copy_button = w.Button(description="Copy notebook here", icon="copy", disabled=True,
                                     tooltip="copy the executed notebook next to this one")
         self.feedback = w.HTML()
-        self.log_view = w.HTML()
+        # The widget's own element scrolls, so the browser keeps a user's scroll position when
+        # the value changes; a reversed column keeps an unscrolled box on its newest line.
+        self.log_view = w.HTML(layout=w.Layout(max_height="16em", overflow="auto",
+                                               display="flex", flex_flow="column-reverse"))
+        self.log_view.add_class("lj-log-box")
         self.chart = w.Output()
         self._points_seen: object = None
         self._points: list[dict] = []  # the shown attempt's points, read on by cursor
@@ -93,17 +97,16 @@ class ItemDetail(w.VBox):
                 self._reader = self.client.log_reader(self.item_id)
             text = self._reader.read()
             if text:
-                self._log = log_tail(self._log + text, LOG_LINES)
+                joined = self._log + text
+                # log_tail drops the last newline: keep it, or the next chunk joins its line.
+                self._log = log_tail(joined, LOG_LINES) + ("\n" if joined.endswith("\n") else "")
             self._data = data
             card = item_card_html(data)
             if self.card.value != card:
                 self.card.value = card
             self._refresh_chart(data)
-            # column-reverse: the box opens scrolled to its newest line and stays there.
-            logs = (f"<div class='lj-log-box' style='max-height:16em;overflow:auto;display:flex;"
-                    f"flex-direction:column-reverse;background:#f9fafb;margin:2px 0'>"
-                    f"<pre class='lj-log' style='margin:0;font-size:11px;padding:4px'>"
-                    f"{esc(self._log)}</pre></div>"
+            logs = (f"<pre class='lj-log' style='margin:0;font-size:11px;line-height:1.35;"
+                    f"padding:4px;background:#f9fafb'>{esc(self._log)}</pre>"
                     if self._log else "<i style='color:#6b7280'>no log output yet</i>")
             if self.log_view.value != logs:
                 self.log_view.value = logs
