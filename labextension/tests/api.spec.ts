@@ -53,6 +53,15 @@ describe('LaunchClient', () => {
     ]);
   });
 
+  it('posts for an output file with its name encoded segment by segment', async () => {
+    const server = new FakeServer().json('POST', 'items/01D/outputs/sub dir/a#b?.txt', {
+      path: 'launch-runs/01D/output/sub dir/a#b?.txt'
+    });
+    const where = await server.client().output('01D', 'sub dir/a#b?.txt');
+    expect(where.path).toBe('launch-runs/01D/output/sub dir/a#b?.txt');
+    expect(server.count('POST', 'items/01D/outputs/sub dir/a#b?.txt')).toBe(1);
+  });
+
   it("raises the server's message with the status code", async () => {
     const server = new FakeServer().json(
       'POST',
