@@ -384,11 +384,11 @@ def test_cli_sweep_config_prints_the_sweep_id_and_one_note(cli: CLI, client: Lau
 
 def test_magics_take_the_same_sweep_commands(client: Launch, train: str, tmp_path: Path,
                                              capsys: pytest.CaptureFixture) -> None:
-    from IPython.testing.globalipapp import get_ipython
+    from IPython.core.interactiveshell import InteractiveShell
 
     from launch_jupyter.magics import LaunchMagics
 
-    shell = get_ipython()
+    shell = InteractiveShell.instance()  # the process's one shell, whichever test made it
     shell.register_magics(LaunchMagics)
     path = tmp_path / "demo.yaml"
     path.write_text(WANDB_EXAMPLES["sweepdemo"])
