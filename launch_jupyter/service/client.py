@@ -103,6 +103,17 @@ class Launch:
                                               files, alias=alias)
         return record
 
+    def _job_filter(self, job: str | None) -> tuple[str | None, int | None]:
+        """(name, version) of an item filter ``NAME``, ``NAME:vN`` or ``NAME:ALIAS``."""
+        if job is None:
+            return None, None
+        from ..jobs import parse_ref
+
+        name, version, alias = parse_ref(checks.key(job, "job"))
+        if alias is not None:
+            version = self.store.get_job(name, alias=alias).version
+        return name, version
+
     def job(self, ref: str) -> JobRecord:
         """Resolve ``name``, ``name:vN`` or ``name:alias``."""
         from ..jobs import parse_ref
@@ -393,13 +404,7 @@ class Launch:
         limit, offset = checks.bounds(limit, offset, max_limit=max_limit)
         if queue is not None:
             self.store.get_queue(checks.key(queue, "queue"))  # unknown queue: NotFoundError
-        name, version = None, None
-        if job is not None:
-            from ..jobs import parse_ref
-
-            name, version, alias = parse_ref(checks.key(job, "job"))
-            if alias is not None:
-                version = self.store.get_job(name, alias=alias).version
+        name, version = self._job_filter(job)
         if sweep is not None:
             checks.key(sweep, "sweep")
         items, total = self.store.list_items(queue=queue, state=state or None, limit=limit,
@@ -440,13 +445,7 @@ class Launch:
         limit, offset = checks.bounds(limit, offset)
         if queue is not None:
             self.store.get_queue(checks.key(queue, "queue"))
-        name, version = None, None
-        if job is not None:
-            from ..jobs import parse_ref
-
-            name, version, alias = parse_ref(checks.key(job, "job"))
-            if alias is not None:
-                version = self.store.get_job(name, alias=alias).version
+        name, version = self._job_filter(job)
         return self.store.list_items(queue=queue, state=state, limit=limit, offset=offset,
                                      sweep_id=sweep, job=name, job_version=version)[0]
 
