@@ -126,7 +126,7 @@ class MarkerSplitter:
                 continue
             at = buf.find(self.start)
             if at < 0:
-                keep = _held_back(buf, self.start)
+                keep = held_back(buf, self.start)
                 out += buf[:len(buf) - keep]
                 self.pending = buf[len(buf) - keep:]
                 break
@@ -163,8 +163,9 @@ class MarkerSplitter:
         return records
 
 
-def _held_back(data: bytes, pattern: bytes) -> int:
-    """How many trailing bytes of ``data`` could be the start of ``pattern``."""
+def held_back(data: bytes, pattern: bytes) -> int:
+    """How many trailing bytes of ``data`` could be the start of ``pattern`` (kept back
+    until the next chunk says whether a marker begins there)."""
     for size in range(min(len(data), len(pattern) - 1), 0, -1):
         if data.endswith(pattern[:size]):
             return size

@@ -18,6 +18,8 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from ..metrics import held_back
+
 #: the container variable holding the attempt's outputs key (launch_run.py takes it out)
 KEY_VAR = "LAUNCH_OUTPUT_KEY"
 
@@ -50,14 +52,6 @@ def job_output_key(job: Any) -> str | None:
     return None
 
 
-def _held_back(data: bytes, pattern: bytes) -> int:
-    """How many trailing bytes of ``data`` could be the start of ``pattern``."""
-    for size in range(min(len(data), len(pattern) - 1), 0, -1):
-        if data.endswith(pattern[:size]):
-            return size
-    return 0
-
-
 class OutputTrailer:
     """Splits a pod's log into the job's output and the outputs block that
     ``launch_run.py`` writes at the end (a base64 tar.gz between two marker lines), whatever
@@ -84,7 +78,7 @@ class OutputTrailer:
             if self.state == "log":
                 at = buf.find(self.start)
                 if at < 0:
-                    keep = _held_back(buf, self.start)
+                    keep = held_back(buf, self.start)
                     out += buf[:len(buf) - keep]
                     self.pending = buf[len(buf) - keep:]
                     break
@@ -106,7 +100,7 @@ class OutputTrailer:
             else:  # payload
                 at = buf.find(self.end)
                 if at < 0:
-                    keep = _held_back(buf, self.end)
+                    keep = held_back(buf, self.end)
                     self.payload += buf[:len(buf) - keep]
                     self.pending = buf[len(buf) - keep:]
                     break
