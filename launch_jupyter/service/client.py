@@ -215,9 +215,7 @@ class Launch:
             CapturedJob,
             capture,
             effective_parameters,
-            parse_overrides,
             parse_priority,
-            validate_parameters,
         )
         from ..runners.templates import validate_template_values
         from .handles import Item
@@ -235,17 +233,7 @@ class Launch:
         else:
             job = self.resolve_job(ref, name=name)
         queue = queue or self.config.default_queue
-        schema = job.spec.get("schema") or {"type": "object", "properties": {}}
-        values: dict[str, Any] = {}
-        if parameters:
-            if not isinstance(parameters, Mapping):
-                raise ParameterError(
-                    f"parameters must be a dict of name -> value, got {type(parameters).__name__}"
-                )
-            values.update(validate_parameters(dict(parameters), schema))
-        overrides = list(overrides)
-        if overrides:
-            values.update(parse_overrides(overrides, schema))
+        values = self.check_values(job.spec, parameters=parameters, overrides=overrides)
         prio = parse_priority(priority)
         # Unknown queue: NotFoundError, nothing written.
         queue_info = self.store.get_queue(checks.key(queue, "queue"))
