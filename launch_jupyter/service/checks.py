@@ -26,6 +26,43 @@ def max_attempts(value: Any) -> int:
     return number
 
 
+#: Largest queue concurrency limit (the column is a 32-bit integer in PostgreSQL).
+MAX_CONCURRENCY = 1_000_000
+
+
+def concurrency(value: Any) -> int | None:
+    """A queue's ``concurrency``: None or 0 (no limit), else an integer from 1 to
+    MAX_CONCURRENCY (how many of its items may be leased or running at once)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ParameterError(f"concurrency must be an integer, got {shown(value)}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ParameterError(f"concurrency must be an integer, got {shown(value)}") from None
+    if not 0 <= number <= MAX_CONCURRENCY:
+        raise ParameterError(f"concurrency must be between 0 (no limit) and {MAX_CONCURRENCY}, "
+                             f"got {shown(number)}")
+    return number or None
+
+
+def item_ids(value: Any, what: str = "after") -> list[str]:
+    """A list of item ids (one id alone counts as a list of one), duplicates dropped."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ParameterError(f"{what} must be a list of item ids, got {shown(value)}")
+    ids = []
+    for entry in value:
+        if not isinstance(entry, str) or not entry:
+            raise ParameterError(f"{what} must be a list of item ids, got {shown(entry)} in it")
+        ids.append(key(entry, "item"))
+    return list(dict.fromkeys(ids))
+
+
 def key(value: Any, what: str) -> str:
     """``value`` to look a job, queue or item up by; text no store can hold names nothing."""
     if isinstance(value, str) and "\0" not in value:
@@ -76,4 +113,5 @@ def bounds(limit: Any, offset: Any, *, max_limit: int | None = None) -> tuple[in
     return limit, min(offset, MAX_ROWS)
 
 
-__all__ = ["MAX_ATTEMPTS", "MAX_ROWS", "bounds", "key", "max_attempts", "positive_timeout"]
+__all__ = ["MAX_ATTEMPTS", "MAX_CONCURRENCY", "MAX_ROWS", "bounds", "concurrency", "item_ids",
+           "key", "max_attempts", "positive_timeout"]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..config import LaunchConfig
-from ..errors import LaunchError, ParameterError, shown
+from ..errors import LaunchError, NotFoundError, ParameterError, shown
 from ..store import TERMINAL, JobRecord, Store, wakeup
 from . import checks
 from .logs import LogReader, follow, read_page
@@ -154,8 +154,10 @@ class Launch:
     def create_queue(
         self, name: str, *, runner: str = "local", max_attempts: int = 3,
         timeout: float | None = None, config: dict | None = None,
+        concurrency: int | None = None,
     ) -> QueueRecord:
-        """Create a queue bound to ``runner``; ``config`` is its template (docs/usage.md)."""
+        """Create a queue bound to ``runner``; ``config`` is its template (docs/usage.md).
+        ``concurrency`` caps its leased and running items across all agents (None: no cap)."""
         from ..jobs import validate_name
         from ..runners.templates import validate_queue_config
 
@@ -166,7 +168,18 @@ class Launch:
         self._check_runner(runner, config or {}, {})
         return self.store.create_queue(name, runner=runner,
                                        max_attempts=checks.max_attempts(max_attempts),
-                                       timeout=checks.positive_timeout(timeout), config=config)
+                                       timeout=checks.positive_timeout(timeout), config=config,
+                                       concurrency=checks.concurrency(concurrency))
+
+    def update_queue(self, name: str, *, concurrency: int | None | Any = ...) -> QueueRecord:
+        """Change a queue's settings: ``concurrency`` (an int; 0 or None: no limit). A
+        setting not given stays as it is."""
+        values: dict[str, Any] = {}
+        if concurrency is not ...:
+            values["concurrency"] = checks.concurrency(concurrency)
+        queue = self.store.update_queue(checks.key(name, "queue"), **values)
+        self._notify(name, submitted=False)  # a raised limit may let agents claim now
+        return queue
 
     @staticmethod
     def _check_runner(runner: str, config: Mapping[str, Any], values: Mapping[str, Any]
@@ -205,11 +218,13 @@ class Launch:
         priority: str | int | None = None, timeout: float | None = None,
         sweep_id: str | None = None, lease_owner: str | None = None,
         template_values: Mapping[str, Any] | None = None, template_pairs: Iterable[str] = (),
-        name: str | None = None,
+        name: str | None = None, after: Sequence[str] | str | None = None,
     ) -> Item:
         """Put a job on a queue. ``ref`` is a job ref or a notebook/script path (captured
         first, as job ``name``); ``parameters`` are typed values, ``overrides`` ``k=v``
-        strings. Everything is validated before anything is written.
+        strings; ``after``: item ids it waits on (it starts once they all succeeded, and is
+        cancelled when one fails or is cancelled). Everything is validated before anything
+        is written.
         """
         from ..jobs import (
             CapturedJob,
@@ -221,6 +236,16 @@ class Launch:
         from .handles import Item
 
         overrides = list(overrides)
+        after = checks.item_ids(after)
+        if after and lease_owner is not None:
+            raise ParameterError("after= cannot be combined with lease_owner= (a foreground "
+                                 "run starts at once)")
+        if after:  # unknown upstream: NotFoundError before anything is captured or written
+            known = self.store.states(after)
+            missing = [i for i in after if i not in known]
+            if missing:
+                raise NotFoundError(f"--after {missing[0]!r}: no such item; name an existing "
+                                    "item id (see `jupyter launch items`)")
         if isinstance(ref, CapturedJob) or (not isinstance(ref, JobRecord)
                                             and is_job_file(ref)):
             # A file (or a capture) becomes a job version only once its values are valid:
@@ -247,7 +272,7 @@ class Launch:
             job=job, queue=queue, overrides=values, parameters=effective, priority=prio,
             timeout=checks.positive_timeout(timeout), sweep_id=sweep_id,
             lease_owner=lease_owner, lease_ttl=self.config.lease_ttl,
-            template_values=templated,
+            template_values=templated, after=after,
         )
         if lease_owner is None:
             self._notify(queue)

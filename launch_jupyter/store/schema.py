@@ -59,6 +59,8 @@ queues = sa.Table(
     sa.Column("timeout", sa.Float, nullable=True),
     sa.Column("paused", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # v6: at most this many leased or running items at once, across all agents (None: no cap)
+    sa.Column("concurrency", sa.Integer, nullable=True),
 )
 
 items = sa.Table(
@@ -97,6 +99,8 @@ items = sa.Table(
     sa.Column("progress", sa.Text, nullable=True),
     sa.Column("cell_times", sa.Text, nullable=True),
     sa.Column("executed_notebook", sa.Text, nullable=True),
+    # v7: the cron schedule that made the item (None: submitted by hand)
+    sa.Column("schedule", sa.String(63), nullable=True),
     sa.Index("ix_items_claim", "queue", "state", "priority", "id"),
     sa.Index("ix_items_lease", "state", "lease_expires_at"),
 )
@@ -231,6 +235,47 @@ sweep_trials = sa.Table(
 )
 
 
+#: v6 run-after: item ``item_id`` starts only once ``upstream_id`` has succeeded (and is
+#: cancelled when it fails or is cancelled). Claims test it with NOT EXISTS; the index on
+#: ``upstream_id`` finds an ending item's dependents in its finish transaction.
+item_deps = sa.Table(
+    "launch_item_deps",
+    metadata,
+    sa.Column("item_id", sa.String(26), primary_key=True),
+    sa.Column("upstream_id", sa.String(26), primary_key=True),
+    sa.Index("ix_item_deps_upstream", "upstream_id"),
+)
+
+
+#: v7 cron schedules: whichever agent serves the queue fires a due schedule; ``next_fire_at``
+#: moves by one guarded UPDATE in the same transaction as the item's insert, so each firing
+#: makes exactly one item however many agents run (docs/usage.md "Schedules").
+schedules = sa.Table(
+    "launch_schedules",
+    metadata,
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("launch_jobs.id"), nullable=False),
+    sa.Column("job", sa.String(80), nullable=False),
+    sa.Column("queue", sa.String(63), nullable=False),
+    sa.Column("cron", sa.String(255), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("overrides", sa.Text, nullable=False),
+    sa.Column("parameters", sa.Text, nullable=False),
+    sa.Column("template_values", sa.Text, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("timeout", sa.Float, nullable=True),
+    sa.Column("catch_up", sa.Boolean, nullable=False, default=False),
+    sa.Column("paused", sa.Boolean, nullable=False, default=False),
+    sa.Column("next_fire_at", sa.Float, nullable=False),
+    sa.Column("last_fired_at", sa.Float, nullable=True),
+    sa.Column("last_item", sa.String(26), nullable=True),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_schedules_due", "queue", "paused", "next_fire_at"),
+)
+
+
 def _v1(conn: sa.Connection) -> None:
     """The initial schema."""
     metadata.create_all(
@@ -262,7 +307,24 @@ def _v5(conn: sa.Connection) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {items.name} ADD COLUMN {name} TEXT")
 
 
+def _v6(conn: sa.Connection) -> None:
+    """Run-after dependencies between items, and queue concurrency limits."""
+    metadata.create_all(conn, tables=[item_deps])
+    present = {c["name"] for c in sa.inspect(conn).get_columns(queues.name)}
+    if "concurrency" not in present:  # a store created at v6 or later has it from _v1
+        conn.exec_driver_sql(f"ALTER TABLE {queues.name} ADD COLUMN concurrency INTEGER")
+
+
+def _v7(conn: sa.Connection) -> None:
+    """Cron schedules, and which schedule made an item."""
+    metadata.create_all(conn, tables=[schedules])
+    present = {c["name"] for c in sa.inspect(conn).get_columns(items.name)}
+    if "schedule" not in present:  # a store created at v7 or later has it from _v1
+        conn.exec_driver_sql(f"ALTER TABLE {items.name} ADD COLUMN schedule VARCHAR(63)")
+
+
 #: (version, migration) in the order they apply.
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3),
-                                                                  (4, _v4), (5, _v5)]
+                                                                  (4, _v4), (5, _v5), (6, _v6),
+                                                                  (7, _v7)]
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -46,6 +46,8 @@ DEFAULT_QUEUE = "local"
 #: states of a sweep: proposing trials, stopped by a user (resumable), or done proposing with
 #: every trial finished
 SWEEP_RUNNING, SWEEP_STOPPED, SWEEP_FINISHED = "running", "stopped", "finished"
+#: how an upstream's end reads in its dependents' error messages
+_ENDED = {FAILED: "failed", CANCELLED: "was cancelled", "deleted": "was deleted"}
 
 
 def whoami() -> str:
@@ -366,7 +368,99 @@ class Store:
         if result.rowcount != 1:
             return None
         self._event(conn, item_id, kind, row.state, to_state, actor, detail)
+        if to_state in (FAILED, CANCELLED):
+            self._cancel_dependents(conn, item_id, to_state, actor)
+        elif to_state == SUCCEEDED and not self.is_sqlite:
+            self._notify_dependents(conn, item_id)
         return row.state
+
+    # -- run-after (``submit --after``) ----------------------------------------------------
+
+    def _cancel_dependents(self, conn: sa.Connection, item_id: str, state: str,
+                           actor: str | None) -> list[str]:
+        """Cancel the queued items waiting on ``item_id``, which just ended ``state``
+        (failed or cancelled), and theirs in turn: in the caller's transaction, so a
+        dependent is never left waiting on an item that can no longer succeed. Returns them."""
+        cancelled: list[str] = []
+        ended = [(item_id, state, None)]  # (item, how it ended, the upstream that caused it)
+        while ended:
+            upstream, how, cause = ended.pop()
+            waiting = conn.execute(
+                sa.select(t.item_deps.c.item_id)
+                .join(t.items, t.items.c.id == t.item_deps.c.item_id)
+                .where(t.item_deps.c.upstream_id == upstream, t.items.c.state == QUEUED)
+                .order_by(t.item_deps.c.item_id)).scalars().all()
+            for dependent in waiting:
+                message = f"not started: upstream item {upstream} {_ENDED.get(how, how)}"
+                if cause is not None:
+                    message += f" (its upstream item {cause[0]} {_ENDED.get(cause[1], cause[1])})"
+                error = {"message": message, "stage": "dependency", "cell": None,
+                         "upstream": upstream}
+                now = time.time()
+                moved = conn.execute(t.items.update().where(
+                    t.items.c.id == dependent, t.items.c.state == QUEUED).values(
+                    state=CANCELLED, finished_at=now, updated_at=now, error=_dumps(error)))
+                if moved.rowcount != 1:
+                    continue
+                self._event(conn, dependent, "cancelled", QUEUED, CANCELLED, actor, error)
+                cancelled.append(dependent)
+                ended.append((dependent, CANCELLED, cause or (upstream, how)))
+        return cancelled
+
+    def _notify_dependents(self, conn: sa.Connection, item_id: str) -> None:
+        """Wake agents on the queues of items waiting on ``item_id`` (PostgreSQL NOTIFY, sent
+        at commit): it just succeeded, so they may be claimable now."""
+        queues = conn.execute(
+            sa.select(t.items.c.queue).distinct()
+            .join(t.item_deps, t.item_deps.c.item_id == t.items.c.id)
+            .where(t.item_deps.c.upstream_id == item_id, t.items.c.state == QUEUED)
+        ).scalars().all()
+        for queue in queues:
+            conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, queue)))
+
+    def _add_dependencies(self, conn: sa.Connection, item_id: str, after: Sequence[str],
+                          actor: str) -> None:
+        """Record that new item ``item_id`` runs after each of ``after`` (existing items:
+        so there can be no cycle). An upstream that already failed or was cancelled cancels
+        it at once. The upstream rows are locked (PostgreSQL) so an upstream ending at the
+        same moment sees the new dependency in its own finish transaction."""
+        ended: tuple[str, str] | None = None
+        for upstream in dict.fromkeys(after):
+            if upstream == item_id:
+                continue
+            query = sa.select(t.items.c.id, t.items.c.state).where(t.items.c.id == upstream)
+            if not self.is_sqlite:  # SQLite: BEGIN IMMEDIATE already serialises writers
+                query = query.with_for_update()
+            row = conn.execute(query).first()
+            if row is None:
+                raise NotFoundError(
+                    f"--after {upstream!r}: no such item; name an existing item id "
+                    "(see `jupyter launch items`)")
+            conn.execute(t.item_deps.insert().values(item_id=item_id, upstream_id=upstream))
+            if row.state in (FAILED, CANCELLED) and ended is None:
+                ended = (upstream, row.state)
+        if ended is not None:
+            upstream, how = ended
+            error = {"message": f"not started: upstream item {upstream} {_ENDED.get(how, how)}",
+                     "stage": "dependency", "cell": None, "upstream": upstream}
+            self._transition(conn, item_id, [QUEUED], CANCELLED, kind="cancelled",
+                             actor=actor, detail=error, finished_at=time.time(),
+                             error=_dumps(error))
+
+    def _dependencies(self, conn: sa.Connection, ids: Sequence[str]
+                      ) -> dict[str, list[tuple[str, str | None]]]:
+        """item id -> [(upstream id, its state or None when deleted)] in the order given."""
+        found: dict[str, list[tuple[str, str | None]]] = {}
+        ids = list(ids)
+        for chunk in range(0, len(ids), 500):
+            for r in conn.execute(
+                sa.select(t.item_deps.c.item_id, t.item_deps.c.upstream_id, t.items.c.state)
+                .select_from(t.item_deps.outerjoin(
+                    t.items, t.items.c.id == t.item_deps.c.upstream_id))
+                .where(t.item_deps.c.item_id.in_(ids[chunk:chunk + 500]))
+                .order_by(t.item_deps.c.item_id, t.item_deps.c.upstream_id)):
+                found.setdefault(r.item_id, []).append((r.upstream_id, r.state))
+        return found
 
     # -- jobs -----------------------------------------------------------------------------
 
@@ -521,6 +615,7 @@ class Store:
     def create_queue(
         self, name: str, *, runner: str = "local", max_attempts: int = 3,
         timeout: float | None = None, config: dict | None = None,
+        concurrency: int | None = None,
     ) -> dict:
         if max_attempts < 1:
             raise LaunchError(f"--max-attempts must be at least 1, got {max_attempts}")
@@ -539,7 +634,7 @@ class Store:
                     t.queues.insert().values(
                         name=name, runner=runner, config=_dumps(config or {}),
                         max_attempts=max_attempts, timeout=timeout, paused=False,
-                        created_at=time.time(),
+                        created_at=time.time(), concurrency=concurrency,
                     )
                 )
         except sa.exc.IntegrityError:  # created concurrently by someone else
@@ -557,6 +652,7 @@ class Store:
             "name": row.name, "runner": row.runner, "config": json.loads(row.config),
             "max_attempts": row.max_attempts, "timeout": row.timeout, "paused": bool(row.paused),
             "created_at": iso(row.created_at), "counts": counts,
+            "concurrency": row.concurrency,
         }
 
     def get_queue(self, name: str) -> dict:
@@ -584,6 +680,21 @@ class Store:
         with self.read() as conn:
             rows = conn.execute(sa.select(t.queues).order_by(t.queues.c.name)).all()
             return [self._queue_json(conn, row) for row in rows]
+
+    def update_queue(self, name: str, **values: Any) -> dict:
+        """Change settings of a queue (``concurrency``: an int, or None for no limit)."""
+        unknown = set(values) - {"concurrency"}
+        if unknown:
+            raise LaunchError(f"queue settings that can be updated: concurrency; not "
+                              f"{', '.join(sorted(unknown))}")
+        if not values:
+            return self.get_queue(name)
+        with self.write() as conn:
+            result = conn.execute(
+                t.queues.update().where(t.queues.c.name == name).values(**values))
+            if result.rowcount != 1:
+                raise self._unknown_queue(conn, name)
+        return self.get_queue(name)
 
     def set_paused(self, name: str, paused: bool) -> dict:
         with self.write() as conn:
@@ -623,9 +734,10 @@ class Store:
         priority: int = 1, timeout: float | None = None, template_values: dict | None = None,
         requeued_from: str | None = None, sweep_id: str | None = None,
         submitted_by: str | None = None, lease_owner: str | None = None,
-        lease_ttl: float = 30.0,
+        lease_ttl: float = 30.0, after: Sequence[str] = (),
     ) -> dict:
-        """Put an item on a queue. With ``lease_owner`` it is created already leased to it."""
+        """Put an item on a queue. With ``lease_owner`` it is created already leased to it;
+        with ``after`` it stays queued until each of those items has succeeded."""
         with self.write() as conn:
             item_id = self._insert_item(
                 conn, job=job, queue=queue, overrides=overrides, parameters=parameters,
@@ -633,6 +745,10 @@ class Store:
                 requeued_from=requeued_from, sweep_id=sweep_id, submitted_by=submitted_by,
                 lease_owner=lease_owner, lease_ttl=lease_ttl,
             )
+            if after:
+                if lease_owner:
+                    raise LaunchError("an item leased at submit cannot wait on other items")
+                self._add_dependencies(conn, item_id, after, submitted_by or whoami())
         return self.get_item(item_id)
 
     def _insert_item(
@@ -686,9 +802,12 @@ class Store:
         return row
 
     def _item_json(self, conn: sa.Connection, row: Any, attempts: list | None = None,
-                   metrics: dict | None = None) -> dict:
+                   metrics: dict | None = None,
+                   deps: list[tuple[str, str | None]] | None = None) -> dict:
         if metrics is None:
             metrics = self._metric_summaries(conn, [row])[row.id]
+        if deps is None:
+            deps = self._dependencies(conn, [row.id]).get(row.id, [])
         if attempts is None:
             attempts = conn.execute(
                 sa.select(t.attempts).where(t.attempts.c.item_id == row.id)
@@ -738,6 +857,10 @@ class Store:
             "executed_notebook": row.executed_notebook or next(
                 (o.get("path") for o in json.loads(row.outputs) if o.get("kind") == "notebook"),
                 None),
+            # run-after: every item it runs after, and (while queued) those not yet succeeded
+            "after": [upstream for upstream, _state in deps],
+            "waiting_on": [upstream for upstream, state in deps
+                           if state != SUCCEEDED] if row.state == QUEUED else [],
         }
 
     def get_item(self, item_id: str) -> dict:
@@ -812,7 +935,9 @@ class Store:
                 ).all():
                     all_attempts.setdefault(a.item_id, []).append(a)
             summaries = self._metric_summaries(conn, rows)
-            return [self._item_json(conn, r, all_attempts.get(r.id, []), summaries[r.id])
+            deps = self._dependencies(conn, ids)
+            return [self._item_json(conn, r, all_attempts.get(r.id, []), summaries[r.id],
+                                    deps.get(r.id, []))
                     for r in rows], total
 
     def events(self, item_id: str) -> list[dict]:
@@ -905,6 +1030,12 @@ class Store:
             return self._item_json(conn, self._item_row(conn, new))
 
     def _delete_items(self, conn: sa.Connection, ids: Sequence[str]) -> None:
+        # Items still waiting on a deleted one can never start: cancel them (and theirs).
+        for upstream in conn.execute(sa.select(t.items.c.id).where(
+                t.items.c.id.in_(ids), t.items.c.state != SUCCEEDED)).scalars().all():
+            self._cancel_dependents(conn, upstream, "deleted", None)
+        conn.execute(t.item_deps.delete().where(sa.or_(
+            t.item_deps.c.item_id.in_(ids), t.item_deps.c.upstream_id.in_(ids))))
         conn.execute(t.requeue_keys.delete().where(sa.or_(
             t.requeue_keys.c.item_id.in_(ids), t.requeue_keys.c.new_item_id.in_(ids))))
         for table in (t.log_chunks, t.events, t.attempts, t.metrics, t.metric_summary):
@@ -927,11 +1058,17 @@ class Store:
         """Atomically lease the next queued item of ``queue`` to ``owner``, or None."""
         now = time.time()
         with self.write() as conn:
+            if not self._room_in(conn, queue):
+                return None
+            upstream = t.items.alias("upstream")
+            unmet = sa.exists().where(  # run-after: an upstream that has not succeeded (yet)
+                t.item_deps.c.item_id == t.items.c.id,
+                upstream.c.id == t.item_deps.c.upstream_id, upstream.c.state != SUCCEEDED)
             query = (
                 sa.select(t.items.c.id, t.items.c.attempt)
                 .join(t.queues, t.queues.c.name == t.items.c.queue)
                 .where(t.items.c.queue == queue, t.items.c.state == QUEUED,
-                       t.queues.c.paused == sa.false())
+                       t.queues.c.paused == sa.false(), ~unmet)
                 .order_by(t.items.c.priority.desc(), t.items.c.id)
                 .limit(1)
             )
@@ -951,6 +1088,22 @@ class Store:
                 item_id=row.id, attempt=attempt, agent_id=owner,
                 host=host or socket.gethostname()))
             return self._item_json(conn, self._item_row(conn, row.id))
+
+    def _room_in(self, conn: sa.Connection, queue: str) -> bool:
+        """Whether ``queue`` may have one more leased or running item (its concurrency).
+
+        Counting is only safe when claims on the queue are serialised: SQLite's BEGIN
+        IMMEDIATE does that; on PostgreSQL SKIP LOCKED does not, so a capped queue's row is
+        locked FOR UPDATE until the claim commits (and the next claimer counts after it)."""
+        query = sa.select(t.queues.c.concurrency).where(t.queues.c.name == queue)
+        cap = conn.execute(query).scalar()
+        if cap is None:
+            return True
+        if not self.is_sqlite:
+            conn.execute(query.with_for_update())
+        running = conn.execute(sa.select(sa.func.count()).select_from(t.items).where(
+            t.items.c.queue == queue, t.items.c.state.in_(ACTIVE))).scalar()
+        return running < cap
 
     def start_run(self, item_id: str, owner: str, token: str, ttl: float, run_info: dict) -> bool:
         """leased -> running; the lease passes from the agent to the run's ``token``."""
