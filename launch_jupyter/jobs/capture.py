@@ -26,7 +26,10 @@ from typing import Any
 import nbformat
 
 from launch_jupyter.errors import CaptureError, ParameterError, SecretError
+from launch_jupyter.jobs import cells as cellscan
 from launch_jupyter.jobs import deps
+from launch_jupyter.jobs.gitinfo import git_info
+from launch_jupyter.jobs.lock import lock_for
 from launch_jupyter.jobs.names import default_job_name, validate_name
 from launch_jupyter.jobs.parameters import (
     ENV_VAR,
@@ -47,6 +50,7 @@ SKIPPED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", ".hg", ".
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LAUNCH_LINE = re.compile(r"%(launch\b|(re)?load_ext\s+launch_jupyter\b)")
 _MAGIC_ASSIGN = re.compile(r"[A-Za-z_][\w.]*\s*=\s*[%!]")
+_LAUNCH_ASSIGN = re.compile(r"([A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=\s*%launch\b")
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 # Script mode: read LAUNCH_PARAMETERS without needing launch_jupyter inside the job.
 _SCRIPT_OVERRIDES = (
@@ -86,6 +90,10 @@ class CapturedJob:
     files: list[JobFile]
     source_path: str
     warnings: list[str] = field(default_factory=list)
+    #: the closure of installed distributions (jobs/lock.py); its hash is in the digest
+    lock: dict | None = None
+    #: remote, commit, branch, diff (jobs/gitinfo.py); never in the digest
+    git: dict | None = None
 
     def file(self, path: str) -> JobFile:
         """The job file at ``path`` (KeyError if there is none)."""
@@ -105,6 +113,7 @@ class CapturedJob:
             "requirements": self.requirements,
             "env": self.env,
             "files": {f.path: f.sha256 for f in self.files},
+            "lock": (self.lock or {}).get("hash"),
         }
 
     def canonical(self) -> bytes:
@@ -130,6 +139,8 @@ class CapturedJob:
             "env": dict(self.env),
             "files": {f.path: f.sha256 for f in self.files},
             "source_path": self.source_path,
+            "lock": self.lock,
+            "git": self.git,
             "digest": self.digest,
         }
 
@@ -334,64 +345,137 @@ class _Cell:
 
     number: int  # 1-based position among all cells, as the user counts them
     source: str
-    python: str | None = None  # the source with IPython lines blanked; None if not Python
+    python: str | None = None  # what IPython runs for the cell (jobs/cells.py); None if none
     tree: ast.Module | None = None  # the parsed ``python``
     cell_magic: str | None = None
     magic_lines: list[tuple[int, str]] = field(default_factory=list)
     pip: list[str] = field(default_factory=list)
+    modules: dict[str, bool] = field(default_factory=dict)  # module -> imported unconditionally
+    runs: list[tuple[str, bool]] = field(default_factory=list)  # %run FILE, unconditionally
+    written: set[str] = field(default_factory=set)  # files its %%writefile writes
     error: str | None = None
+
+    def add_modules(self, modules: dict[str, bool], conditional: bool = False) -> None:
+        """Merge imports; ``conditional`` when they run under a condition of this cell."""
+        for module, unconditional in modules.items():
+            self.modules[module] = self.modules.get(module, False) or (
+                unconditional and not conditional)
 
 
 def _is_launch_line(text: str) -> bool:
-    return bool(_LAUNCH_LINE.match(text.lstrip()))
+    stripped = text.lstrip()
+    return bool(_LAUNCH_LINE.match(stripped) or _LAUNCH_ASSIGN.match(stripped))
 
 
 def _blank(line: str, comment: str = "") -> str:
     """Replace an IPython line by a no-op that keeps indentation valid."""
     indent = line[: len(line) - len(line.lstrip())]
+    assigned = _LAUNCH_ASSIGN.match(line.lstrip())
+    if assigned:  # ``h = %launch submit ...``: h stays defined, as None
+        return f"{indent}{assigned.group(1)} = None  {comment}".rstrip()
     if indent:
         return f"{indent}pass  {comment}".rstrip()
     return comment or "pass"
 
 
 def _scan_cell(number: int, source: str, warnings: list[str]) -> _Cell:
+    """Read a code cell as IPython runs it: imports, installs, %run files, written files."""
     cell = _Cell(number, source)
-    try:
-        cell.tree = ast.parse(source)
-    except SyntaxError:
-        pass
-    else:
-        cell.python = source  # plain Python: any '%' line is inside a string
-        return cell
     lines = source.splitlines()
     first = next((line.strip() for line in lines if line.strip()), "")
     if first.startswith("%%"):
         cell.cell_magic = first
-        return cell
-    blanked = []
-    for index, line in enumerate(lines, start=1):
-        stripped = line.lstrip()
-        if stripped.startswith(("%", "!")) or _MAGIC_ASSIGN.match(stripped):
-            cell.magic_lines.append((index, line))
-            parsed = deps.pip_install_specifiers(stripped)
-            if parsed is not None:
-                specifiers, ignored = parsed
-                cell.pip.extend(specifiers)
-                if ignored:
-                    warnings.append(
-                        f"cell {number}: pip options {' '.join(ignored)} are not recorded"
-                    )
-            blanked.append(_blank(line))
-        else:
-            blanked.append(line)
-    python = "\n".join(blanked)
     try:
-        cell.tree = ast.parse(python)
+        cell.python, cell.tree = cellscan.to_python(source)
     except SyntaxError as err:
         cell.error = f"{err.msg} (line {err.lineno})"
-    else:
-        cell.python = python
+        return cell
+    except RecursionError:
+        cell.error = "nested too deeply"
+        return cell
+    if cell.python is not source:  # IPython syntax: the lines a script-mode job must handle
+        cell.magic_lines = [
+            (index, line) for index, line in enumerate(lines, start=1)
+            if line.lstrip().startswith(("%", "!")) or _MAGIC_ASSIGN.match(line.lstrip())
+        ]
+    found = cellscan.scan(cell.tree)
+    cell.add_modules(found.modules)
+    for magic in found.magics:
+        _read_magic(cell, magic, warnings)
     return cell
+
+
+def _read_magic(cell: _Cell, magic: cellscan.Magic, warnings: list[str]) -> None:
+    """What one IPython call of ``cell`` installs, imports, runs or writes."""
+    name, text = magic.name, magic.text
+    if magic.kind == "system" or name in ("sx", "system"):
+        _read_install(cell, text, warnings)
+    elif magic.kind == "line":
+        if name in ("pip", "conda", "mamba", "micromamba"):
+            _read_install(cell, f"{name} {text}", warnings)
+        elif name in ("load_ext", "reload_ext"):
+            module = text.split()[0].split(".")[0] if text.split() else ""
+            if module and module != "launch_jupyter":
+                cell.add_modules({module: True}, magic.conditional)
+        elif name == "run":
+            _read_run(cell, text, magic.conditional, warnings)
+        elif name in cellscan.PYTHON_LINE_MAGICS:
+            statement = re.sub(r"^(\s*-[A-Za-z]+(\s+\d+)?)*\s*", "", text)  # %timeit -n 3
+            inner = _scan_cell(cell.number, statement, [])
+            cell.add_modules(inner.modules, magic.conditional)
+    elif name in cellscan.PYTHON_BODY_MAGICS and magic.body is not None:
+        inner = _scan_cell(cell.number, magic.body, warnings)
+        cell.add_modules(inner.modules, magic.conditional)
+        cell.pip.extend(inner.pip)
+        cell.runs.extend((path, unconditional and not magic.conditional)
+                         for path, unconditional in inner.runs)
+        cell.written |= inner.written
+    elif name in cellscan.SHELL_BODY_MAGICS and magic.body is not None:
+        for command in re.sub(r"\\\r?\n", " ", magic.body).splitlines():
+            _read_install(cell, command, warnings)
+    elif name in cellscan.WRITE_MAGICS:
+        words = [w for w in cellscan.shell_words(text) if not w.startswith("-")]
+        if words:
+            cell.written.add(os.path.normpath(words[-1]).replace(os.sep, "/"))
+
+
+def _read_install(cell: _Cell, command: str, warnings: list[str]) -> None:
+    """Record the requirements of a pip line; warn about what cannot be recorded."""
+    line = deps.install_line(command)
+    if line is None:
+        return
+    shown_line = " ".join(command.split())
+    if line.tool != "pip":
+        warnings.append(
+            f"cell {cell.number}: {line.tool} line {shown_line!r} is not recorded: a job records "
+            "pip requirements only; install them with %pip install in the notebook"
+        )
+        return
+    cell.pip.extend(line.specifiers)
+    if line.ignored:
+        warnings.append(f"cell {cell.number}: pip options {' '.join(line.ignored)} are not "
+                        "recorded")
+    if line.dynamic:
+        warnings.append(
+            f"cell {cell.number}: pip line {shown_line!r} uses {', '.join(line.dynamic)}, which "
+            "IPython fills in only when the cell runs; not recorded as requirements: write the "
+            "requirement out (e.g. %pip install name==1.0)"
+        )
+
+
+def _read_run(cell: _Cell, text: str, conditional: bool, warnings: list[str]) -> None:
+    """``%run [-i -e ...] FILE args`` ships FILE; ``%run -m module`` imports a module."""
+    words = cellscan.shell_words(text)
+    index = 0
+    while index < len(words) and words[index].startswith("-"):
+        if words[index] == "-m" and index + 1 < len(words):
+            cell.add_modules({words[index + 1].split(".")[0]: True}, conditional)
+            return
+        index += 2 if words[index] in ("-N", "-G") else 1
+    if index < len(words):
+        cell.runs.append((words[index], not conditional))
+    else:
+        warnings.append(f"cell {cell.number}: %run {text!r} names no file")
 
 
 def _neutralise_launch(source: str) -> str:
@@ -707,7 +791,7 @@ def _assemble(
     if replaced not in (None, entrypoint.content) and entrypoint.path != Path(source_path).name:
         warnings.append(f"{entrypoint.path} beside the source is replaced by the job's entrypoint")
     files[entrypoint.path] = entrypoint.content
-    return CapturedJob(
+    job = CapturedJob(
         name=name,
         mode=mode,
         entrypoint=entrypoint.path,
@@ -721,6 +805,9 @@ def _assemble(
         source_path=source_path,
         warnings=warnings,
     )
+    job.lock = lock_for(job.requirements, job.python)
+    job.git = git_info(scope.folder)
+    return job
 
 
 # -- notebooks ------------------------------------------------------------------------------
