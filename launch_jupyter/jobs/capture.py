@@ -20,7 +20,7 @@ import unicodedata
 import warnings as _warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import nbformat
@@ -34,6 +34,7 @@ from launch_jupyter.jobs.names import default_job_name, validate_name
 from launch_jupyter.jobs.parameters import (
     ENV_VAR,
     PARAMETERS_TAG,
+    SKIP_TAG,
     parse_constraint_comment,
     schema_for,
     to_json_value,
@@ -90,6 +91,11 @@ class CapturedJob:
     files: list[JobFile]
     source_path: str
     warnings: list[str] = field(default_factory=list)
+    #: imports neither installed nor covered by a pip line; the conditional ones apart
+    unresolved: list[str] = field(default_factory=list)
+    unresolved_conditional: list[str] = field(default_factory=list)
+    #: the name came from the file's name (a clash with another file's job is warned about)
+    default_name: bool = False
     #: the closure of installed distributions (jobs/lock.py); its hash is in the digest
     lock: dict | None = None
     #: remote, commit, branch, diff (jobs/gitinfo.py); never in the digest
@@ -139,6 +145,8 @@ class CapturedJob:
             "env": dict(self.env),
             "files": {f.path: f.sha256 for f in self.files},
             "source_path": self.source_path,
+            "unresolved": list(self.unresolved),
+            "unresolved_conditional": list(self.unresolved_conditional),
             "lock": self.lock,
             "git": self.git,
             "digest": self.digest,
@@ -565,13 +573,50 @@ def _constraints(
     return out
 
 
+def _parse_by_line(source: str, where: str, warnings: list[str],
+                   longest: int = 50) -> tuple[ast.Module, dict[int, str]]:
+    """The statements of ``source`` that parse, each from the shortest run of lines (at most
+    ``longest``) that parses; a line no run parses from is reported and skipped. Also the
+    comments of the statements kept, by line."""
+    lines = source.splitlines()
+    body: list[ast.stmt] = []
+    comments: dict[int, str] = {}
+    start = 0
+    while start < len(lines):
+        for end in range(start + 1, min(len(lines), start + longest) + 1):
+            chunk = "\n".join(lines[start:end])
+            try:
+                tree = ast.parse(chunk)
+            except SyntaxError:
+                continue
+            ast.increment_lineno(tree, start)
+            body.extend(tree.body)
+            comments.update({line + start: text for line, text in _comments(chunk).items()})
+            start = end
+            break
+        else:
+            try:
+                ast.parse(lines[start])
+            except SyntaxError as err:
+                reason = err.msg
+            else:
+                reason = "it starts a statement that does not end"
+            warnings.append(
+                f"{where}, line {start + 1} does not parse ({reason}): the other lines still "
+                "give their parameters, and the run will fail on this line"
+            )
+            start += 1
+    return ast.Module(body=body, type_ignores=[]), comments
+
+
 def _notebook_parameters(cell: _Cell, warnings: list[str]) -> tuple[dict, dict]:
     """Defaults and schema from the cell tagged ``parameters``."""
     where = f"cell {cell.number} (tagged parameters)"
     if cell.python is None:
-        warnings.append(f"{where} is not Python; the job has no parameters")
-        return {}, schema_for({})
-    tree = cell.tree
+        # papermill's way: the lines that parse still give their parameters.
+        tree, comments = _parse_by_line(cell.source, where, warnings)
+    else:
+        tree, comments = cell.tree, _comments(cell.python)
     defaults: dict[str, Any] = {}
     spans: list[tuple[int, int, str]] = []
     for stmt in tree.body:
@@ -603,8 +648,9 @@ def _notebook_parameters(cell: _Cell, warnings: list[str]) -> tuple[dict, dict]:
             continue
         for name in names:
             defaults[name] = default
-    lines = range(1, len(cell.python.splitlines()) + 1)
-    constraints = _constraints(_comments(cell.python), spans, where, lines)
+    text = cell.python if cell.python is not None else cell.source
+    lines = range(1, len(text.splitlines()) + 1)
+    constraints = _constraints(comments, spans, where, lines)
     for name in list(constraints):
         if name not in defaults:
             raise ParameterError(f"{where}: {name!r} has a constraint but is not a literal")
@@ -702,22 +748,24 @@ def _script_parameters(
 
 
 def _local_modules(
-    modules: set[str], scope: _Scope, warnings: list[str]
-) -> tuple[dict[str, bytes], set[str]]:
-    """Files of modules that live beside the source (recursively) and the modules left over.
+    modules: dict[str, bool], scope: _Scope, warnings: list[str]
+) -> tuple[dict[str, bytes], dict[str, bool]]:
+    """Files of modules that live beside the source (recursively) and the modules left over,
+    each with whether it is imported unconditionally (a local module's own conditional
+    imports stay conditional).
 
     A module file that links outside the scope's root, or to a hidden file, is refused.
     """
     folder = scope.folder
     files: dict[str, bytes] = {}
-    external: set[str] = set()
-    pending = sorted(modules)
-    seen: set[str] = set()
+    external: dict[str, bool] = {}
+    pending = sorted(modules.items())
+    seen: dict[str, bool] = {}
     while pending:
-        module = pending.pop()
-        if module in seen:
-            continue
-        seen.add(module)
+        module, unconditional = pending.pop()
+        if module in seen and (seen[module] or not unconditional):
+            continue  # nothing new: seen at least as unconditionally
+        seen[module] = unconditional
         if (folder / f"{module}.py").is_file():
             paths = [folder / f"{module}.py"]
         elif (folder / module / "__init__.py").is_file():
@@ -727,7 +775,7 @@ def _local_modules(
                 if not SKIPPED_DIRS.intersection(p.relative_to(folder).parts)
             )
         else:
-            external.add(module)
+            external[module] = unconditional
             continue
         for path in paths:
             rel = path.relative_to(folder).as_posix()
@@ -736,27 +784,108 @@ def _local_modules(
                 continue
             content = scope.read(path, f"local module {rel}")
             files[rel] = content
-            try:
-                pending.extend(sorted(deps.imported_modules(content.decode("utf-8")) - seen))
-            except (SyntaxError, UnicodeDecodeError, ValueError) as err:
-                warnings.append(
-                    f"local module {rel} does not parse ({err}); its imports are not scanned"
-                )
+            pending.extend(sorted(
+                (name, unconditional and inner)
+                for name, inner in _python_imports(content, rel, warnings).items()))
     return files, external
 
 
-def _requirements(modules: set[str], pip: Sequence[str], warnings: list[str]) -> list[str]:
-    pinned, unresolved = deps.resolve_requirements(modules)
-    for module in unresolved:
-        warnings.append(
-            f"module {module!r} is imported but not installed; it is not a requirement "
-            "(install it, or add it with %pip install in the notebook)"
-        )
+def _python_imports(content: bytes, rel: str, warnings: list[str]) -> dict[str, bool]:
+    """Imports of a shipped Python file (module -> unconditional); a warning if it does not
+    parse."""
+    try:
+        return cellscan.scan(ast.parse(content.decode("utf-8"))).modules
+    except (SyntaxError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        warnings.append(f"{rel} does not parse ({err}); its imports are not scanned")
+        return {}
+
+
+def _run_files(runs: Sequence[tuple[int, str, bool]], written: set[str], scope: _Scope,
+               warnings: list[str]) -> tuple[dict[str, bytes], dict[str, bool]]:
+    """The files ``%run FILE`` runs (shipped with the job) and the modules they import."""
+    files: dict[str, bytes] = {}
+    modules: dict[str, bool] = {}
+    for number, name, unconditional in runs:
+        rel = Path(os.path.normpath(name))
+        if rel.as_posix() in written:
+            continue  # the notebook writes it itself (%%writefile)
+        where = f"cell {number}: %run {name}"
+        if rel.is_absolute() or rel.parts[:1] == ("..",) or scope.hidden(rel):
+            warnings.append(f"{where} is outside the notebook's folder or hidden; it does not "
+                            "travel with the job: copy it beside the notebook")
+            continue
+        path = scope.folder / rel
+        if not path.is_file():
+            warnings.append(f"{where}: no such file beside the notebook; the job will fail "
+                            "there unless something creates it first")
+            continue
+        content = scope.read(path, where)
+        files[rel.as_posix()] = content
+        if rel.suffix == ".ipynb":
+            found = _notebook_imports(content, rel.as_posix(), warnings)
+        else:
+            found = _python_imports(content, rel.as_posix(), warnings)
+        for module, inner in found.items():
+            modules[module] = modules.get(module, False) or (inner and unconditional)
+    return files, modules
+
+
+def _notebook_imports(content: bytes, rel: str, warnings: list[str]) -> dict[str, bool]:
+    """Imports of the code cells of a notebook that ``%run`` runs."""
+    try:
+        nb = nbformat.reads(content.decode("utf-8"), as_version=4)
+    except Exception as err:  # nbformat raises many kinds for a broken file
+        warnings.append(f"{rel} is not a readable notebook ({err}); its imports are not scanned")
+        return {}
+    found = _Cell(0, "")
+    for index, cell in enumerate(nb.cells, start=1):
+        if cell.get("cell_type") == "code":
+            found.add_modules(_scan_cell(index, cell.get("source", ""), []).modules)
+    return found.modules
+
+
+#: Import names whose distribution is named otherwise, for telling whether a ``%pip install``
+#: line covers a module that is not installed here (installed ones are looked up).
+_KNOWN_DISTRIBUTIONS = {
+    "sklearn": "scikit-learn", "skimage": "scikit-image", "cv2": "opencv-python",
+    "PIL": "pillow", "yaml": "pyyaml", "bs4": "beautifulsoup4", "dateutil": "python-dateutil",
+    "attr": "attrs", "Crypto": "pycryptodome", "dotenv": "python-dotenv",
+}
+
+
+def _covered(module: str, named: set[str]) -> bool:
+    """Whether a pip line installs ``module`` (by its name or a well-known distribution)."""
+    if deps.normalise(module) in named:
+        return True
+    dist = _KNOWN_DISTRIBUTIONS.get(module)
+    return dist is not None and any(
+        name == dist or name.startswith(f"{dist}-") for name in named)
+
+
+def _requirements(modules: dict[str, bool], pip: Sequence[str], warnings: list[str]
+                  ) -> tuple[list[str], list[str], list[str]]:
+    """(requirements, unresolved, unconditional unresolved): pinned imports and pip lines;
+    imports neither installed nor covered by a pip line, with a warning each."""
+    pinned, missing = deps.resolve_requirements(modules)
     explicit = list(dict.fromkeys(pip))
     # A %pip install line is the user's own choice: it replaces the environment's pin.
     named = {deps.requirement_name(spec) for spec in explicit} - {None}
+    unresolved = [module for module in missing if not _covered(module, named)]
+    for module in unresolved:
+        if modules.get(module):
+            warnings.append(
+                f"module {module!r} is imported but not installed here, and no %pip install "
+                "line covers it: the job does not require it (install it before capturing, "
+                f"or add %pip install {module} to the notebook)"
+            )
+        else:
+            warnings.append(
+                f"module {module!r} is imported under a condition (if, or try/except "
+                "ImportError) and is not installed here: the job does not require it"
+            )
     kept = [req for req in pinned if deps.requirement_name(req) not in named]
-    return sorted(dict.fromkeys(kept + explicit), key=str.lower)
+    requirements = sorted(dict.fromkeys(kept + explicit), key=str.lower)
+    return requirements, unresolved, [m for m in unresolved if modules.get(m)]
 
 
 def _python_version() -> str:
@@ -775,22 +904,36 @@ def _assemble(
     kernel: str | None,
     defaults: dict,
     schema: dict,
-    modules: set[str],
+    modules: dict[str, bool],
     pip: Sequence[str],
     env: dict[str, str],
     scope: _Scope,
     include: Sequence[str],
     source_path: str,
     warnings: list[str],
+    runs: Sequence[tuple[int, str, bool]] = (),
+    written: set[str] = frozenset(),
+    default_name: bool = False,
 ) -> CapturedJob:
+    ran, ran_modules = _run_files(runs, written, scope, warnings)
+    for module, unconditional in ran_modules.items():
+        modules[module] = modules.get(module, False) or unconditional
+    for path in written:  # modules the notebook writes itself (%%writefile) are not missing
+        parts = PurePosixPath(path).parts
+        if len(parts) == 1 and parts[0].endswith(".py"):
+            modules.pop(parts[0][:-3], None)
+        elif len(parts) > 1:
+            modules.pop(parts[0], None)
     local, external = _local_modules(modules, scope, warnings)
     files = dict(local)
+    files.update(ran)
     files.update(_check_include(include, scope, warnings))
     replaced = files.get(entrypoint.path)
     # The source itself (matched by an include, say) is expected: its canonical form wins.
     if replaced not in (None, entrypoint.content) and entrypoint.path != Path(source_path).name:
         warnings.append(f"{entrypoint.path} beside the source is replaced by the job's entrypoint")
     files[entrypoint.path] = entrypoint.content
+    requirements, unresolved, unconditional = _requirements(external, pip, warnings)
     job = CapturedJob(
         name=name,
         mode=mode,
@@ -799,11 +942,14 @@ def _assemble(
         python=_python_version(),
         parameters=defaults,
         schema=schema,
-        requirements=_requirements(external, pip, warnings),
+        requirements=requirements,
         env=env,
         files=sorted((JobFile(p, c) for p, c in files.items()), key=lambda f: f.path),
         source_path=source_path,
         warnings=warnings,
+        unresolved=unresolved,
+        unresolved_conditional=[m for m in unresolved if m not in unconditional],
+        default_name=default_name,
     )
     job.lock = lock_for(job.requirements, job.python)
     job.git = git_info(scope.folder)
@@ -818,11 +964,9 @@ def _canonical_notebook(nb: nbformat.NotebookNode, kernel: str) -> nbformat.Note
     meta = nb.get("metadata", {}) or {}
     spec = meta.get("kernelspec", {}) or {}
     language = (meta.get("language_info", {}) or {}).get("name") or spec.get("language")
-    kernelspec = {
-        "name": kernel,
-        "display_name": spec.get("display_name") if spec.get("name") == kernel else kernel,
-    }
-    kernelspec["display_name"] = kernelspec["display_name"] or kernel
+    # The display name is the kernel's name: JupyterLab rewrites it on save, and a job
+    # version changes only when what runs changes.
+    kernelspec = {"name": kernel, "display_name": kernel}
     if spec.get("language"):
         kernelspec["language"] = spec["language"]
     out = nbformat.v4.new_notebook(
@@ -839,6 +983,8 @@ def _canonical_notebook(nb: nbformat.NotebookNode, kernel: str) -> nbformat.Note
         else:
             new["cell_type"] = "markdown" if cell.cell_type == "markdown" else "raw"
             new["source"] = source
+            if cell.get("attachments"):  # images pasted into a markdown cell
+                new["attachments"] = cell["attachments"]
         out.cells.append(nbformat.from_dict(new))
     return out
 
@@ -856,6 +1002,7 @@ def _from_notebook(
     env: dict[str, str],
     source_path: str,
     parameters_tag_index: int | None = None,
+    default_name: bool = False,
 ) -> CapturedJob:
     mode = mode or "notebook"
     if mode not in MODES:
@@ -868,35 +1015,48 @@ def _from_notebook(
     ]
     if not any(cell.get("source", "").strip() for _, cell in code):
         raise CaptureError(f"cannot capture {source_path}: it has no code cell with any code")
+    meta = nb.get("metadata", {}) or {}
+    spec = meta.get("kernelspec", {}) or {}
+    language = _language(meta)
+    if language != "python":
+        if mode == "script":
+            raise CaptureError(f"cannot capture {source_path} in script mode: its kernel's "
+                               f"language is {language}, and scripts are Python")
+        warnings.append(f"the notebook's language is {language}: its imports are not scanned "
+                        "and its parameters cell is not read, so the job pins no requirements "
+                        "and has no parameters")
+        code = []
     cells = [_scan_cell(index + 1, cell.get("source", ""), warnings) for index, cell in code]
-    modules: set[str] = set()
+    tags = [(cell.get("metadata", {}) or {}).get("tags", []) or [] for _, cell in code]
+    params_cell = next(
+        (scanned for scanned, cell_tags in zip(cells, tags, strict=True)
+         if PARAMETERS_TAG in cell_tags),
+        None,
+    )
+    modules: dict[str, bool] = {}
     pip: list[str] = []
-    for cell in cells:
+    runs: list[tuple[int, str, bool]] = []
+    written: set[str] = set()
+    for cell, cell_tags in zip(cells, tags, strict=True):
+        # A cell the job skips (nbclient's skip-execution tag) only ever runs interactively.
+        skipped = SKIP_TAG in cell_tags
         pip.extend(cell.pip)
-        if cell.cell_magic is not None:
-            continue
-        if cell.python is None:
+        written |= cell.written
+        runs.extend((cell.number, path, unconditional and not skipped)
+                    for path, unconditional in cell.runs)
+        if cell.python is None and cell is not params_cell:
             warnings.append(
                 f"cell {cell.number} does not parse as Python {_python_minor()} "
                 f"({cell.error}); its imports are not scanned"
             )
-            continue
-        if "import" in cell.python:
-            modules |= deps.modules_in(cell.tree)
-    params_cell = next(
-        (
-            scanned
-            for scanned, (_, cell) in zip(cells, code, strict=True)
-            if PARAMETERS_TAG in ((cell.get("metadata", {}) or {}).get("tags", []) or [])
-        ),
-        None,
-    )
+        for module, unconditional in cell.modules.items():
+            modules[module] = modules.get(module, False) or (unconditional and not skipped)
     defaults, schema = (
         _notebook_parameters(params_cell, warnings) if params_cell else ({}, schema_for({}))
     )
     if mode == "notebook":
-        spec = (nb.get("metadata", {}) or {}).get("kernelspec", {}) or {}
         kernel = kernel or spec.get("name") or DEFAULT_KERNEL
+        _check_kernel(kernel, language, warnings)
         canonical = _canonical_notebook(nb, kernel)
         entry = JobFile(filename, nbformat.writes(canonical).encode("utf-8"))
     else:
@@ -921,7 +1081,39 @@ def _from_notebook(
         include=include,
         source_path=source_path,
         warnings=warnings,
+        runs=runs,
+        written=written,
+        default_name=default_name,
     )
+
+
+def _language(meta: dict) -> str:
+    """The notebook's language, lower case ("python" for python3 and the like)."""
+    spec = meta.get("kernelspec", {}) or {}
+    info = meta.get("language_info", {}) or {}
+    language = (spec.get("language") or info.get("name") or "python").strip().lower()
+    return "python" if language.startswith("python") else language
+
+
+def _check_kernel(kernel: str, language: str, warnings: list[str]) -> None:
+    """Warn when the job's kernelspec is not installed here (where the capture runs)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_core.paths import jupyter_path
+
+    # jupyter_client's default kernel dirs import all of IPython (~300 ms) for one folder.
+    ipython_dir = os.environ.get("IPYTHONDIR") or os.path.join(os.path.expanduser("~"), ".ipython")
+    dirs = [*jupyter_path("kernels"), os.path.join(ipython_dir, "kernels")]
+    if kernel in KernelSpecManager(kernel_dirs=dirs).find_kernel_specs():
+        return
+    if language == "python":
+        warnings.append(
+            f"kernel {kernel!r} is not installed here: a runner that does not have it either "
+            f"runs the notebook with its own Python kernel ({DEFAULT_KERNEL}) and says so in "
+            "the log; give --kernel to choose another"
+        )
+    else:
+        warnings.append(f"kernel {kernel!r} ({language}) is not installed here: the job runs "
+                        "only where a runner has that kernel")
 
 
 def _from_script(
@@ -956,7 +1148,7 @@ def _from_script(
         ) from None
     warnings: list[str] = []
     defaults, schema = _script_parameters(tree, source, path.name, warnings)
-    modules = deps.imported_modules(source)
+    modules = cellscan.scan(tree).modules
     return _assemble(
         name=name,
         mode="script",
@@ -998,6 +1190,7 @@ def capture(
     """
     source = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
     scope = _Scope.of(source.parent, root, allow_hidden)
+    default_name = name is None
     name = validate_name(name) if name is not None else default_job_name(source)
     if mode is not None and mode not in MODES:
         raise CaptureError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
@@ -1016,12 +1209,15 @@ def capture(
             include=include,
             env=variables,
             source_path=str(source),
+            default_name=default_name,
         )
     if suffix == ".py":
-        return _from_script(
+        job = _from_script(
             source, name=name, mode=mode, kernel=kernel, include=include, env=variables,
             scope=scope,
         )
+        job.default_name = default_name
+        return job
     raise CaptureError(
         f"cannot capture {source}: launch-jupyter captures .ipynb notebooks and .py scripts"
     )

@@ -13,10 +13,10 @@ import importlib.metadata as metadata
 import json
 import os
 import re
-import shlex
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Modules that are never requirements: our own package (the runner provides it).
@@ -53,6 +53,11 @@ _PIP_VALUE_OPTIONS = frozenset(
         "--editable",
     }
 )
+_HARMLESS_OPTIONS = frozenset({"-q", "-qq", "-qqq", "--quiet", "-U", "--upgrade", "--no-cache-dir",
+                               "-y", "--yes", "--disable-pip-version-check"})
+_PYTHON_WORD = re.compile(r"^(\{sys\.executable\}|\$\{?PYTHON\}?|(\S*/)?python[\d.]*)$")
+_PIP_WORD = re.compile(r"^(\S*/)?pip[\d.]*$")
+_EXPANDED = re.compile(r"\{[^}]*\}|\$")
 _memory: dict[str, dict] = {}
 
 
@@ -80,6 +85,48 @@ def is_stdlib(module: str) -> bool:
     return module in sys.stdlib_module_names or module in ("__future__", "__main__")
 
 
+@dataclass
+class InstallLine:
+    """What one install command asks for: ``tool`` is pip, conda, mamba, micromamba or uv."""
+
+    tool: str
+    specifiers: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # pip options that are not recorded
+    dynamic: list[str] = field(default_factory=list)  # {var} / $VAR words IPython expands
+
+
+def install_line(command: str) -> InstallLine | None:
+    """The install a shell command (``!...``) or magic line (``pip install x`` for ``%pip``)
+    does, or None. The command ends at its first shell operator (``> | && ; 2>``), ``\\``
+    continuations are joined, and ``python -m pip`` / ``{sys.executable} -m pip`` count as pip.
+    """
+    from launch_jupyter.jobs.cells import shell_words
+
+    words = shell_words(command)
+    if len(words) >= 3 and _PYTHON_WORD.match(words[0]) and words[1:3] == ["-m", "pip"]:
+        words = ["pip", *words[3:]]
+    if len(words) >= 2 and words[0] == "uv" and words[1] in ("pip", "add"):
+        return InstallLine("uv", [w for w in words[2:] if not w.startswith("-")])
+    if len(words) < 2 or words[1] != "install":
+        return None
+    tool = "pip" if _PIP_WORD.match(words[0]) else words[0]
+    if tool not in ("pip", "conda", "mamba", "micromamba"):
+        return None
+    line = InstallLine(tool)
+    args = iter(words[2:])
+    for word in args:
+        if word in _PIP_VALUE_OPTIONS:
+            line.ignored.append(f"{word} {next(args, '')}".strip())
+        elif word.startswith("-"):
+            if word not in _HARMLESS_OPTIONS:
+                line.ignored.append(word)
+        elif _EXPANDED.search(word):
+            line.dynamic.append(word)
+        else:
+            line.specifiers.append(word)
+    return line
+
+
 def pip_install_specifiers(line: str) -> tuple[list[str], list[str]] | None:
     """Requirement specifiers of a ``%pip install ...`` / ``!pip install ...`` line.
 
@@ -88,26 +135,10 @@ def pip_install_specifiers(line: str) -> tuple[list[str], list[str]] | None:
     text = line.strip()
     if text[:1] not in ("%", "!"):
         return None
-    try:
-        words = shlex.split(text[1:], comments=True)
-    except ValueError:
-        words = text[1:].split()
-    if words[:3] in (["python", "-m", "pip"], ["python3", "-m", "pip"]):
-        words = ["pip", *words[3:]]
-    if len(words) < 2 or words[0] not in ("pip", "pip3") or words[1] != "install":
+    parsed = install_line(text[1:])
+    if parsed is None or parsed.tool != "pip":
         return None
-    specifiers: list[str] = []
-    ignored: list[str] = []
-    args = iter(words[2:])
-    for word in args:
-        if word in _PIP_VALUE_OPTIONS:
-            ignored.append(f"{word} {next(args, '')}".strip())
-        elif word.startswith("-"):
-            if word not in ("-q", "-qq", "--quiet", "-U", "--upgrade", "--no-cache-dir"):
-                ignored.append(word)
-        else:
-            specifiers.append(word)
-    return specifiers, ignored
+    return parsed.specifiers, parsed.ignored
 
 
 def requirement_name(specifier: str) -> str | None:

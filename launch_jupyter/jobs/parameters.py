@@ -50,6 +50,8 @@ from launch_jupyter.runtime import ENV_VAR, Parameters  # noqa: F401
 PRIORITIES = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
+#: nbclient's convention: a cell tagged so is not executed in a job (it runs interactively)
+SKIP_TAG = "skip-execution"
 INJECTED_HEADER = "# Parameters injected by launch-jupyter"
 CONSTRAINT_KEYS = (
     "enum",
