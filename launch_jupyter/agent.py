@@ -23,6 +23,7 @@ from typing import Any
 from .config import LaunchConfig
 from .errors import LaunchError, StoreError
 from .runners import Run, Runner, RunRequest, get_runner
+from .runners.gpus import GpuPool, as_recorded, detect_gpus, gpus_per_item, parse_gpus
 from .runners.policy import AgentPolicy
 from .store import (
     ACTIVE,
@@ -201,10 +202,14 @@ class Agent:
     def __init__(
         self, store: Store, config: LaunchConfig, queues: Sequence[str] | None = None, *,
         max_jobs: int = 1, until_idle: bool = False, agent_id: str | None = None,
-        register: bool = True,
+        register: bool = True, gpus: str | Sequence[int | str] | None = None,
     ) -> None:
         if max_jobs < 1:
             raise LaunchError(f"--max-jobs must be at least 1, got {max_jobs}")
+        #: the GPUs this agent hands to items of gpus_per_item queues (runners/gpus.py)
+        self.gpus = GpuPool(detect_gpus() if gpus is None else parse_gpus(gpus))
+        #: queue -> GPUs each of its items needs (read with the queue in ``_usable``)
+        self._gpu_need: dict[str, int] = {}
         self.store = store
         self.config = config
         self.queues = list(queues or [])
@@ -273,6 +278,13 @@ class Agent:
         problem = None
         try:
             queue = self._queue(name)
+            self._gpu_need[name] = (gpus_per_item(queue["config"])
+                                    if queue["runner"] == "local" else 0)
+            if self._gpu_need[name] > len(self.gpus.all):
+                raise LaunchError(
+                    f"its items need {self._gpu_need[name]} GPU(s) each and this agent has "
+                    f"{len(self.gpus.all)} ({','.join(self.gpus.all) or 'none'}); start an "
+                    "agent with --gpus")
             if queue["runner"] != "local":
                 runner = self._runner(queue["runner"])
                 check = getattr(runner, "check", None)
@@ -307,6 +319,7 @@ class Agent:
                 self._runner("local")  # warm the fork server before the first item arrives
         except LaunchError:
             pass
+        self._hold_running_gpus()
         self.started.set()
         next_heartbeat = next_reap = next_sweeps = 0.0
         backoff = 0.5
@@ -380,6 +393,8 @@ class Agent:
             item = None
             for i in range(len(queues)):
                 queue = queues[(self._rr + i) % len(queues)]
+                if not self.gpus.fits(self._gpu_need.get(queue, 0)):
+                    continue  # its items need more GPUs than are free here now
                 item = self.store.claim(queue, self.id, self.config.lease_ttl)
                 if item is not None:
                     self._rr = (self._rr + i + 1) % len(queues)
@@ -412,17 +427,29 @@ class Agent:
             queue = self._queue(item["queue"])
             runner_name = queue["runner"]
             runner = self._runner(runner_name)
+            need = gpus_per_item(queue["config"]) if runner_name == "local" else 0
+            upstream = self._upstream_outputs(item)
         except LaunchError as err:
             self.store.finish(item_id, self.id, FAILED,
                               error={"message": str(err), "stage": "start", "cell": None})
             return None
+        gpus = self.gpus.take(item_id, need) if need else []
+        if gpus is None:  # the queue asks for more GPUs than are free now: leave it queued
+            self._gpu_need[item["queue"]] = need
+            self.store.hand_back(item_id, self.id)
+            return None
+        extra_env = {"CUDA_VISIBLE_DEVICES": ",".join(gpus)} if gpus else {}
         granted = time.time()
         request = self._run_request(item, job, files, token, granted, queue,
-                                    requirement_warnings=self._requirement_warnings(job))
-        if not self.store.start_run(item_id, self.id, token, self.config.lease_ttl,
-                                    {"runner": runner_name, "host": socket.gethostname(),
-                                     "run_dir": str(request.run_dir), "agent": self.id}):
+                                    requirement_warnings=self._requirement_warnings(job),
+                                    extra_env=extra_env, upstream=upstream)
+        info = {"runner": runner_name, "host": socket.gethostname(),
+                "run_dir": str(request.run_dir), "agent": self.id}
+        if gpus:
+            info["gpus"] = as_recorded(gpus)
+        if not self.store.start_run(item_id, self.id, token, self.config.lease_ttl, info):
             # Cancelled between claim and start: it never ran.
+            self.gpus.release(item_id)
             self.store.finish(item_id, self.id, CANCELLED,
                               error={"message": "cancelled before it started",
                                      "stage": "queued", "cell": None})
@@ -432,6 +459,7 @@ class Agent:
             # the agent's policy here, before anything starts (runners/policy.py).
             run = runner.start(request)
         except (LaunchError, OSError) as err:
+            self.gpus.release(item_id)
             message = self.policy.redact(f"could not start: {err}")
             log.warning("agent %s: item %s %s", self.id, item_id, message)
             self.store.finish(item_id, token, FAILED,
@@ -440,9 +468,30 @@ class Agent:
         self.store.update_run_info(item_id, token, **run.info())
         self.active[item_id] = _Active(item_id, token, run, item["queue"],
                                        started=time.monotonic())
-        log.info("item %s started: %s on queue %s, attempt %d", item_id, job.ref,
-                 item["queue"], attempt)
+        log.info("item %s started: %s on queue %s, attempt %d%s", item_id, job.ref,
+                 item["queue"], attempt, f", GPUs {','.join(gpus)}" if gpus else "")
         return token
+
+    def _upstream_outputs(self, item: dict) -> dict[str, str]:
+        """Run-after: each upstream item -> the folder of its outputs on this machine (its
+        last attempt's ``output`` folder, where every runner leaves them)."""
+        found = {}
+        for upstream in item.get("after") or ():
+            run_dir = (self.store.get_item(upstream).get("run") or {}).get("run_dir")
+            if run_dir:
+                found[upstream] = str(Path(run_dir) / "output")
+        return found
+
+    def _hold_running_gpus(self) -> None:
+        """GPUs that runs started by an earlier agent on this machine still use are not
+        free: a restarted agent never hands one to a second item."""
+        if not self.gpus.all:
+            return
+        host = socket.gethostname()
+        for item in self.store.list_items(state=list(ACTIVE))[0]:
+            run = item.get("run") or {}
+            if run.get("host") == host and run.get("gpus"):
+                self.gpus.hold(item["id"], [str(g) for g in run["gpus"]])
 
     def _run_request(self, item: dict, job: JobRecord, files: list[tuple[str, bytes]],
                      token: str, granted: float, queue: dict, **extra: Any) -> RunRequest:
@@ -489,17 +538,23 @@ class Agent:
     # -- watching -------------------------------------------------------------------------
 
     def _reap_finished(self) -> None:
-        if not self.active:
+        others = [i for i in self.gpus.holders() if i not in self.active]
+        if not self.active and not others:
             return
         # The store says first: a supervisor records the outcome, wakes us, then exits.
-        states = self.store.states(list(self.active))
+        states = self.store.states(list(self.active) + others)
+        for item_id in others:  # GPUs of runs an earlier agent started
+            if states.get(item_id) not in ACTIVE:
+                self.gpus.release(item_id)
         for item_id, active in list(self.active.items()):
             if states.get(item_id) in TERMINAL:
+                self.gpus.release(item_id)
                 del self.active[item_id]
                 took = (f" after {time.monotonic() - active.started:.1f} s"
                         if active.started else "")
                 log.info("item %s %s%s", item_id, states[item_id], took)
             elif active.run.done():
+                self.gpus.release(item_id)
                 del self.active[item_id]
                 # A supervisor that exited without recording the outcome died: its job died
                 # with it (PDEATHSIG), so the lease may lapse right away (after a margin).
@@ -600,6 +655,7 @@ class Agent:
         """What the agent is doing, for ``agent status`` and the panels."""
         return {"id": self.id, "running": self.running, "queues": self.queues or ["*"],
                 "max_jobs": self.max_jobs, "active": sorted(self.active),
+                "gpus": as_recorded(self.gpus.all),
                 "error": None if self.error is None else str(self.error),
                 # queues left to other agents: their runner cannot work here, and why
                 "unserved": {name: problem for name, (_at, problem)

@@ -74,11 +74,20 @@ def queue_create(client: Any, args: argparse.Namespace) -> int:
 
         config = load_queue_config(args.config)
     q = client.create_queue(args.name, runner=args.runner, max_attempts=args.max_attempts,
-                            timeout=args.timeout, config=config)
+                            timeout=args.timeout, config=config, concurrency=args.concurrency)
     if args.json:
         _print_json(q)
     else:
         print(f"created queue {q['name']} (runner {q['runner']})")
+    return 0
+
+
+def queue_update(client: Any, args: argparse.Namespace) -> int:
+    from .views.text import queue_updated
+
+    changes = {} if args.concurrency is None else {"concurrency": args.concurrency}
+    q = client.update_queue(args.name, **changes)
+    _print_json(q) if args.json else print(queue_updated(q))
     return 0
 
 
@@ -128,7 +137,7 @@ def submit(client: Any, args: argparse.Namespace) -> int:
                              ".ipynb/.py path (e.g. `jupyter launch submit train.ipynb`)")
     item = client.submit(args.ref, name=args.name, queue=args.queue, overrides=args.param,
                          priority=args.priority, timeout=args.timeout,
-                         template_pairs=args.set)
+                         template_pairs=args.set, after=args.after)
     if args.wait:
         item.wait(progress=False)
     if args.json:
@@ -314,15 +323,17 @@ def agent(client: Any, args: argparse.Namespace) -> int:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    running = client.agent(args.queue, max_jobs=args.max_jobs, until_idle=args.until_idle)
+    running = client.agent(args.queue, max_jobs=args.max_jobs, until_idle=args.until_idle,
+                           gpus=args.gpus)
 
     def on_signal(signum: int, frame: Any) -> None:
         running.stop(wait=None)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    gpus = f", GPUs {','.join(running.gpus.all)}" if running.gpus.all else ""
     print(f"agent {running.id} serving {', '.join(running.queues) or 'all queues'} "
-          f"(max {running.max_jobs} at once)", file=sys.stderr)
+          f"(max {running.max_jobs} at once{gpus})", file=sys.stderr)
     running.run()
     print(f"agent {running.id} stopped", file=sys.stderr)
     return 0
@@ -355,7 +366,8 @@ COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
     "job create": job_create, "job list": job_list, "job show": job_show,
     "queue create": queue_create, "queue list": queue_list, "queue show": queue_show,
     "queue pause": queue_pause, "queue resume": queue_resume, "queue delete": queue_delete,
-    "submit": submit, "sweep": sweep, "sweeps": sweeps, "results": results, "items": items,
+    "queue update": queue_update, "submit": submit, "sweep": sweep, "sweeps": sweeps,
+    "results": results, "items": items,
     "show": show, "logs": logs,
     "metrics": metrics,
     "cancel": cancel, "requeue": requeue, "delete": delete, "run": run, "agent": agent,

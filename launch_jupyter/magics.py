@@ -213,7 +213,7 @@ class LaunchMagics(Magics):
     def _submit_job(self, job: Any, args: argparse.Namespace) -> Any:
         item = self.client.submit(job, queue=args.queue, overrides=args.param,
                                   priority=args.priority, timeout=args.timeout,
-                                  template_pairs=args.set)
+                                  template_pairs=args.set, after=args.after)
         if args.wait:
             item.wait()
         if getattr(args, "json", False):
@@ -246,11 +246,18 @@ class LaunchMagics(Magics):
 
             config = load_queue_config(a.config)
         q = self.client.create_queue(a.name, runner=a.runner, max_attempts=a.max_attempts,
-                                     timeout=a.timeout, config=config)
+                                     timeout=a.timeout, config=config, concurrency=a.concurrency)
         if a.json:
             _print_json(q)
         else:
             print(f"created queue {q['name']} (runner {q['runner']})")
+
+    def _op_queue_update(self, a: argparse.Namespace) -> None:
+        from .views.text import queue_updated
+
+        changes = {} if a.concurrency is None else {"concurrency": a.concurrency}
+        q = self.client.update_queue(a.name, **changes)
+        _print_json(q) if a.json else print(queue_updated(q))
 
     def _op_queue_list(self, a: argparse.Namespace) -> None:
         from .views.text import queues_table
@@ -438,7 +445,8 @@ class LaunchMagics(Magics):
     # -- agent, store and panels ----------------------------------------------------------
 
     def _op_agent(self, a: argparse.Namespace) -> None:
-        agent = start_kernel_agent(self.client, a.queue, a.max_jobs, until_idle=a.until_idle)
+        agent = start_kernel_agent(self.client, a.queue, a.max_jobs, until_idle=a.until_idle,
+                                   gpus=a.gpus)
         print(f"agent {agent.id} started in this kernel, serving "
               f"{', '.join(agent.queues) or 'all queues'} (max {agent.max_jobs} at once"
               f"{', until idle' if a.until_idle else ''}); stop it with %launch agent stop")

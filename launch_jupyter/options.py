@@ -77,10 +77,20 @@ CAPTURE = (
     opt("--env", action="append", default=[], metavar="NAME[=VALUE]",
         help="environment variable to capture (secret-looking names refused)"),
 )
+AFTER = opt("--after", action="append", default=[], metavar="ITEM",
+            help="start only once item ITEM has succeeded; cancelled if it fails or is "
+                 "cancelled (repeatable)")
+CONCURRENCY = opt("--concurrency", type=int, metavar="N",
+                  help="at most N of its items leased or running at once, across all agents "
+                       "(0: no limit)")
 AGENT = (
     opt("--queue", "-q", action="append", default=[],
         help="queue to serve (repeatable; default: all)"),
     opt("--max-jobs", type=int, default=1, help="concurrent runs (default 1)"),
+    opt("--gpus", metavar="0,1,2,3",
+        help="GPU indices this agent hands out to items of queues with gpus_per_item, as "
+             "CUDA_VISIBLE_DEVICES (default: CUDA_VISIBLE_DEVICES, else `nvidia-smi -L`, "
+             "else none; 'none' for none)"),
     opt("--until-idle", action="store_true",
         help="stop once its queues are empty and its runs are done"),
 )
@@ -101,7 +111,9 @@ OPERATIONS: tuple[Operation, ...] = (
         opt("--config", metavar="FILE.yaml",
             help="runner config: template with {{{{variables}}}}, their schema, admin options "
                  "(see docs/usage.md)"),
-        JSON)),
+        CONCURRENCY, JSON)),
+    Operation("queue update", "change a queue's settings", (
+        opt("name"), CONCURRENCY, JSON)),
     Operation("queue list", "list queues with item counts", (JSON,)),
     Operation("queue show", "show a queue", (opt("name"), JSON)),
     Operation("queue pause", "stop agents starting a queue's items", (opt("name"),)),
@@ -114,7 +126,7 @@ OPERATIONS: tuple[Operation, ...] = (
         opt("ref", nargs="?", metavar="JOB",
             help="NAME, NAME:vN, NAME:ALIAS or a .ipynb/.py path (captured first); in a "
                  "notebook the default is the notebook itself"),
-        JOB_NAME, QUEUE, PARAM, PRIORITY, TIMEOUT, SET, WAIT, JSON)),
+        JOB_NAME, QUEUE, PARAM, PRIORITY, TIMEOUT, SET, AFTER, WAIT, JSON)),
     Operation("sweep", "start a sweep of JOB from a W&B sweep config (--config), a grid or "
               "random points; prints the sweep id (and the first trials' item ids). "
               "`sweep show|stop|resume ID` (two words) shows, stops or resumes sweep ID", (
@@ -202,7 +214,7 @@ OPERATIONS: tuple[Operation, ...] = (
 
 #: Options of ``%%launch`` (a cell run as a job): the submit options but the job itself.
 CELL_OPTIONS = (opt("--name", help="job name (default: <notebook>-cell)"),
-                QUEUE, PARAM, PRIORITY, TIMEOUT, SET, WAIT)
+                QUEUE, PARAM, PRIORITY, TIMEOUT, SET, AFTER, WAIT)
 
 
 #: ``sweep show|stop|resume ID``: two positionals name an action on a sweep, one names a job.

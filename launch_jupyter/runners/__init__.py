@@ -67,6 +67,9 @@ def check_queue_config(runner: str, config: dict[str, Any], values: dict[str, An
     """What queue create and submit check: the runner exists and accepts ``config`` with
     these template ``values`` (their defaults when empty). Raises LaunchError."""
     cls = runner_class(runner)
+    if runner != "local" and "gpus_per_item" in config:
+        raise LaunchError(f"gpus_per_item is an option of local queues; a {runner} queue asks "
+                          "for GPUs with its template's gpus")
     if not values and config.get("variables"):
         from .templates import validate_template_values
 

@@ -46,6 +46,8 @@ class RunRequest:
     #: pinned requirements that differ from the environment (None: let the runner check)
     requirement_warnings: list[str] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: run-after: each upstream item id -> its outputs folder on the agent's machine
+    upstream: dict[str, str] = field(default_factory=dict)
 
 
 class Run(Protocol):
@@ -134,11 +136,14 @@ class AdoptingRunner(Runner, Protocol):
 
 
 def job_environment(request: RunRequest, output_dir: str,
-                    *layers: Mapping[str, Any]) -> dict[str, Any]:
+                    *layers: Mapping[str, Any],
+                    upstream: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The environment of a job: its captured variables, the agent's extra ones, then
     ``layers`` (a queue template's ``env``), then the ``LAUNCH_*`` variables (docs/architecture.md,
     "Runner environment") and ``PYTHONUNBUFFERED``, which nothing overrides.
-    ``LAUNCH_METRICS_FILE`` (where ``launch_jupyter.log`` writes) lies beside ``output_dir``."""
+    ``LAUNCH_METRICS_FILE`` (where ``launch_jupyter.log`` writes) lies beside ``output_dir``;
+    ``LAUNCH_UPSTREAM`` (JSON) maps each upstream item to ``upstream``'s folder of its
+    outputs as the job sees it (only for items submitted with ``--after``)."""
     env: dict[str, Any] = {**(request.job.spec.get("env") or {}), **request.extra_env}
     for layer in layers:
         env.update(layer)
@@ -153,6 +158,9 @@ def job_environment(request: RunRequest, output_dir: str,
                                               "metrics.jsonl"),
         "PYTHONUNBUFFERED": "1",
     })
+    if request.upstream:
+        env["LAUNCH_UPSTREAM"] = json.dumps(dict(upstream if upstream is not None
+                                                 else request.upstream), sort_keys=True)
     return env
 
 

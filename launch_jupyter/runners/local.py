@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import LaunchError
 from .base import RunRequest, job_environment
+from .gpus import gpus_per_item
 
 
 def materialize(files: list[tuple[str, bytes]], dest: Path) -> None:
@@ -50,7 +51,8 @@ def job_command(request: RunRequest, work: Path, run_dir: Path) -> list[str]:
 
 def local_environment(request: RunRequest, run_dir: Path) -> dict[str, str]:
     """The agent's environment under the job's (``base.job_environment``)."""
-    return {**os.environ, **job_environment(request, str(run_dir / "output"))}
+    return {**os.environ, **job_environment(request, str(run_dir / "output"),
+                                            upstream=request.upstream)}
 
 
 def _alive(pid: int) -> bool:
@@ -145,7 +147,9 @@ class LocalRunner:
 
     @classmethod
     def validate_queue_config(cls, config: dict[str, Any], values: dict[str, Any]) -> None:
-        """Every queue config suits a local queue (its template is not used)."""
+        """A local queue uses no template; its own options are checked here
+        (``gpus_per_item``: runners/gpus.py)."""
+        gpus_per_item(config)
 
     def check(self, queue_config: dict) -> None:
         """A local queue can always run here."""

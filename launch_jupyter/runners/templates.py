@@ -33,7 +33,7 @@ from ..errors import LaunchError, ParameterError, shown
 from ..jobs.schema import Violation, check
 
 CONFIG_KEYS = {"template", "variables", "admin", "image", "registry", "base_image",
-               "description"}
+               "description", "gpus_per_item", "environment"}
 VARIABLE_KEYS = {"type", "enum", "minimum", "maximum", "default", "description"}
 TYPES = {"integer", "number", "boolean", "string"}
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")

@@ -140,7 +140,8 @@ class QueuesHandler(LaunchHandler):
     @authorized(resource=QUEUE_ADMIN_RESOURCE)
     async def post(self) -> None:
         data = self.body({"name": (str,), "runner": (str,), "max_attempts": (int,),
-                          "timeout": (float, type(None)), "config": (dict,)}, ("name",))
+                          "timeout": (float, type(None)), "config": (dict,),
+                          "concurrency": (int, type(None))}, ("name",))
         queue = await self.call(self.manager.create_queue, **data)
         self.reply(queue, 201, f"queues/{queue['name']}")
 
@@ -152,6 +153,13 @@ class QueueHandler(LaunchHandler):
     @authorized
     async def get(self, name: str) -> None:
         self.reply(await self.call(self.manager.queue, name))
+
+    @web.authenticated
+    @authorized(resource=QUEUE_ADMIN_RESOURCE)
+    async def patch(self, name: str) -> None:
+        """Change the queue's settings (``concurrency``; null or 0: no limit)."""
+        data = self.body({"concurrency": (int, type(None))})
+        self.reply(await self.call(self.manager.update_queue, name, **data))
 
 
 class JobsHandler(LaunchHandler):
@@ -205,7 +213,9 @@ class ItemsHandler(LaunchHandler):
     async def post(self) -> None:
         data = self.body({"job": (str,), "queue": (str, type(None)),
                           "parameters": (dict, type(None)), "priority": (str, int, type(None)),
-                          "template_values": (dict, type(None))}, ("job",))
+                          "template_values": (dict, type(None)),
+                          "timeout": (float, type(None)), "after": (list, type(None))},
+                         ("job",))
         item = await self.call(self.manager.submit, data.pop("job"), **data)
         self.reply(item, 201, f"items/{item['id']}")
 

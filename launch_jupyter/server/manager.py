@@ -69,13 +69,19 @@ class LaunchManager:
         return self.launch.queue(name)
 
     def create_queue(self, name: str, *, runner: str = "local", max_attempts: int = 3,
-                     timeout: float | None = None, config: dict | None = None) -> dict:
+                     timeout: float | None = None, config: dict | None = None,
+                     concurrency: int | None = None) -> dict:
         """Create a queue; ``config`` is checked as ``queue create --config FILE`` checks it."""
         from ..runners.templates import validate_queue_config
 
         config = validate_queue_config(config, where="queue config")
         return self.launch.create_queue(name, runner=runner, max_attempts=max_attempts,
-                                        timeout=timeout, config=config)
+                                        timeout=timeout, config=config,
+                                        concurrency=concurrency)
+
+    def update_queue(self, name: str, **changes: int | None) -> dict:
+        """``queue update``: change the settings given (``concurrency``)."""
+        return self.launch.update_queue(name, **changes)
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -141,10 +147,13 @@ class LaunchManager:
 
     def submit(self, job: str, *, queue: str | None = None, parameters: dict | None = None,
                priority: str | int | None = None,
-               template_values: dict | None = None) -> dict:
-        """Put job ``job`` (``name``, ``name:vN``, ``name:alias``) on a queue; the new item."""
+               template_values: dict | None = None, timeout: float | None = None,
+               after: list | None = None) -> dict:
+        """Put job ``job`` (``name``, ``name:vN``, ``name:alias``) on a queue; the new item
+        (``after``: item ids it runs after)."""
         item = self.launch.submit(job, queue=queue, parameters=parameters or {},
-                                  priority=priority, template_values=template_values or {})
+                                  priority=priority, template_values=template_values or {},
+                                  timeout=timeout, after=after)
         return item.info(refresh=False)
 
     def results(self, *, sweep: str | None = None, queue: str | None = None,

@@ -560,11 +560,16 @@ class Launch:
     # -- agents -------------------------------------------------------------------------
 
     def agent(self, queues: Sequence[str] | None = None, *, max_jobs: int = 1,
-              until_idle: bool = False) -> Any:
-        """An Agent on this store (call ``.start()`` for a daemon thread or ``.run()``)."""
+              until_idle: bool = False, gpus: str | Sequence[int] | None = None) -> Any:
+        """An Agent on this store (call ``.start()`` for a daemon thread or ``.run()``).
+
+        ``gpus``: the GPU indices it hands to items of queues with ``gpus_per_item``
+        (``[0, 1]``, ``"0,1"``, ``"none"``); default: CUDA_VISIBLE_DEVICES, else
+        ``nvidia-smi -L``, else none."""
         from ..agent import Agent
 
-        return Agent(self.store, self.config, queues, max_jobs=max_jobs, until_idle=until_idle)
+        return Agent(self.store, self.config, queues, max_jobs=max_jobs, until_idle=until_idle,
+                     gpus=gpus)
 
     def agents(self) -> list[AgentRecord]:
         """Live agents with their heartbeats."""

@@ -24,8 +24,10 @@ def kernel_agent() -> Any:
 
 
 def start_kernel_agent(client: Any, queues: Sequence[str] = (), max_jobs: int = 1,
-                       until_idle: bool = False) -> Any:
-    """Start this kernel's agent (one per kernel) on ``client``'s store; returns it."""
+                       until_idle: bool = False, gpus: str | Sequence[int] | None = None
+                       ) -> Any:
+    """Start this kernel's agent (one per kernel) on ``client``'s store; returns it.
+    ``gpus``: the GPU indices it hands out (see ``Launch.agent``)."""
     global _agent, _atexit_registered
     with _lock:
         if kernel_agent() is not None:
@@ -34,7 +36,7 @@ def start_kernel_agent(client: Any, queues: Sequence[str] = (), max_jobs: int = 
                 f"{', '.join(_agent.queues) or 'all'}); stop it first with `%launch agent stop`"
             )
         agent = client.agent(list(queues) or None, max_jobs=max_jobs,
-                             until_idle=until_idle).start()
+                             until_idle=until_idle, gpus=gpus).start()
         if agent.error is not None:
             raise LaunchError(f"the agent stopped at once: {agent.error}")
         _agent = agent

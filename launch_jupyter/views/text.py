@@ -39,10 +39,18 @@ def queues_table(queues: Sequence[dict]) -> str:
 
 def queue_detail(q: dict) -> str:
     lines = [queues_table([q]),
-             f"max attempts: {q['max_attempts']}  timeout: {q['timeout'] or 'none'}"]
+             f"max attempts: {q['max_attempts']}  timeout: {q['timeout'] or 'none'}  "
+             f"concurrency: {q.get('concurrency') or 'no limit'}"]
     if q["config"]:
         lines.append("config: " + json.dumps(q["config"], indent=2))
     return "\n".join(lines)
+
+
+def queue_updated(q: dict) -> str:
+    """``queue update``: the queue's settings afterwards."""
+    limit = q.get("concurrency")
+    return (f"queue {q['name']}: " + (f"at most {limit} item(s) leased or running at once"
+                                      if limit else "no concurrency limit"))
 
 
 def jobs_table(jobs: Sequence[Any]) -> str:
@@ -182,6 +190,14 @@ def item_detail(item: dict) -> str:
              f"parameters: {json.dumps(item['parameters'], sort_keys=True)}"]
     if item["overrides"]:
         lines.append(f"overrides:  {json.dumps(item['overrides'], sort_keys=True)}")
+    if item.get("after"):
+        lines.append(f"after: {', '.join(item['after'])}")
+    if item.get("waiting_on"):
+        lines.append(f"waiting on: {', '.join(item['waiting_on'])} (starts once they "
+                     "succeeded)")
+    gpus = (item.get("run") or {}).get("gpus")
+    if gpus:
+        lines.append(f"GPUs: {','.join(map(str, gpus))} (CUDA_VISIBLE_DEVICES)")
     running = progress_line(item)
     if running:
         lines.append(f"progress: {running}")
