@@ -37,7 +37,11 @@ def _err(text: str) -> None:
 
 def job_create(client: Any, args: argparse.Namespace) -> int:
     job = client.create_job(args.path, name=args.name, alias=args.alias, include=args.include,
-                            kernel=args.kernel, mode=args.mode, env=args.env)
+                            kernel=args.kernel, mode=args.mode, env=args.env,
+                            strict=args.strict)
+    from .views.text import capture_warnings
+
+    _err(capture_warnings(job.warnings))  # stderr: stdout stays the ref (or JSON) for scripts
     if args.json:
         _print_json(job.to_json())
     else:

@@ -223,8 +223,11 @@ class LaunchMagics(Magics):
     # -- jobs and queues ------------------------------------------------------------------
 
     def _op_job_create(self, a: argparse.Namespace) -> None:
+        from .views.text import capture_warnings
+
         job = self.client.create_job(a.path, name=a.name, alias=a.alias, include=a.include,
-                                     kernel=a.kernel, mode=a.mode, env=a.env)
+                                     kernel=a.kernel, mode=a.mode, env=a.env, strict=a.strict)
+        print(capture_warnings(job.warnings), end="", file=sys.stderr)
         _print_json(job.to_json()) if a.json else print(job.ref)
 
     def _op_job_list(self, a: argparse.Namespace) -> None:

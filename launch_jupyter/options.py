@@ -99,6 +99,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("job create", "capture a notebook or script as a job version", (
         opt("path", help=".ipynb or .py file"),
         opt("--alias", help="move this alias to the captured version"),
+        opt("--strict", action="store_true",
+            help="refuse the capture when an import that always runs is neither installed "
+                 "nor covered by a %%pip install line"),
         *CAPTURE, JSON)),
     Operation("job list", "list jobs (newest version of each)", (JSON,)),
     Operation("job show", "show a job version", (REF, JSON)),

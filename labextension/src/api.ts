@@ -196,6 +196,10 @@ export interface Job {
   mode?: string | null;
   parameters: Record<string, unknown>;
   schema: JobSchema;
+  /** Imports neither installed at capture nor covered by a pip line. */
+  unresolved?: string[];
+  /** What the capture that answered this could not record (POST /jobs; empty when read). */
+  warnings?: string[];
 }
 
 export interface Agent {

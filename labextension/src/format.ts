@@ -2,7 +2,19 @@
  * How the sidebar words durations, ages, parameters and agent health.
  */
 
-import { Item, Meta, isTerminal } from './api';
+import { Item, Job, Meta, isTerminal } from './api';
+
+/** What the submit dialog says about a fresh capture: its warnings, or one line naming the
+ * unresolved imports when a server sends no warnings. */
+export function captureNotes(job: Pick<Job, 'warnings' | 'unresolved'>): string[] {
+  if (job.warnings && job.warnings.length > 0) {
+    return job.warnings;
+  }
+  const unresolved = job.unresolved ?? [];
+  return unresolved.length > 0
+    ? [`not installed at capture, so not required by the job: ${unresolved.join(', ')}`]
+    : [];
+}
 
 /** `12.3 s`, `3 min 05 s`, `2 h 04 min`; an em dash when unknown. */
 export function formatDuration(seconds: number | null | undefined): string {

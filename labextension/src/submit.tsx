@@ -9,6 +9,7 @@ import * as React from 'react';
 import { Item, Job, LaunchClient, Meta, Queue } from './api';
 import { SubmitChoice, initialChoice } from './choice';
 import { ParameterField, RawValue, collectParameters, fieldsFromJob, initialValue } from './schema';
+import { captureNotes } from './format';
 
 /** The dialog body: the form keeps its values in `choice`, read when the dialog closes. */
 class SubmitForm extends ReactWidget {
@@ -97,11 +98,19 @@ function SubmitFormView(props: FormProps): JSX.Element {
     why.unshift('pick a queue');
   }
   React.useEffect(() => props.onValidity(why));
+  const notes = captureNotes(props.job);
   return (
     <form className="jp-LaunchSubmit-form" onSubmit={e => e.preventDefault()}>
       <p className="jp-LaunchSubmit-job">
         Job <strong>{props.job.ref}</strong>
       </p>
+      {notes.length > 0 && (
+        <ul className="jp-LaunchSidebar-warning jp-LaunchSubmit-warnings" role="status">
+          {notes.map(note => (
+            <li key={note}>{note}</li>
+          ))}
+        </ul>
+      )}
       {props.errors.length > 0 && (
         <ul className="jp-LaunchSidebar-error" role="alert">
           {props.errors.map(e => (

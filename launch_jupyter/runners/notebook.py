@@ -24,6 +24,7 @@ from typing import Any
 from launch_jupyter.runners.progress import first_line
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+FALLBACK_KERNEL = "python3"  # ipykernel's own kernelspec: present wherever ipykernel is
 WRITE_EVERY = 0.5  # seconds: the executed notebook is rewritten at most this often mid-run
 
 
@@ -96,6 +97,37 @@ def _stream(msg: dict) -> None:
         sys.stderr.flush()
 
 
+def exit_status(value: str) -> int:
+    """The exit code of ``sys.exit(value)`` from the kernel's ``evalue`` text: 0 for nothing,
+    ``None`` or 0; N for an integer N (1 when it does not fit an exit code); 1 for a
+    message."""
+    text = value.strip()
+    if text in ("", "None"):
+        return 0
+    try:
+        code = int(text)
+    except ValueError:
+        return 1
+    return code if 0 <= code <= 255 else 1
+
+
+def kernel_or_fallback(kernel: str, nb: Any) -> str:
+    """``kernel``, or this runner's Python kernel when ``kernel`` is not installed here and
+    the notebook is Python (said in the log); a missing non-Python kernel fails at start."""
+    from jupyter_client.kernelspec import find_kernel_specs
+
+    if kernel in find_kernel_specs():
+        return kernel
+    meta = nb.get("metadata", {})
+    language = ((meta.get("kernelspec") or {}).get("language")
+                or (meta.get("language_info") or {}).get("name") or "python")
+    if not language.lower().startswith("python"):
+        return kernel
+    print(f"launch-jupyter: kernel {kernel!r} is not installed on this runner; running the "
+          f"notebook with its Python kernel ({FALLBACK_KERNEL})", file=sys.stderr, flush=True)
+    return FALLBACK_KERNEL
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="launch_jupyter.runners.notebook")
     parser.add_argument("--input", required=True)
@@ -130,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.get_running_loop().add_signal_handler(
                     signal.SIGTERM, on_term, signal.SIGTERM, None)
                 self.term_handled = True
-            if cell.cell_type != "code" or not cell.source.strip():
+            if (cell.cell_type != "code" or not cell.source.strip()
+                    or self.skip_cells_with_tag in cell.metadata.get("tags", [])):
                 return await super().async_execute_cell(cell, cell_index, *a, **kw)
             progress.start(cell_index, cell.source)
             try:
@@ -143,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             return super().output(outs, msg, display_id, cell_index)
 
     client = StreamingClient(
-        nb, kernel_name=args.kernel, timeout=None, allow_errors=False,
+        nb, kernel_name=kernel_or_fallback(args.kernel, nb), timeout=None, allow_errors=False,
         # The run is over once the last cell ran: no need to wait for a polite kernel exit.
         shutdown_kernel="immediate",
         # ipykernel warns about TCP transport on every start; keep real errors only.
@@ -182,6 +215,19 @@ def main(argv: list[str] | None = None) -> int:
         client.execute()
     except CellExecutionError as err:
         index = client.current_cell + 1
+        if err.ename == "SystemExit":  # papermill's convention: sys.exit(0) ends the run well
+            code = exit_status(err.evalue)
+            if code:
+                error = {"message": f"cell {index} called sys.exit({err.evalue}): exit code "
+                                    f"{code}", "stage": "execute", "cell": index,
+                         "ename": err.ename, "evalue": err.evalue}
+                with open(args.error_file, "w") as fh:
+                    json.dump(error, fh)
+            else:
+                print(f"launch-jupyter: cell {index} called sys.exit({err.evalue}): the run "
+                      "ends here, successfully", file=sys.stderr, flush=True)
+            write_output()
+            return code
         error = {
             "message": f"cell {index} raised {err.ename}: {err.evalue}",
             "stage": "execute", "cell": index, "ename": err.ename, "evalue": err.evalue,

@@ -174,7 +174,8 @@ class JobsHandler(LaunchHandler):
     @authorized
     async def post(self) -> None:
         data = self.body({"path": (str,), "name": (str, type(None)),
-                          "alias": (str, type(None)), "include": (list,)}, ("path",))
+                          "alias": (str, type(None)), "include": (list,), "strict": (bool,)},
+                         ("path",))
         include = data.pop("include", [])
         if not all(isinstance(p, str) for p in include):
             raise web.HTTPError(400, "Field 'include' must be a list of glob patterns (strings)")

@@ -126,12 +126,13 @@ class LaunchManager:
         return full
 
     def create_job(self, path: str, *, name: str | None = None, alias: str | None = None,
-                   include: Sequence[str] = ()) -> dict:
-        """Capture the notebook or script at ``path`` (under the root dir) as a job version."""
+                   include: Sequence[str] = (), strict: bool = False) -> dict:
+        """Capture the notebook or script at ``path`` (under the root dir) as a job version;
+        the answer's ``warnings`` say what the capture could not record."""
         source = self.resolve_path(path)
         return self.launch.create_job(source, name=name, alias=alias, include=include,
-                                      root=self.root_dir,
-                                      allow_hidden=self.allow_hidden).to_json()
+                                      root=self.root_dir, allow_hidden=self.allow_hidden,
+                                      strict=strict).to_json()
 
     # -- items --------------------------------------------------------------------------
 

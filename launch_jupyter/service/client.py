@@ -6,6 +6,7 @@ below it (docs/architecture.md). Everything is validated before anything is writ
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -81,12 +82,14 @@ class Launch:
         self, path: str | os.PathLike, *, name: str | None = None, alias: str | None = None,
         include: Sequence[str] = (), kernel: str | None = None, mode: str | None = None,
         env: Sequence[str] = (), root: str | os.PathLike | None = None,
-        allow_hidden: bool = False,
+        allow_hidden: bool = False, strict: bool = False,
     ) -> JobRecord:
         """Capture a notebook or script as a job version (unchanged content: same version).
 
         Included files and local modules must stay inside ``root`` (default: the file's
-        folder) and are never hidden files unless ``allow_hidden``.
+        folder) and are never hidden files unless ``allow_hidden``. ``strict`` refuses a
+        capture with unconditional unresolved imports. The record's ``warnings`` say what
+        the capture could not record.
         """
         from ..jobs import capture, validate_alias
 
@@ -94,14 +97,33 @@ class Launch:
             validate_alias(alias)
         captured = capture(path, name=name, include=include, kernel=kernel, mode=mode, env=env,
                            root=root, allow_hidden=allow_hidden)
+        if strict:
+            captured.refuse_unresolved()
         return self.add_captured(captured, alias=alias)
 
     def add_captured(self, captured: Any, *, alias: str | None = None) -> JobRecord:
-        """Store an already captured job (see ``launch_jupyter.jobs.capture``)."""
+        """Store an already captured job (see ``launch_jupyter.jobs.capture``); the record
+        carries the capture's warnings, and one more when a default name makes this a new
+        version of a job captured from another file."""
         files = [(f.path, f.sha256, f.content) for f in captured.files]
-        record, _created = self.store.add_job(captured.name, captured.digest, captured.spec(),
-                                              files, alias=alias)
-        return record
+        previous = self._latest(captured.name) if captured.default_name else None
+        record, created = self.store.add_job(captured.name, captured.digest, captured.spec(),
+                                             files, alias=alias)
+        warnings = list(captured.warnings)
+        other = previous.spec.get("source_path") if previous is not None else None
+        if created and other and other != captured.source_path:
+            warnings.append(
+                f"job {captured.name!r} was captured from {other}, not from "
+                f"{captured.source_path}: this capture became its version {record.ref}; give "
+                "--name to make it a job of its own")
+        return dataclasses.replace(record, warnings=tuple(warnings))
+
+    def _latest(self, name: str) -> JobRecord | None:
+        """The newest version of job ``name``, if there is one."""
+        try:
+            return self.store.get_job(name)
+        except NotFoundError:
+            return None
 
     def _job_filter(self, job: str | None) -> tuple[str | None, int | None]:
         """(name, version) of an item filter ``NAME``, ``NAME:vN`` or ``NAME:ALIAS``."""

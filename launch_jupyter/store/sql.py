@@ -98,6 +98,8 @@ class JobRecord:
     created_at: float
     created_by: str
     aliases: tuple[str, ...] = ()
+    #: what the capture that returned this record warned about (not stored: empty when read)
+    warnings: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -122,6 +124,9 @@ class JobRecord:
             "env": sorted(self.spec.get("env", {})),
             "files": self.spec.get("files", {}),
             "source_path": self.spec.get("source_path"),
+            "unresolved": self.spec.get("unresolved", []),
+            "unresolved_conditional": self.spec.get("unresolved_conditional", []),
+            "warnings": list(self.warnings),
         }
 
 

@@ -72,9 +72,20 @@ def job_detail(job: Any, data: dict) -> str:
         lines.append(f"  {key} = {prop.get('default')!r}  {json.dumps(extra)}")
     lines.append("requirements:" + ("" if data["requirements"] else " (none)"))
     lines += [f"  {req}" for req in data["requirements"]]
+    unresolved = data.get("unresolved") or []
+    if unresolved:  # imports the job does not require: neither installed nor pip-installed
+        conditional = set(data.get("unresolved_conditional") or [])
+        lines.append("unresolved imports (not installed at capture, no %pip install line):")
+        lines += [f"  {module}" + ("  (conditional)" if module in conditional else "")
+                  for module in unresolved]
     lines.append("files:")
     lines += [f"  {path}" for path in data["files"]]
     return "\n".join(lines)
+
+
+def capture_warnings(warnings: Sequence[str]) -> str:
+    """What a capture could not record, one ``warning:`` line each ("" for none)."""
+    return "".join(f"warning: {warning}\n" for warning in warnings)
 
 
 def items_table(items: Sequence[dict], *, total: int | None = None,
