@@ -113,5 +113,26 @@ def bounds(limit: Any, offset: Any, *, max_limit: int | None = None) -> tuple[in
     return limit, min(offset, MAX_ROWS)
 
 
+def retention(keep_days: Any, keep_last: Any) -> tuple[float | None, int | None]:
+    """``store vacuum``'s rules: ``keep_days`` a number of days >= 0, ``keep_last`` an
+    integer >= 0, at least one of them given (vacuum without a rule would keep nothing)."""
+    if keep_days is None and keep_last is None:
+        raise ParameterError("store vacuum needs a rule: --keep-days N (keep items that "
+                             "finished in the last N days) and/or --keep-last N (keep each "
+                             "queue's newest N finished items)")
+    if keep_days is not None:
+        if isinstance(keep_days, bool) or not isinstance(keep_days, (int, float)):
+            raise ParameterError(f"keep_days must be a number of days, got {shown(keep_days)}")
+        if not 0 <= keep_days < float("inf"):
+            raise ParameterError(f"keep_days must be 0 or more days, got {shown(keep_days)}")
+        keep_days = float(keep_days)
+    if keep_last is not None:
+        if isinstance(keep_last, bool) or not isinstance(keep_last, int):
+            raise ParameterError(f"keep_last must be an integer, got {shown(keep_last)}")
+        if keep_last < 0:
+            raise ParameterError(f"keep_last must be 0 or more, got {shown(keep_last)}")
+    return keep_days, keep_last
+
+
 __all__ = ["MAX_ATTEMPTS", "MAX_CONCURRENCY", "MAX_ROWS", "bounds", "concurrency", "item_ids",
-           "key", "max_attempts", "positive_timeout"]
+           "key", "max_attempts", "positive_timeout", "retention"]

@@ -136,5 +136,21 @@ class MetricPage(TypedDict):
     done: bool
 
 
+class VacuumReport(TypedDict):
+    """What ``store vacuum`` freed (or, with ``dry_run``, would free): finished items with
+    their logs, attempts, events and metrics, and their run folders on this host."""
+
+    dry_run: bool
+    keep_days: float | None
+    keep_last: int | None
+    items: int
+    #: items per queue
+    queues: dict[str, int]
+    log_bytes: int
+    run_folders: int
+    run_folder_bytes: int
+
+
 __all__ = ["AgentRecord", "Attempt", "CellTime", "ItemRecord", "JobRecord", "LogPage",
-           "MetricPage", "MetricPoint", "Page", "Progress", "QueueRecord"]
+           "MetricPage", "MetricPoint", "Page", "Progress", "QueueRecord",
+           "ScheduleRecord", "VacuumReport"]

@@ -323,8 +323,27 @@ def _v7(conn: sa.Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {items.name} ADD COLUMN schedule VARCHAR(63)")
 
 
+#: v8 indexes for large stores (100,000 items, 10 million log chunks): newest-first pages of
+#: one queue, state (with or without a queue), job or sweep read only the rows they show, and
+#: per-state counts read an index instead of the table. They attach to ``items``, so a store
+#: created at v8 or later has them from _v1.
+SCALE_INDEXES = (
+    sa.Index("ix_items_queue_id", items.c.queue, items.c.id),
+    sa.Index("ix_items_state_id", items.c.state, items.c.id),
+    sa.Index("ix_items_queue_state_id", items.c.queue, items.c.state, items.c.id),
+    sa.Index("ix_items_job_id", items.c.job_id, items.c.id),
+    sa.Index("ix_items_sweep_id", items.c.sweep_id, items.c.id),
+)
+
+
+def _v8(conn: sa.Connection) -> None:
+    """Indexes for newest-first paging and state counts on large stores."""
+    for index in SCALE_INDEXES:
+        index.create(conn, checkfirst=True)
+
+
 #: (version, migration) in the order they apply.
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1), (2, _v2), (3, _v3),
                                                                   (4, _v4), (5, _v5), (6, _v6),
-                                                                  (7, _v7)]
+                                                                  (7, _v7), (8, _v8)]
 LATEST_VERSION = MIGRATIONS[-1][0]

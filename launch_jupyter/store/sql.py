@@ -315,6 +315,8 @@ class Store:
 
     def migrate(self) -> int:
         """Apply pending migrations (idempotent, safe with concurrent openers)."""
+        if self.schema_version() == t.LATEST_VERSION:  # the usual case: no write lock taken
+            return t.LATEST_VERSION
         with self.write() as conn:
             if self.engine.dialect.name == "postgresql":
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7246327)")
@@ -1056,6 +1058,61 @@ class Store:
                     f"`jupyter launch cancel {item_id}`, then delete it"
                 )
             self._delete_items(conn, [item_id])
+
+    # -- retention (``jupyter launch store vacuum``) -----------------------------------------
+
+    def _removable(self) -> list:
+        """WHERE clauses of items retention may delete: finished, not a trial of a sweep that
+        still proposes trials (it learns from them), and no unfinished item runs after it."""
+        dependents = (sa.select(t.item_deps.c.item_id)
+                      .join(t.items, t.items.c.id == t.item_deps.c.item_id)
+                      .where(t.items.c.state.not_in(TERMINAL)))
+        waiting_on = sa.select(t.item_deps.c.upstream_id).where(
+            t.item_deps.c.item_id.in_(dependents.scalar_subquery()))
+        live_sweeps = sa.select(t.sweeps.c.id).where(t.sweeps.c.state == SWEEP_RUNNING)
+        return [t.items.c.state.in_(TERMINAL), t.items.c.id.not_in(waiting_on),
+                sa.or_(t.items.c.sweep_id.is_(None), t.items.c.sweep_id.not_in(live_sweeps))]
+
+    def expired_items(self, *, keep_days: float | None = None, keep_last: int | None = None,
+                      now: float | None = None) -> list[dict]:
+        """Finished items no retention rule keeps, oldest first: ``{id, queue, log_bytes}``.
+
+        ``keep_days``: keep those that finished less than this many days ago; ``keep_last``:
+        keep the newest this many finished items of each queue. An item either rule keeps
+        stays; with neither rule, nothing expires. Queued, leased and running items never do.
+        """
+        if keep_days is None and keep_last is None:
+            return []
+        now = time.time() if now is None else now
+        ended = sa.func.coalesce(t.items.c.finished_at, t.items.c.created_at)
+        rank = sa.func.row_number().over(partition_by=t.items.c.queue,
+                                         order_by=t.items.c.id.desc())
+        finished = (sa.select(t.items.c.id, t.items.c.queue, t.items.c.log_bytes,
+                              ended.label("ended"), rank.label("rank"))
+                    .where(t.items.c.state.in_(TERMINAL)).subquery())
+        query = sa.select(finished.c.id, finished.c.queue, finished.c.log_bytes).where(
+            finished.c.id.in_(sa.select(t.items.c.id).where(*self._removable())))
+        if keep_days is not None:
+            query = query.where(finished.c.ended < now - keep_days * 86400.0)
+        if keep_last is not None:
+            query = query.where(finished.c.rank > keep_last)
+        with self.read() as conn:
+            return [r._asdict() for r in conn.execute(query.order_by(finished.c.id)).all()]
+
+    def delete_expired(self, item_ids: Sequence[str], *, batch: int = 200) -> list[str]:
+        """Delete those of ``item_ids`` retention may still delete (see ``_removable``), with
+        their logs, attempts, events and metrics, a batch per transaction so agents are never
+        held up for long. Returns the ids deleted."""
+        deleted: list[str] = []
+        for start in range(0, len(item_ids), batch):
+            with self.write() as conn:
+                ids = conn.execute(sa.select(t.items.c.id).where(
+                    t.items.c.id.in_(list(item_ids[start:start + batch])),
+                    *self._removable())).scalars().all()
+                if ids:
+                    self._delete_items(conn, ids)
+            deleted.extend(ids)
+        return deleted
 
     # -- the agent's side ----------------------------------------------------------------
 
