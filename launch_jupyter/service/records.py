@@ -63,6 +63,8 @@ class ItemRecord(TypedDict):
     outputs: list[dict]
     requeued_from: str | None
     sweep_id: str | None
+    #: the cron schedule that made the item, else None
+    schedule: str | None
     submitted_by: str
     lease_owner: str | None
     run: dict
@@ -75,6 +77,10 @@ class ItemRecord(TypedDict):
     executed_notebook: str | None
     #: per metric of the latest attempt: {"last", "min", "max", "step", "count"}
     metrics: dict[str, dict[str, float]]
+    #: run-after: the items it runs after (``submit --after``), and while it is queued those
+    #: of them not yet succeeded (else [])
+    after: list[str]
+    waiting_on: list[str]
 
 
 class QueueRecord(TypedDict):
@@ -87,6 +93,38 @@ class QueueRecord(TypedDict):
     timeout: float | None
     config: dict
     counts: dict[str, int]
+    #: most items leased or running at once across all agents, or None (no limit)
+    concurrency: int | None
+
+
+class ScheduleRecord(TypedDict):
+    """A cron schedule, as ``jupyter launch schedule show NAME --json`` prints it."""
+
+    name: str
+    job: str
+    job_id: int
+    queue: str
+    cron: str
+    timezone: str
+    overrides: dict[str, Any]
+    parameters: dict[str, Any]
+    template_values: dict[str, Any]
+    priority: str
+    timeout: float | None
+    catch_up: bool
+    paused: bool
+    #: "active" or "paused"
+    state: str
+    #: ISO 8601 (UTC), and the same as epoch seconds
+    next_fire_at: str
+    next_fire_ts: float
+    last_fired_at: str | None
+    last_item: str | None
+    #: how many items it made (deleted ones no longer count)
+    items: int
+    created_by: str
+    created_at: str
+    updated_at: str
 
 
 class AgentRecord(TypedDict):
