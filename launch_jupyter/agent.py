@@ -517,6 +517,8 @@ class Agent:
             runner = self._runners[name] = get_runner(name)
         if hasattr(runner, "policy"):
             runner.policy = self.policy  # read at each use: the config may have changed
+        if hasattr(runner, "kernel_pool_size"):  # local: warm kernels (runners/kernelpool.py)
+            runner.kernel_pool_size = self.config.kernel_pool_size
         runner.prepare()  # e.g. the local fork server: ready before any lease is granted
         return runner
 

@@ -24,6 +24,7 @@ ENV_VARS = {
     "LAUNCH_JUPYTER_DEFAULT_QUEUE": "default_queue",
     "LAUNCH_JUPYTER_MAX_LOG_BYTES": "max_log_bytes",
     "LAUNCH_JUPYTER_AUTO_MIGRATE": "auto_migrate",
+    "LAUNCH_JUPYTER_KERNEL_POOL_SIZE": "kernel_pool_size",
     # the agent's policy (docs/security.md); lists are comma-separated
     "LAUNCH_JUPYTER_KUBECONFIG": "kubeconfig",
     "LAUNCH_JUPYTER_KUBERNETES_CONTEXT": "kubernetes_context",
@@ -74,6 +75,21 @@ class LaunchConfig(Configurable):
         50 * 1024 * 1024,
         help="Log bytes kept per attempt; beyond this the log is truncated with a marker.",
     ).tag(config=True)
+
+    kernel_pool_size = Int(
+        1,
+        help="Warm kernels an agent keeps for notebook runs on local queues, per kernelspec "
+        "(and environment) it ran in the last hour; each serves one run, then a new one "
+        "starts in the background. 0 turns the pool off.",
+    ).tag(config=True)
+
+    @validate("kernel_pool_size")
+    def _check_pool_size(self, proposal: Any) -> int:
+        from traitlets import TraitError
+
+        if proposal["value"] < 0:
+            raise TraitError("kernel_pool_size must be 0 (off) or a positive number of kernels")
+        return proposal["value"]
 
     # -- the agent's policy: what queue configs may make happen on this agent's host. It is
     # read from the agent's own config and environment, never from the store; a queue's

@@ -97,12 +97,13 @@ class LocalRun:
 class ForkServer:
     """The warm parent that forks supervisors (see ``forkserver.py``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, kernel_pool_size: int = 0) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "launch_jupyter.runners.forkserver"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
             start_new_session=True, close_fds=True,
-            env={**os.environ, "LAUNCH_FORKSERVER_PARENT": str(os.getpid())},
+            env={**os.environ, "LAUNCH_FORKSERVER_PARENT": str(os.getpid()),
+                 "LAUNCH_FORKSERVER_KERNEL_POOL": str(kernel_pool_size)},
         )
         assert self.proc.stdout is not None
         if self.proc.stdout.readline().strip() != b"ready":
@@ -122,6 +123,7 @@ class ForkServer:
         return self.proc.poll() is None
 
     def close(self) -> None:
+        """Close the server's pipes and wait for it: it drains its warm kernels first."""
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
                 try:
@@ -144,6 +146,9 @@ class LocalRunner:
     def __init__(self, use_fork_server: bool = True) -> None:
         self.use_fork_server = use_fork_server and sys.platform.startswith("linux")
         self._server: ForkServer | None = None
+        #: warm kernels per (kernelspec, environment) seen in the last hour, kept by the
+        #: fork server (runners/kernelpool.py); the agent sets it from its config
+        self.kernel_pool_size = 0
 
     @classmethod
     def validate_queue_config(cls, config: dict[str, Any], values: dict[str, Any]) -> None:
@@ -163,7 +168,7 @@ class LocalRunner:
         """Start the fork server now, so a lease granted next is not spent waiting for it."""
         if self.use_fork_server and (self._server is None or not self._server.alive()):
             try:
-                self._server = ForkServer()
+                self._server = ForkServer(self.kernel_pool_size)
             except OSError:
                 self.use_fork_server = False
 

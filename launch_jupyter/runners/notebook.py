@@ -128,7 +128,16 @@ def kernel_or_fallback(kernel: str, nb: Any) -> str:
     return FALLBACK_KERNEL
 
 
-def main(argv: list[str] | None = None) -> int:
+def kernel_arguments() -> list[str]:
+    """The kernel's extra command-line arguments (the pool starts its kernels with them too).
+    ipykernel warns about TCP transport on every start; keep real errors only."""
+    return ["--IPKernelApp.log_level="
+            + os.environ.get("LAUNCH_JUPYTER_KERNEL_LOG_LEVEL", "ERROR")]
+
+
+def main(argv: list[str] | None = None, kernel: Any = None) -> int:
+    """Execute the notebook; ``kernel``: a started (manager, client) pair to run it on
+    instead of starting one (a warm kernel from ``runners/kernelpool.py``)."""
     parser = argparse.ArgumentParser(prog="launch_jupyter.runners.notebook")
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
@@ -179,13 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         nb, kernel_name=kernel_or_fallback(args.kernel, nb), timeout=None, allow_errors=False,
         # The run is over once the last cell ran: no need to wait for a polite kernel exit.
         shutdown_kernel="immediate",
-        # ipykernel warns about TCP transport on every start; keep real errors only.
-        extra_arguments=[
-            "--IPKernelApp.log_level="
-            + os.environ.get("LAUNCH_JUPYTER_KERNEL_LOG_LEVEL", "ERROR")
-        ],
+        extra_arguments=kernel_arguments(),
         resources={"metadata": {"path": os.getcwd()}},
     )
+    if kernel is not None:  # nbclient skips its own start for a manager that has a kernel
+        client.km, client.kc = kernel
 
     def write_output() -> None:
         os.makedirs(os.path.dirname(args.output), exist_ok=True)

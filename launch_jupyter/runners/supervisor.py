@@ -18,7 +18,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 from launch_jupyter.errors import StoreFullError
 from launch_jupyter.runners.base import MAX_HELD_POINTS, capped, outcome
@@ -64,46 +65,61 @@ def _kill_group(pid: int, sig: int) -> None:
 NOTEBOOK_MODULE = "launch_jupyter.runners.notebook"
 
 
+def fork_job(parent: int, body: Callable[[], int], close: tuple[int, ...] = ()
+             ) -> tuple[int, BinaryIO]:
+    """Fork a job process: its own process group, dead with the supervisor ``parent``,
+    stdin on /dev/null, stdout and stderr on a pipe; it runs ``body()`` and exits with its
+    code. Returns (pid, the pipe's read end). ``close``: descriptors the job must not keep."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the job: never returns
+        code = 1
+        try:
+            for fd in (read_fd, *close):
+                os.close(fd)
+            _child_setup(parent)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(write_fd, 1)
+            os.dup2(write_fd, 2)
+            sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+            sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+            for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)
+            code = body()
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    os.close(write_fd)
+    return pid, os.fdopen(read_fd, "rb", buffering=0)
+
+
+def run_notebook(args: list[str], cwd: str, env: dict[str, str],
+                 kernel: Any = None) -> int:
+    """The notebook executor's body in a forked job: the run's folder and environment, then
+    ``runners/notebook.py`` (on a warm ``kernel`` from the pool when one is given)."""
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    from launch_jupyter.runners import notebook
+
+    return notebook.main(args, kernel=kernel)
+
+
 class ForkedJob:
     """A job process forked from the supervisor (the Popen subset the supervisor uses)."""
 
     def __init__(self, args: list[str], cwd: str, env: dict[str, str], parent: int) -> None:
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the job: never returns
-            code = 1
-            try:
-                os.close(read_fd)
-                _child_setup(parent)
-                null = os.open(os.devnull, os.O_RDONLY)
-                os.dup2(null, 0)
-                os.dup2(write_fd, 1)
-                os.dup2(write_fd, 2)
-                os.chdir(cwd)
-                os.environ.clear()
-                os.environ.update(env)
-                sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
-                sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
-                for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGCHLD):
-                    signal.signal(sig, signal.SIG_DFL)
-                from launch_jupyter.runners import notebook
-
-                code = notebook.main(args)
-            except SystemExit as exit_:
-                code = exit_.code if isinstance(exit_.code, int) else 1
-            except BaseException:
-                import traceback
-
-                traceback.print_exc()
-            finally:
-                try:
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                finally:
-                    os._exit(code)
-        os.close(write_fd)
-        self.pid = pid
-        self.stdout = os.fdopen(read_fd, "rb", buffering=0)
+        self.pid, self.stdout = fork_job(parent, lambda: run_notebook(args, cwd, env))
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
@@ -128,8 +144,11 @@ class ForkedJob:
 
 
 class Supervisor:
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict, pooled: Any = None) -> None:
         self.spec = spec
+        #: a notebook executor forked before the run came, with a warm kernel
+        #: (``kernelpool.PooledJob``), or None
+        self.pooled = pooled
         self.item_id: str = spec["item_id"]
         self.token: str = spec["token"]
         self.attempt: int = spec["attempt"]
@@ -162,11 +181,21 @@ class Supervisor:
         self.progress = ProgressTail(None)
         self.clock = CellClock()
         self.executed: str | None = None  # the executed notebook's path, written per cell
+        #: an isolated run (runners/envs.py): the command building its environment, run
+        #: first as the phase ``building``; the environment's shared lock while the job runs
+        self.build: list[str] | None = spec.get("build")
+        self.env_hold: int | None = None
 
     # -- start --------------------------------------------------------------------------
     def spawn(self) -> None:
         parent = os.getpid()
         command = self.spec["command"]
+        if self.build is not None:
+            command = self.build
+        elif self.spec.get("env_path"):
+            from launch_jupyter.runners.envs import hold
+
+            self.env_hold = hold(self.spec["env_path"])
         if command[1:3] == ["-m", NOTEBOOK_MODULE]:
             self.executed = command[command.index("--output") + 1]
             if self.spec.get("progress", True):  # off only to measure what it costs
@@ -175,8 +204,10 @@ class Supervisor:
         if command[1:3] == ["-m", NOTEBOOK_MODULE] and self.spec.get("fork_executor", True):
             # Notebook mode: fork instead of starting a new Python; nbclient is already
             # imported here (the fork server warmed it), which saves ~0.4 s per run.
-            self.proc = ForkedJob(command[3:], self.spec["cwd"], self.spec["env"], parent)
+            self.proc = self._executor(command[3:], parent)
         else:
+            if self.pooled is not None:
+                self.pooled.close()
             self.proc = subprocess.Popen(
                 command, cwd=self.spec["cwd"], env=self.spec["env"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -184,6 +215,16 @@ class Supervisor:
             )
         self.started = time.monotonic()
         threading.Thread(target=self._read_output, daemon=True).start()
+
+    def _executor(self, args: list[str], parent: int) -> ForkedJob:
+        """The pooled executor when there is one that takes the run, else a fresh fork."""
+        if self.pooled is not None:
+            try:
+                self.pooled.hand_out(args, self.spec["cwd"], self.spec["env"])
+                return self.pooled
+            except OSError:  # it died while waiting: start the run the usual way
+                self.pooled.close()
+        return ForkedJob(args, self.spec["cwd"], self.spec["env"], parent)
 
     def _read_output(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -295,6 +336,8 @@ class Supervisor:
             _say(f"supervisor: cannot open the store: {err}")
             return 3
         self._preamble()
+        if self.build is not None:
+            self._phase("building")
         threading.Thread(target=self._watchdog, daemon=True).start()
         next_renew = time.monotonic()  # renew at once: the agent's grant may be old already
         next_check = next_renew + CHECK_EVERY
@@ -343,6 +386,8 @@ class Supervisor:
                         why += self.cancelled_by()
                     self.log_line(f"[launch-jupyter: {why}; stopping the job]")
                 self.stop_job()
+            if exited and self.build is not None and self._built():
+                continue
             if exited:
                 break
             if self.reader_done.is_set():
@@ -356,6 +401,25 @@ class Supervisor:
             self.flush_retrying()
             return 6  # leave the item to lease recovery
         return self.finish()
+
+    def _phase(self, phase: str) -> None:
+        try:
+            self.store.update_run_info(self.item_id, self.token, phase=phase)
+        except Exception as err:  # only what the item shows: never stop the run over it
+            _say(f"supervisor: could not record phase {phase}: {err}")
+
+    def _built(self) -> bool:
+        """The environment build ended: start the job if it succeeded (True); else the item
+        fails with the build's error (error.json) or ends as cancelled (False)."""
+        assert self.proc is not None
+        if self.proc.returncode != 0 or self.stop_reason is not None:
+            return False
+        self.build = None
+        self.reader_done.clear()
+        self.spawn()
+        self._phase("running")
+        threading.Thread(target=self._watchdog, daemon=True).start()
+        return True
 
     def _watchdog(self) -> None:
         """Fencing: kill the job when the lease could not be renewed for most of a ttl.
@@ -523,7 +587,8 @@ def warm_up() -> None:
     import launch_jupyter.store.wakeup  # noqa: F401
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, pooled: Any = None) -> int:
+    """Supervise the run of the spec file ``argv[0]``; ``pooled``: see ``Supervisor``."""
     argv = sys.argv[1:] if argv is None else argv
     with open(argv[0]) as fh:
         spec = json.load(fh)
@@ -531,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         os.unlink(argv[0])
     except OSError:
         pass
-    return Supervisor(spec).run()
+    return Supervisor(spec, pooled).run()
 
 
 if __name__ == "__main__":
