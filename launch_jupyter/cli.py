@@ -14,8 +14,10 @@ from .errors import LaunchError, ParameterError
 
 EPILOG = """\
 Store: --store URL > LAUNCH_JUPYTER_STORE > jupyter_launch_config.py > the SQLite file in
-<jupyter data dir>/launch/launch.db. Names of jobs, queues and aliases use letters, digits,
-'-', '_' and '.', start with a letter or digit, and are at most 63 characters.
+<jupyter data dir>/launch/launch.db. Or a Jupyter server's REST API instead of a store:
+--server URL --token T (LAUNCH_JUPYTER_SERVER, LAUNCH_JUPYTER_TOKEN; flags win).
+Names of jobs, queues and aliases use letters, digits, '-', '_' and '.', start with a
+letter or digit, and are at most 63 characters.
 """
 
 
@@ -396,6 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--store", metavar="URL", default=argparse.SUPPRESS,
                         help="store URL (default: LAUNCH_JUPYTER_STORE or the embedded SQLite)")
+    common.add_argument("--server", metavar="URL", default=argparse.SUPPRESS,
+                        help="a Jupyter server with the launch extension, used through its "
+                             "REST API instead of a store (default: LAUNCH_JUPYTER_SERVER)")
+    common.add_argument("--token", metavar="T", default=argparse.SUPPRESS,
+                        help="the server's token (default: LAUNCH_JUPYTER_TOKEN)")
     parser = argparse.ArgumentParser(
         prog="jupyter launch", description="Jobs, queues and agents for notebooks.",
         epilog=EPILOG, parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -416,9 +423,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        from .service import Launch
+        from .service.remote import client_for
 
-        client = Launch(getattr(args, "store", None))
+        client = client_for(getattr(args, "store", None), getattr(args, "server", None),
+                            getattr(args, "token", None))
         return COMMANDS[args.op](client, args)
     except LaunchError as err:
         print(f"error: {err}", file=sys.stderr)

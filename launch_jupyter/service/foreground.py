@@ -32,20 +32,29 @@ def run_foreground(client: Launch, job: JobRecord, *, queue: str | None = None,
         if on_start is not None:
             on_start(item)
         if agent.launch(item.info()) is not None:
-            final = None
-            while final is None:
-                try:
-                    # Runs that do not renew their own lease (docker) rely on us meanwhile.
-                    final = client.follow(item.id, write or (lambda _text: None),
-                                          tick=agent.renew_held_runs, on_progress=on_progress)
-                except KeyboardInterrupt:
-                    if on_interrupt is not None:
-                        on_interrupt()
-                    client.cancel(item.id)
+            # Runs that do not renew their own lease (docker) rely on us meanwhile.
+            follow_to_end(client, item.id, write=write, tick=agent.renew_held_runs,
+                          on_interrupt=on_interrupt, on_progress=on_progress)
     finally:
         agent.close()
     item.info()
     return item
 
 
-__all__ = ["run_foreground"]
+def follow_to_end(client: Launch, item_id: str, *, write: Callable[[str], Any] | None = None,
+                  tick: Callable[[], Any] | None = None,
+                  on_interrupt: Callable[[], Any] | None = None,
+                  on_progress: Callable[[Any], Any] | None = None) -> Any:
+    """Follow the item's log until it is finished (the final item); Ctrl-C cancels it and
+    keeps following, so the run's end is still shown."""
+    while True:
+        try:
+            return client.follow(item_id, write or (lambda _text: None), tick=tick,
+                                 on_progress=on_progress)
+        except KeyboardInterrupt:
+            if on_interrupt is not None:
+                on_interrupt()
+            client.cancel(item_id)
+
+
+__all__ = ["follow_to_end", "run_foreground"]

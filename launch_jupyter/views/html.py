@@ -56,6 +56,11 @@ def item_card_html(item: dict, *, log_tail: str | None = None) -> str:
         rows.append(("sweep", esc(item["sweep_id"])))
     if item.get("requeued_from"):
         rows.append(("requeued from", esc(item["requeued_from"])))
+    gpus = (item.get("run") or {}).get("gpus")
+    if gpus:
+        rows.append(("GPUs", esc(",".join(map(str, gpus)))))
+    if item.get("waiting_on"):
+        rows.append(("waiting on", esc(", ".join(item["waiting_on"]))))
     if item.get("warning"):
         rows.append(("warning", f"<span style='color:#b45309'>{esc(item['warning'])}</span>"))
     if item.get("error"):
