@@ -122,6 +122,16 @@ class CapturedJob:
             "lock": (self.lock or {}).get("hash"),
         }
 
+    def refuse_unresolved(self) -> None:
+        """Raise CaptureError when an import that always runs is unresolved (``--strict``)."""
+        missing = [m for m in self.unresolved if m not in self.unresolved_conditional]
+        if missing:
+            raise CaptureError(
+                f"strict capture refused: {self.source_path} imports {', '.join(missing)}, "
+                f"which {'is' if len(missing) == 1 else 'are'} not installed here and no %pip "
+                "install line covers; install them before capturing, add %pip install lines to "
+                "the notebook, or import them under try/except ImportError")
+
     def canonical(self) -> bytes:
         """Canonical JSON of what determines a run (not the name, source path or warnings)."""
         return json.dumps(self._determining(), sort_keys=True, separators=(",", ":")).encode()
