@@ -8,6 +8,7 @@ CUDA_VISIBLE_DEVICES they saw, and when they ran) prove the assignment.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from launch_jupyter.api import Launch
 from launch_jupyter.errors import LaunchError
 from launch_jupyter.runners.gpus import GpuPool, detect_gpus, gpus_per_item, parse_gpus
+from launch_jupyter.views.html import item_card_html
 from tests.conftest import CLI, wait_for, write_script
 
 MARKING = """
@@ -83,6 +85,8 @@ def test_agent_gives_overlapping_items_disjoint_gpus(client: Launch, cli: CLI,
     assert at_once == 3  # all three GPUs were used at once, never more
     shown = cli("show", ids[0], check=True).stdout
     assert f"GPUs: {next(iter(seen[ids[0]]['gpus']))} (CUDA_VISIBLE_DEVICES)" in shown
+    card = item_card_html(client.item_info(ids[0]))  # the panel's item card
+    assert re.search(rf"GPUs</th><td [^>]*>{next(iter(seen[ids[0]]['gpus']))}</td>", card)
 
 
 def test_agent_never_claims_an_item_needing_more_gpus_than_it_has(
