@@ -32,6 +32,12 @@ class ConflictError(LaunchError):
     http_status = 409
 
 
+class AuthError(LaunchError):
+    """A server refused the client's credentials (a wrong or missing token)."""
+
+    http_status = 403
+
+
 class ParameterError(LaunchError):
     """A parameter override is unknown, malformed, of the wrong type or out of bounds."""
 

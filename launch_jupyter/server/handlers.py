@@ -192,6 +192,20 @@ class JobHandler(LaunchHandler):
         self.reply(await self.call(self.manager.job_versions, name))
 
 
+class JobVersionsHandler(LaunchHandler):
+    """``/launch/api/jobs/{name}/versions``: store a job a client captured (its spec and files),
+    as is, after checking its shape, size, file hashes and digest (the remote client's upload;
+    docs/team.md). Same content as a stored version: that version."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        data = self.body({"spec": (dict,), "files": (list,), "alias": (str, type(None))},
+                         ("spec", "files"))
+        job = await self.call(self.manager.upload_job, name, data)
+        self.reply(job, 201, f"jobs/{job['name']}")
+
+
 class ItemsHandler(LaunchHandler):
     """``/launch/api/items``: list items (filters, paging); submit a job to a queue."""
 
@@ -441,6 +455,7 @@ ROUTES: list[tuple[str, type[LaunchHandler]]] = [
     (f"queues/{_NAME}", QueueHandler),
     ("jobs", JobsHandler),
     (f"jobs/{_NAME}", JobHandler),
+    (f"jobs/{_NAME}/versions", JobVersionsHandler),
     ("items", ItemsHandler),
     (f"items/{_ITEM}", ItemHandler),
     (f"items/{_ITEM}/cancel", CancelHandler),

@@ -134,6 +134,17 @@ class LaunchManager:
                                       root=self.root_dir, allow_hidden=self.allow_hidden,
                                       strict=strict).to_json()
 
+    def upload_job(self, name: str, body: dict) -> dict:
+        """Store the job a client captured and uploaded (``jobs.upload.pack``), as is, once
+        its shape, size, file hashes and digest check out; the stored version."""
+        from ..jobs import validate_alias
+        from ..jobs.upload import unpack
+
+        alias = body.get("alias")
+        if alias is not None:
+            validate_alias(alias)
+        return self.launch.add_captured(unpack(body, name=name), alias=alias).to_json()
+
     # -- items --------------------------------------------------------------------------
 
     def items(self, *, state: Sequence[str] | None = None, queue: str | None = None,

@@ -41,11 +41,28 @@ class Launch:
     keyword arguments set LaunchConfig traits (``lease_ttl=5``, ``cancel_grace=2``...).
     """
 
+    def __new__(cls, store: str | None = None, *args: Any, **kwargs: Any) -> Launch:
+        # An http(s) URL names a server, not a store: its client speaks REST (service/remote).
+        if cls is Launch and isinstance(store, str) and \
+                store.lower().startswith(("http://", "https://")):
+            from .remote import RemoteLaunch
+
+            return super().__new__(RemoteLaunch)
+        return super().__new__(cls)
+
     def __init__(
         self, store: str | None = None, *, config: LaunchConfig | None = None, **settings: Any
     ) -> None:
         self.config = config or LaunchConfig.load(store=store, **settings)
         self._store: Store | None = None
+
+    @classmethod
+    def connect(cls, url: str, *, token: str | None = None, **options: Any) -> Launch:
+        """A client of the Jupyter server at ``url`` (its REST API) with ``token`` (default
+        LAUNCH_JUPYTER_TOKEN); ``options``: see ``service.remote.RemoteLaunch``."""
+        from .remote import RemoteLaunch
+
+        return RemoteLaunch(url, token=token, **options)
 
     @property
     def store(self) -> Store:
@@ -575,7 +592,7 @@ class Launch:
                 write(point)
             cursor = page["next"]
             if page["done"]:
-                return self.store.get_item(item_id)
+                return self.item_info(item_id)
             if len(page["points"]) < METRIC_PAGE:
                 time.sleep(interval)
 
@@ -639,11 +656,24 @@ def _cursor(value: Any, name: str) -> int:
 
 
 _DEFAULT: dict[str, Launch] = {}
+_CONNECTED: list[Launch] = []  # the server `connect_default` chose, if any
+
+
+def connect_default(url: str, *, token: str | None = None) -> Launch:
+    """Make the server at ``url`` this process's default client (``%launch connect``),
+    after one request that proves the URL and the token work."""
+    client = Launch.connect(url, token=token)
+    client.meta()
+    _CONNECTED[:] = [client]
+    return client
 
 
 def default_client() -> Launch:
-    """A shared client on the configured store (one per store URL in this process)."""
-    url = LaunchConfig.load().store
+    """A shared client on the configured store (one per store URL in this process), or the
+    server ``%launch connect`` or LAUNCH_JUPYTER_SERVER names."""
+    if _CONNECTED:
+        return _CONNECTED[0]
+    url = os.environ.get("LAUNCH_JUPYTER_SERVER") or LaunchConfig.load().store
     client = _DEFAULT.get(url)
     if client is None:
         client = _DEFAULT[url] = Launch(url)
@@ -655,4 +685,5 @@ def connect(store: str | None = None) -> Launch:
     return Launch(store)
 
 
-__all__ = ["Launch", "LaunchError", "connect", "default_client", "is_job_file"]
+__all__ = ["Launch", "LaunchError", "connect", "connect_default", "default_client",
+           "is_job_file"]

@@ -83,7 +83,7 @@ class Item:
     def info(self, refresh: bool = True) -> dict:
         """The item as ``jupyter launch show --json`` prints it."""
         if refresh or self._data is None:
-            self._data = self.client.store.get_item(self.id)
+            self._data = self.client.item_info(self.id)
         return self._data
 
     @property
