@@ -115,6 +115,9 @@ class KubernetesRun(HeldRun):
             self._fail(f"kubernetes runner error: {type(err).__name__}: {err}", "run")
         finally:
             self.runner._untrack(self)
+            # The run is over (recorded, fenced or let go): its log readers stop too, instead
+            # of reconnecting to a pod nobody follows any more.
+            self.detached.set()
 
     def _create(self) -> bool:
         from kubernetes.client.exceptions import ApiException
