@@ -6,6 +6,7 @@ start and end marks to one file, so the order is proved from what the jobs did.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -249,3 +250,36 @@ def test_launch_upstream_is_set_only_for_items_with_upstreams(
     assert run_to_end(client, after).state == "succeeded"
     upstream = json.loads(json.loads(seen.read_text()))
     assert upstream == {item.id: os.path.join(item.info()["run"]["run_dir"], "output")}
+
+
+@pytest.mark.parametrize("has_code", [True, False])
+def test_kubernetes_job_gets_its_upstream_outputs_in_the_work_dir(
+        client: Launch, tmp_path: Path, has_code: bool) -> None:
+    """The upstream outputs travel in the attempt's ConfigMap into ``<work dir>/upstream``."""
+    from launch_jupyter.runners.base import RunRequest
+    from launch_jupyter.runners.kubernetes import plan_manifests
+
+    outputs = tmp_path / "a-run" / "output"
+    (outputs / "data").mkdir(parents=True)
+    (outputs / "data" / "rows.csv").write_text("1,2\n")
+    path = write_script(tmp_path, "train.py", "print('hi')\n")
+    job = client.create_job(path)
+    request = RunRequest(item={"id": "01B", "queue": "q", "parameters": {}}, job=job,
+                         files=client.store.job_files(job.id), token="t", attempt=1,
+                         run_dir=tmp_path, store_url="", lease_ttl=30, cancel_grace=5,
+                         max_log_bytes=1000, agent_id="a", upstream={"01A": str(outputs)})
+    manifest, configmap = plan_manifests(request, {"namespace": "ml"}, {}, "reg/x:1",
+                                         has_code=has_code, generated=True)
+    pod = manifest["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    work = "/launch/job" if has_code else "/launch/src/job"
+    assert json.loads(env["LAUNCH_UPSTREAM"]) == {"01A": f"{work}/upstream/01A"}
+    mounted = {}
+    for volume in pod["volumes"]:
+        mount = next((m for m in container["volumeMounts"] if m["name"] == volume["name"]),
+                     None)
+        for entry in (volume.get("configMap") or {}).get("items", []):
+            mounted[f"{mount['mountPath']}/{entry['path']}"] = entry["key"]
+    key = mounted[f"{work}/upstream/01A/data/rows.csv"]
+    assert base64.b64decode(configmap["binaryData"][key]) == b"1,2\n"

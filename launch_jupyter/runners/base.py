@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from ..errors import LaunchError
+
 log = logging.getLogger("launch_jupyter.runners")
 
 MAX_HELD_POINTS = 1_000_000  # metric points kept while the store is away
@@ -162,6 +164,28 @@ def job_environment(request: RunRequest, output_dir: str,
         env["LAUNCH_UPSTREAM"] = json.dumps(dict(upstream if upstream is not None
                                                  else request.upstream), sort_keys=True)
     return env
+
+
+#: run-after in a container: the upstream items' outputs are unpacked into the work dir's
+#: ``upstream/<item id>/`` folder
+UPSTREAM_DIR = "upstream"
+
+
+def upstream_files(request: RunRequest) -> list[tuple[str, bytes]]:
+    """Run-after for runners whose jobs cannot see the agent's folders (containers): each
+    upstream item's output files as (``<item id>/<path>``, content), read from its outputs
+    folder on the agent's machine (LaunchError naming a folder that cannot be read)."""
+    found: list[tuple[str, bytes]] = []
+    for item_id, folder in sorted(request.upstream.items()):
+        root = Path(folder)
+        try:
+            paths = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+            found += [(f"{item_id}/{p.relative_to(root).as_posix()}", p.read_bytes())
+                      for p in paths]
+        except OSError as err:
+            raise LaunchError(f"cannot read the outputs of upstream item {item_id} in "
+                              f"{folder}: {err.strerror}") from None
+    return found
 
 
 def outcome(stop_reason: str | None, exit_code: int | None, timeout: float | None,

@@ -28,7 +28,15 @@ from typing import Any
 
 from ..errors import LaunchError
 from . import build
-from .base import HeldRun, RunRequest, StoreConnections, job_environment, outcome
+from .base import (
+    UPSTREAM_DIR,
+    HeldRun,
+    RunRequest,
+    StoreConnections,
+    job_environment,
+    outcome,
+    upstream_files,
+)
 from .metrics import MarkerSplitter, raw_overlap
 from .policy import AgentPolicy
 from .templates import render
@@ -277,6 +285,10 @@ class DockerRun(HeldRun):
             uploads += [(f"launch/lib/{p}", c) for p, c in build.support_files()]
             dirs = [("launch", 0o777), ("launch/job", 0o777), ("launch/output", 0o777),
                     ("launch/executed", 0o777), ("launch/run", 0o755)]
+        # Run-after: the upstream items' outputs, unpacked into the work dir (upstream/ID/).
+        upstream = {i: f"{build.JOB_DIR}/{UPSTREAM_DIR}/{i}" for i in request.upstream}
+        uploads += [(f"{build.JOB_DIR.lstrip('/')}/{UPSTREAM_DIR}/{path}", content)
+                    for path, content in upstream_files(request)]
         labels = {
             **self.options.pop("_labels", {}),
             f"{LABEL}.item": self.item_id,
@@ -287,7 +299,8 @@ class DockerRun(HeldRun):
             f"{LABEL}.mode": mode,
             f"{LABEL}.executed": executed,
         }
-        environment = {**job_environment(request, build.OUTPUT_DIR, self.options.pop("_env", {})),
+        environment = {**job_environment(request, build.OUTPUT_DIR, self.options.pop("_env", {}),
+                                         upstream=upstream),
                        "PYTHONPATH": build.LIB_DIR}
         from docker.errors import APIError
 

@@ -15,7 +15,7 @@ from typing import Any
 from ...errors import LaunchError
 from ...jobs.secrets import looks_like_secret
 from .. import build
-from ..base import RunRequest, job_environment
+from ..base import UPSTREAM_DIR, RunRequest, job_environment, upstream_files
 from ..metrics import metrics_marker
 from .outputs import KEY_VAR, new_output_key
 
@@ -353,17 +353,33 @@ def plan_manifests(request: RunRequest, template: Mapping, admin: Mapping, image
                "--metrics-marker", metrics_marker(item["id"], request.attempt),
                "--dir", build.OUTPUT_DIR, "--dir", build.EXECUTED_DIR, "--", *command]
 
-    env = {**job_environment(request, build.OUTPUT_DIR, as_mapping(template.get("env"), "env")),
+    # Run-after: the upstream items' outputs travel in the ConfigMap into the work dir: with
+    # the code (no nested mount in a read-only volume), or in a volume of their own.
+    upstream = {i: f"{job_dir}/{UPSTREAM_DIR}/{i}" for i in request.upstream}
+    ups = [(f"{UPSTREAM_DIR}/{path}", content) for path, content in upstream_files(request)]
+    if not has_code:
+        files += [(f"job/{path}", content) for path, content in ups]
+        ups = []
+    env = {**job_environment(request, build.OUTPUT_DIR, as_mapping(template.get("env"), "env"),
+                             upstream=upstream),
            "PYTHONPATH": lib_dir, KEY_VAR: new_output_key()}
     mounts = [{"name": "launch-output", "mountPath": build.OUTPUT_DIR},
               {"name": "launch-executed", "mountPath": build.EXECUTED_DIR}]
     volumes: list[dict] = [{"name": "launch-output", "emptyDir": {}},
                            {"name": "launch-executed", "emptyDir": {}}]
     configmap = None
-    if files:
-        configmap, items = _files_configmap(name, namespace, labels, files)
-        mounts.append({"name": "launch-src", "mountPath": SRC, "readOnly": True})
-        volumes.append({"name": "launch-src", "configMap": {"name": name, "items": items}})
+    if files or ups:
+        configmap, items = _files_configmap(name, namespace, labels, files + ups)
+        if files:
+            mounts.append({"name": "launch-src", "mountPath": SRC, "readOnly": True})
+            volumes.append({"name": "launch-src", "configMap": {
+                "name": name, "items": items[:len(files)]}})
+        if ups:
+            mounts.append({"name": "launch-upstream", "readOnly": True,
+                           "mountPath": f"{job_dir}/{UPSTREAM_DIR}"})
+            volumes.append({"name": "launch-upstream", "configMap": {"name": name, "items": [
+                {**item, "path": item["path"][len(UPSTREAM_DIR) + 1:]}
+                for item in items[len(files):]]}})
     mounts += as_list(template.get("volume_mounts"), "volume_mounts")
     volumes += as_list(template.get("volumes"), "volumes")
 
