@@ -132,8 +132,8 @@ class RemoteLaunch(Launch):
         self.config = config or LaunchConfig.load(**settings)
         self._store = None
         self.timeout = timeout
+        self.verify = verify  # per request: a session's own verify loses to REQUESTS_CA_BUNDLE
         self.session = requests.Session()
-        self.session.verify = verify
         if self.token:
             self.session.headers["Authorization"] = f"token {self.token}"
         retry = _retry_class()(total=retries, connect=retries, read=retries, status=retries,
@@ -173,6 +173,7 @@ class RemoteLaunch(Launch):
         try:
             response = self.session.request(
                 method, self.api + path, timeout=self.timeout, json=json, headers=headers,
+                verify=self.verify,
                 params={k: v for k, v in (params or {}).items() if v is not None})
         except requests.exceptions.SSLError as err:
             raise StoreError(f"server {self.url}: TLS verification failed ({_reason(err)}); "

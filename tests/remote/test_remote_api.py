@@ -1,0 +1,179 @@
+"""The Python API through a server: ``Launch(URL)`` / ``Launch.connect`` give the same methods
+and handles as a local store; the upload route stores only what checks out; errors, retries
+and TLS behave as a network client should."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from launch_jupyter.api import Launch
+from launch_jupyter.errors import (
+    AuthError,
+    CaptureError,
+    ConflictError,
+    NotFoundError,
+    StoreError,
+)
+from launch_jupyter.jobs import capture
+from launch_jupyter.jobs.upload import pack, unpack
+from launch_jupyter.service.remote import RemoteLaunch, ServerUnreachableError
+from tests.conftest import write_script
+from tests.ui.lab import free_port
+
+from .conftest import JupyterServer
+
+
+@pytest.fixture
+def remote(server: JupyterServer) -> Iterator[RemoteLaunch]:
+    client = Launch(server.url, token=server.token)
+    assert isinstance(client, RemoteLaunch)
+    yield client
+    client.close()
+
+
+@pytest.mark.slow
+def test_handles_and_results_work_through_the_server(remote: RemoteLaunch, tmp_path: Path,
+                                                     server_agent: Any) -> None:
+    remote.create_queue("remote")
+    script = write_script(tmp_path, "fit.py", """
+        import launch_jupyter
+        p = launch_jupyter.parameters(lr=0.1)
+        for step in range(3):
+            launch_jupyter.log(loss=p["lr"] * (3 - step), step=step)
+        print("fitted", p["lr"])
+    """)
+    item = remote.submit(script, queue="remote", parameters={"lr": 0.5})
+    assert item.wait(90, progress=False).state == "succeeded", item.info()
+    assert "fitted 0.5" in item.logs()
+    assert [p["value"] for p in remote.metrics(item.id)] == [1.5, 1.0, 0.5]
+    rows = remote.result_rows(queue="remote")
+    assert rows[0]["id"] == item.id and rows[0]["metrics"]["loss"] == 0.5
+    assert remote.best_result(rows, sort="loss") == item.id
+    with pytest.raises(ConflictError, match="already succeeded"):
+        item.cancel()
+    first = item.requeue(idempotency_key="click-1")
+    assert item.requeue(idempotency_key="click-1").id == first.id  # one item, not two
+    assert remote.item(first.id).info()["requeued_from"] == item.id
+    page = remote.page(queue="remote")
+    assert page["total"] == 2 and {i["id"] for i in page["items"]} == {item.id, first.id}
+    assert remote.job("fit").ref == remote.job("fit:latest").ref == "fit:v1"
+    with pytest.raises(NotFoundError, match="v9"):
+        remote.job("fit:v9")
+    with pytest.raises(NotFoundError):
+        remote.item_info("01NOSUCHITEM0000000000000")
+    connected = Launch.connect(remote.url, token=remote.token)
+    assert connected.queue("remote")["name"] == "remote"
+
+
+def test_the_upload_route_stores_only_what_checks_out(remote: RemoteLaunch,
+                                                      tmp_path: Path) -> None:
+    script = write_script(tmp_path, "job.py", "print('hi')\n")
+    body = pack(capture(script))
+    url = f"{remote.api}jobs/job/versions"
+
+    def post(changed: dict) -> requests.Response:
+        return remote.session.post(url, json=changed, timeout=30)
+
+    tampered = {**body, "spec": {**body["spec"], "digest": "0" * 64}}
+    answer = post(tampered)
+    assert answer.status_code == 400 and "digest" in answer.json()["message"]
+    other = base64.b64encode(b"print('evil')\n").decode()
+    swapped = {**body, "files": [{**body["files"][0], "content": other}]}
+    answer = post(swapped)
+    assert answer.status_code == 400 and "sha256" in answer.json()["message"]
+    escaping = {**body, "files": [{**body["files"][0], "path": "../job.py"}]}
+    assert post(escaping).status_code == 400
+    assert post({"spec": "x", "files": []}).status_code == 400
+    assert remote.jobs() == []  # nothing stored
+    answer = post(body)
+    assert answer.status_code == 201 and answer.json()["ref"] == "job:v1"
+
+
+def test_unpack_refuses_too_much_content(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "big.py", "x = 1\n" * 100)
+    with pytest.raises(CaptureError, match="exceed"):
+        unpack(pack(capture(script)), max_bytes=10)
+    again = unpack(pack(capture(script)))
+    assert again.digest == capture(script).digest
+
+
+def test_a_wrong_token_raises_auth_error_naming_the_server(server: JupyterServer) -> None:
+    with pytest.raises(AuthError, match=server.url):
+        Launch.connect(server.url, token="wrong").queues()
+
+
+class _Counting(http.server.BaseHTTPRequestHandler):
+    """Answers 503 to everything and counts the requests per method."""
+
+    seen: dict[str, int] = {}
+
+    def _answer(self) -> None:
+        self.seen[self.command] = self.seen.get(self.command, 0) + 1
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"message": "store unavailable"}')
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky_server() -> Iterator[str]:
+    _Counting.seen = {}
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_only_idempotent_requests_are_retried(flaky_server: str) -> None:
+    client = RemoteLaunch(flaky_server, token="t", retries=2)
+    with pytest.raises(StoreError, match="store unavailable"):
+        client.queues()
+    with pytest.raises(StoreError, match="store unavailable"):
+        client.cancel("01ITEM")
+    assert _Counting.seen == {"GET": 3, "POST": 1}
+
+
+def test_an_unreachable_server_is_one_clear_error() -> None:
+    url = f"http://127.0.0.1:{free_port()}/"
+    with pytest.raises(ServerUnreachableError, match=f"cannot reach server {url}"):
+        RemoteLaunch(url, retries=0).queues()
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_tls_is_verified_by_default(tmp_path: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{httpd.server_address[1]}/"
+        with pytest.raises(StoreError, match="TLS verification failed"):
+            RemoteLaunch(url, token="t", retries=0).queues()
+        with pytest.raises(StoreError, match="store unavailable"):  # past TLS when told so
+            RemoteLaunch(url, token="t", retries=0, verify=False).queues()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
