@@ -212,6 +212,9 @@ class Agent:
         self._gpu_need: dict[str, int] = {}
         self.store = store
         self.config = config
+        #: a foreground ``run --isolated`` sets "isolated": it replaces the queue config's
+        #: ``environment`` for this agent's runs (runners/envs.py)
+        self.environment: str | None = None
         self.queues = list(queues or [])
         for name in self.queues:
             store.get_queue(name)  # raises NotFoundError with the list of queues
@@ -503,7 +506,9 @@ class Agent:
             store_url=self.store.url, lease_ttl=ttl, cancel_grace=self.config.cancel_grace,
             max_log_bytes=self.config.max_log_bytes, agent_id=self.id,
             agent_wake=self._waker.address if self._waker else None,
-            lease_until=granted + ttl, queue_config=queue["config"], **extra,
+            lease_until=granted + ttl,
+            queue_config=({**queue["config"], "environment": self.environment}
+                          if self.environment else queue["config"]), **extra,
         )
 
     @property

@@ -73,6 +73,31 @@ def job_show(client: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def job_export(client: Any, args: argparse.Namespace) -> int:
+    report = client.export_job(args.ref, args.dir, item=args.item)
+    if args.json:
+        _print_json(report)
+    else:
+        print(f"exported {args.ref} to {report['dir']}; re-run it with:\n  {report['command']}")
+    return 0
+
+
+def env_list(client: Any, args: argparse.Namespace) -> int:
+    from .views.text import envs_table
+
+    envs = client.envs()
+    _print_json(envs) if args.json else print(envs_table(envs))
+    return 0
+
+
+def env_prune(client: Any, args: argparse.Namespace) -> int:
+    from .views.text import envs_pruned
+
+    removed = client.prune_envs(args.max_size)
+    _print_json(removed) if args.json else print(envs_pruned(removed))
+    return 0
+
+
 def queue_create(client: Any, args: argparse.Namespace) -> int:
     config = None
     if args.config:
@@ -314,7 +339,8 @@ def run(client: Any, args: argparse.Namespace) -> int:
                           kernel=args.kernel, mode=args.mode, env=args.env, queue=args.queue,
                           overrides=args.param, timeout=args.timeout, template_pairs=args.set,
                           on_start=started, write=cells.write, on_progress=cells.update,
-                          on_interrupt=lambda: cells.write("\ncancelling\u2026\n"))
+                          on_interrupt=lambda: cells.write("\ncancelling\u2026\n"),
+                          isolated=args.isolated)
     finally:
         cells.close()
     final = item.info(False)
@@ -370,6 +396,7 @@ def store_check(client: Any, args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
     "job create": job_create, "job list": job_list, "job show": job_show,
+    "job export": job_export, "env list": env_list, "env prune": env_prune,
     "queue create": queue_create, "queue list": queue_list, "queue show": queue_show,
     "queue pause": queue_pause, "queue resume": queue_resume, "queue delete": queue_delete,
     "queue update": queue_update, "submit": submit, "sweep": sweep, "sweeps": sweeps,

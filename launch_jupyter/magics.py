@@ -440,7 +440,7 @@ class LaunchMagics(Magics):
             queue=a.queue, overrides=a.param, timeout=a.timeout, template_pairs=a.set,
             on_start=lambda it: print(f"running {it.info(False)['job']} as item {it.id}"),
             write=cells.write, on_progress=cells.update,
-            on_interrupt=lambda: print("\ncancelling\u2026"))
+            on_interrupt=lambda: print("\ncancelling\u2026"), isolated=a.isolated)
         cells.close()
         print(run_outcome(item.info(False)))
         return item

@@ -52,6 +52,7 @@ GROUPS = {
     "queue": "create and manage queues",
     "store": "store maintenance",
     "agent": "this kernel's agent: a daemon thread",
+    "env": "isolated environments of local runs",
 }
 
 JSON = opt("--json", action="store_true", help="print JSON instead of a table")
@@ -105,6 +106,19 @@ OPERATIONS: tuple[Operation, ...] = (
         *CAPTURE, JSON)),
     Operation("job list", "list jobs (newest version of each)", (JSON,)),
     Operation("job show", "show a job version", (REF, JSON)),
+    Operation("job export", "write a job as plain files (its files, requirements.txt from its "
+              "lock, parameters.json, run_job.py) to re-run without the store", (
+        REF, opt("dir", help="a new (or empty) folder"),
+        opt("--item", help="export this item's parameters instead of the job's defaults"),
+        JSON), doors=(CLI,)),
+    Operation("env list", "list the isolated environments (one per job lock) under the data "
+              "dir, most recently used first", (JSON,), doors=(CLI,)),
+    Operation("env prune", "remove isolated environments, least recently used first; ones "
+              "in use stay", (
+        opt("--max-size", metavar="SIZE",
+            help="keep the most recently used ones that fit in SIZE (5G, 500M, bytes); "
+                 "default: remove all"),
+        JSON), doors=(CLI,)),
     Operation("queue create", "create a queue", (
         opt("name"),
         opt("--runner", default="local", help="{runners}"),
@@ -193,6 +207,9 @@ OPERATIONS: tuple[Operation, ...] = (
         opt("path", help=".ipynb or .py file"),
         PARAM,
         opt("--queue", "-q", help="queue to record the item on (default: local)"),
+        opt("--isolated", action="store_true",
+            help="run in a virtualenv built with uv from the job's lock (cached by the "
+                 "lock's hash), not in this environment"),
         TIMEOUT, SET, *CAPTURE)),
     Operation("agent", "run an agent (CLI: in the foreground, Ctrl-C stops it; notebook: a "
               "daemon thread in this kernel). Started runs keep going when it stops",

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import LaunchError
 from .base import RunRequest, job_environment
+from .envs import environment_of, isolate
 from .gpus import gpus_per_item
 
 
@@ -155,6 +156,7 @@ class LocalRunner:
         """A local queue uses no template; its own options are checked here
         (``gpus_per_item``: runners/gpus.py)."""
         gpus_per_item(config)
+        environment_of(config)  # current | isolated (runners/envs.py)
 
     def check(self, queue_config: dict) -> None:
         """A local queue can always run here."""
@@ -217,6 +219,11 @@ class LocalRunner:
             "run_dir": str(run_dir),
             "agent_wake": request.agent_wake,
         }
+        if environment_of(request.queue_config) == "isolated":
+            # The job's own virtualenv (runners/envs.py): the agent's versions do not matter.
+            spec["command"], spec["env"], spec["build"], spec["env_path"] = isolate(
+                request, spec["command"], spec["env"], run_dir)
+            spec["requirement_warnings"] = []
         spec_path = run_dir / "supervisor.json"
         # The spec holds the environment: keep it private to this user.
         fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

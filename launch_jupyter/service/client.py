@@ -178,6 +178,35 @@ class Launch:
         data["versions"] = [j.ref for j in self.jobs(job.name)]
         return data
 
+    def export_job(self, ref: str, dest: str | os.PathLike, *,
+                   item: str | None = None) -> dict:
+        """Write job ``ref`` under ``dest`` as plain files (its files, a requirements.txt from
+        its lock, its parameters: the defaults, or ``item``'s) to re-run without the store;
+        returns what was written and the command that re-runs it (service/export.py)."""
+        from .export import write_export
+
+        job = self.job(checks.key(ref, "job"))
+        parameters = None
+        if item is not None:
+            parameters = dict(self.store.get_item(checks.key(item, "item"))["parameters"])
+        return write_export(job, self.store.job_files(job.id), dest, parameters)
+
+    # -- isolated environments (runners/envs.py) -------------------------------------------
+
+    def envs(self) -> list[dict]:
+        """The isolated environments under the data dir, most recently used first."""
+        from ..runners.envs import envs_root, list_envs
+
+        return list_envs(envs_root(self.config.data_dir))
+
+    def prune_envs(self, max_size: str | int | None = None) -> list[dict]:
+        """Remove isolated environments least recently used first until the rest take at
+        most ``max_size`` (bytes, or ``5G``...; None: all); ones in use stay. The removed."""
+        from ..runners.envs import envs_root, parse_size, prune
+
+        limit = None if max_size is None else parse_size(str(max_size))
+        return prune(envs_root(self.config.data_dir), limit)
+
     def resolve_job(self, ref: JobRef, *, name: str | None = None) -> JobRecord:
         """A job ref, or a notebook/script path captured on the fly (``name`` names it)."""
         if isinstance(ref, JobRecord):
@@ -622,8 +651,10 @@ class Launch:
             on_start: Callable[[Item], Any] | None = None,
             write: Callable[[str], Any] | None = None,
             on_interrupt: Callable[[], Any] | None = None,
-            on_progress: Callable[[ItemRecord], Any] | None = None) -> Item:
-        """Capture, submit and run one notebook or script here, in the foreground.
+            on_progress: Callable[[ItemRecord], Any] | None = None,
+            isolated: bool = False) -> Item:
+        """Capture, submit and run one notebook or script here, in the foreground
+        (``isolated``: in a virtualenv built from the job's lock, runners/envs.py).
 
         The item is leased to a private agent at submit, so no other agent takes it; its
         log goes to ``write`` as it grows, the item to ``on_progress`` when its running cell
@@ -637,7 +668,8 @@ class Launch:
         return run_foreground(self, job, queue=queue, parameters=parameters,
                               overrides=overrides, timeout=timeout,
                               template_pairs=template_pairs, on_start=on_start, write=write,
-                              on_interrupt=on_interrupt, on_progress=on_progress)
+                              on_interrupt=on_interrupt, on_progress=on_progress,
+                              isolated=isolated)
 
     def meta(self) -> dict[str, Any]:
         """States, symbols, colours, priorities, default queue, lease ttl and runners."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ParameterError
 from ..store import JobRecord
 
 if TYPE_CHECKING:
@@ -20,11 +21,19 @@ def run_foreground(client: Launch, job: JobRecord, *, queue: str | None = None,
                    on_start: Callable[[Item], Any] | None = None,
                    write: Callable[[str], Any] | None = None,
                    on_interrupt: Callable[[], Any] | None = None,
-                   on_progress: Callable[[Any], Any] | None = None) -> Item:
+                   on_progress: Callable[[Any], Any] | None = None,
+                   isolated: bool = False) -> Item:
     """Run ``job`` here and now; returns the finished item (see ``Launch.run``)."""
     from ..agent import Agent
 
+    if isolated:
+        runner = client.queue(queue or client.config.default_queue)["runner"]
+        if runner != "local":
+            raise ParameterError(f"--isolated runs on local queues; queue "
+                                 f"{queue or client.config.default_queue!r} uses the {runner} "
+                                 "runner (its image is the job's environment already)")
     agent = Agent(client.store, client.config, [], register=False)
+    agent.environment = "isolated" if isolated else None
     try:
         item = client.submit(job, queue=queue, parameters=parameters, overrides=overrides,
                              timeout=timeout, template_pairs=template_pairs,

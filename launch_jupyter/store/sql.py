@@ -126,6 +126,8 @@ class JobRecord:
             "source_path": self.spec.get("source_path"),
             "unresolved": self.spec.get("unresolved", []),
             "unresolved_conditional": self.spec.get("unresolved_conditional", []),
+            "lock": self.spec.get("lock"),  # jobs/lock.py
+            "git": self.spec.get("git"),  # jobs/gitinfo.py
             "warnings": list(self.warnings),
         }
 

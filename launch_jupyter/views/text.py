@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,7 +81,60 @@ def job_detail(job: Any, data: dict) -> str:
                   for module in unresolved]
     lines.append("files:")
     lines += [f"  {path}" for path in data["files"]]
-    return "\n".join(lines)
+    return "\n".join(lines + lock_and_git_lines(data))
+
+
+def lock_and_git_lines(data: dict) -> list[str]:
+    """``job show``: the lock's size and hash, and where in git the job was captured."""
+    lines = []
+    lock = data.get("lock")
+    if lock:
+        unlocked = lock.get("unlocked") or []
+        lines.append(f"lock: {len(lock.get('packages') or [])} packages, Python "
+                     f"{lock.get('python')}, hash {str(lock.get('hash'))[:12]}"
+                     + (f"; left to the installer: {', '.join(unlocked)}" if unlocked else ""))
+    git = data.get("git")
+    if git:
+        state = "uncommitted changes" if git.get("dirty") else "clean"
+        lines.append(f"git: {git.get('remote') or '(no remote)'} commit "
+                     f"{(git.get('commit') or '(none)')[:12]} branch "
+                     f"{git.get('branch') or '(detached)'}, {state}")
+        if git.get("diff"):
+            cut = " (cut)" if git.get("diff_truncated") else ""
+            lines.append(f"  diff{cut}:")
+            lines += [f"    {line}" for line in git["diff"].splitlines()]
+        if git.get("untracked"):
+            lines.append(f"  untracked: {', '.join(git['untracked'])}")
+    return lines
+
+
+
+def _size(size: int) -> str:
+    for unit, scale in (("G", 1024**3), ("M", 1024**2), ("K", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f}{unit}"
+    return f"{size}B"
+
+
+def envs_table(envs: Sequence[dict]) -> str:
+    """``env list``: one row per isolated environment, most recently used first."""
+    if not envs:
+        return "no isolated environments yet (a queue with environment: isolated builds them)"
+    rows = [[e["name"], e["python"] or "-", str(e["packages"]), _size(e["size"]),
+             time.strftime("%Y-%m-%d %H:%M", time.localtime(e["last_used"])),
+             "in use" if e["in_use"] else ("ready" if e["ready"] else "incomplete")]
+            for e in envs]
+    total = sum(e["size"] for e in envs)
+    return table(rows, ["ENV", "PYTHON", "PACKAGES", "SIZE", "LAST USED", "STATE"]) + (
+        f"\n{len(envs)} environments, {_size(total)}")
+
+
+def envs_pruned(removed: Sequence[dict]) -> str:
+    """``env prune``: what was removed and the room it freed."""
+    if not removed:
+        return "nothing removed"
+    return (f"removed {len(removed)} environments ({_size(sum(e['size'] for e in removed))}): "
+            + ", ".join(e["name"] for e in removed))
 
 
 def capture_warnings(warnings: Sequence[str]) -> str:
