@@ -169,6 +169,9 @@ def submit(client: Any, args: argparse.Namespace) -> int:
     item = client.submit(args.ref, name=args.name, queue=args.queue, overrides=args.param,
                          priority=args.priority, timeout=args.timeout,
                          template_pairs=args.set, after=args.after)
+    from .views.text import capture_warnings
+
+    _err(capture_warnings(item.warnings))  # of the capture, when REF was a file
     if args.wait:
         item.wait(progress=False)
     if args.json:

@@ -214,6 +214,9 @@ class LaunchMagics(Magics):
         item = self.client.submit(job, queue=args.queue, overrides=args.param,
                                   priority=args.priority, timeout=args.timeout,
                                   template_pairs=args.set, after=args.after)
+        from .views.text import capture_warnings
+
+        print(capture_warnings(item.warnings), end="", file=sys.stderr)  # of a capture
         if args.wait:
             item.wait()
         if getattr(args, "json", False):

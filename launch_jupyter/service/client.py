@@ -344,7 +344,9 @@ class Launch:
         )
         if lease_owner is None:
             self._notify(queue)
-        return Item(self, item["id"], item)
+        handle = Item(self, item["id"], item)
+        handle.warnings = job.warnings
+        return handle
 
     @staticmethod
     def check_values(spec: Mapping[str, Any], *, parameters: Mapping[str, Any] | None = None,

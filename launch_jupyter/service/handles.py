@@ -66,6 +66,9 @@ class Item:
     last line of a cell shows it as a card.
     """
 
+    #: what capturing a file on submit warned about (``Launch.submit`` sets it)
+    warnings: tuple[str, ...] = ()
+
     def __init__(self, client: Launch, item_id: str, data: dict | None = None) -> None:
         self.client = client
         self.id = item_id
