@@ -10,6 +10,7 @@ when the server restarts.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -97,7 +98,8 @@ def job_record(data: Mapping[str, Any]) -> JobRecord:
     server, so the spec names the variables with empty values."""
     spec = {key: data.get(key) for key in ("mode", "entrypoint", "kernel", "python",
                                            "parameters", "schema", "requirements", "files",
-                                           "source_path", "digest")}
+                                           "source_path", "digest", "unresolved",
+                                           "unresolved_conditional")}
     spec["env"] = dict.fromkeys(data.get("env") or [], "")
     created = datetime.fromisoformat(data["created_at"]).timestamp() \
         if data.get("created_at") else 0.0
@@ -213,8 +215,10 @@ class RemoteLaunch(Launch):
         """Upload a job captured here; the server checks and stores it as is."""
         from ..jobs.upload import pack
 
-        return job_record(self.request("POST", f"jobs/{_q(captured.name)}/versions",
-                                       json=pack(captured, alias=alias)))
+        record = job_record(self.request("POST", f"jobs/{_q(captured.name)}/versions",
+                                         json=pack(captured, alias=alias)))
+        # The capture ran here: its warnings are this side's to show.
+        return dataclasses.replace(record, warnings=tuple(captured.warnings))
 
     def jobs(self, name: str | None = None) -> list[JobRecord]:
         path = "jobs" if name is None else f"jobs/{_q(checks.key(name, 'job'))}"
