@@ -94,10 +94,11 @@ class WarmKernel:
             import nbformat
             from nbclient import NotebookClient
 
-            from launch_jupyter.runners.notebook import kernel_arguments
+            from launch_jupyter.runners.notebook import kernel_arguments, kernel_manager_class
 
             client = NotebookClient(nbformat.v4.new_notebook(), kernel_name=kernel_name,
                                     extra_arguments=kernel_arguments(),
+                                    kernel_manager_class=kernel_manager_class(),
                                     resources={"metadata": {"path": folder}})
             km = client.create_kernel_manager()
             if km.kernel_spec.language.lower() != "python":
