@@ -471,6 +471,13 @@ class LaunchMagics(Magics):
 
         print(status_text(kernel_agent_status()))
 
+    def _op_connect(self, a: argparse.Namespace) -> None:
+        from .service import connect_default
+
+        client = connect_default(a.url, token=a.token)
+        print(f"connected to {client.store_label}: %launch and its panels now use its REST "
+              "API (capture stays in this kernel)")
+
     def _op_agents(self, a: argparse.Namespace) -> Any:
         if a.json:
             _print_json(self.client.agents())

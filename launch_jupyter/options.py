@@ -218,6 +218,11 @@ OPERATIONS: tuple[Operation, ...] = (
               "with this kernel's agent)", (JSON,)),
     Operation("store migrate", "apply pending schema migrations"),
     Operation("store check", "check the store is reachable and up to date"),
+    Operation("connect", "use a Jupyter server's launch API from this kernel instead of a "
+              "store (the CLI's --server/--token; default: LAUNCH_JUPYTER_SERVER)", (
+        opt("url", metavar="URL", help="the server, e.g. https://hub.example.org/user/ada/"),
+        opt("--token", help="the server's token (default: LAUNCH_JUPYTER_TOKEN)")),
+        doors=(MAGIC,)),
     Operation("agent stop", "stop this kernel's agent (started runs keep going)",
               doors=(MAGIC,)),
     Operation("agent status", "show what this kernel's agent is doing", doors=(MAGIC,)),

@@ -10,8 +10,8 @@ import pytest
 from launch_jupyter import cli, magics
 from launch_jupyter.options import BOTH, OPERATIONS, flags
 
-#: Options one door adds to every command of its own: the CLI's store URL.
-DOOR_GLOBALS = {"--store"}
+#: Options one door adds to every command of its own: the CLI's store URL, or server and token.
+DOOR_GLOBALS = {"--store", "--server", "--token"}
 
 
 def _leaf(parser: argparse.ArgumentParser, words: list[str]) -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import LaunchError
 from ..store import JobRecord
-from .client import Launch, connect, default_client
+from .client import Launch, connect, connect_default, default_client
 from .handles import Item, Sweep
 
 
@@ -46,5 +46,5 @@ def sweep(ref: str | os.PathLike | JobRecord, *, queue: str | None = None,
                         timeout=timeout, seed=seed, name=name, parallel=parallel)
 
 
-__all__ = ["Item", "Launch", "LaunchError", "Sweep", "connect", "default_client", "submit",
-           "sweep"]
+__all__ = ["Item", "Launch", "LaunchError", "Sweep", "connect", "connect_default",
+           "default_client", "submit", "sweep"]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.magics.conftest import start_kernel  # noqa: F401 - the magics' kernel fixture
 from tests.ui.lab import free_port
 
 
