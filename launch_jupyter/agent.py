@@ -190,6 +190,49 @@ def prune_sweep(store: Store, sweep: dict, actor: str,
     return pruned
 
 
+# -- schedules: fired by whichever agent serves their queue (docs/usage.md "Schedules") ----
+
+#: A firing found more than this many seconds late (or one cron period, when shorter; at
+#: least 2 s) was missed: no agent ran at its time. Missed firings make no item unless the
+#: schedule catches up, and then one for the whole missed window.
+MISSED_AFTER = 60.0
+
+
+def next_fire(cron: str, timezone: str, after: float) -> float:
+    """The first time (epoch seconds) after ``after`` that ``cron`` names in ``timezone``."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from croniter import croniter
+
+    return croniter(cron, datetime.fromtimestamp(after, ZoneInfo(timezone))).get_next(float)
+
+
+def fire_schedule(store: Store, schedule: dict, now: float | None = None) -> str | None:
+    """Fire an active schedule that is due: queue its item (on time, or late with catch-up)
+    and move its next firing; returns the new item id, or None.
+
+    Safe from any number of agents at once: the move is a guarded update of the schedule's
+    next-fire time in the item's transaction (``Store.fire_schedule``), so one agent wins.
+    """
+    now = time.time() if now is None else now
+    due = schedule["next_fire_ts"]
+    if schedule["paused"] or due > now:
+        return None
+    cron, timezone = schedule["cron"], schedule["timezone"]
+    following = next_fire(cron, timezone, due)
+    on_time = now - due <= min(MISSED_AFTER, max(2.0, following - due))
+    # On time: the next firing is the cron's next, even if that is due already (a seconds
+    # cron behind by a moment). Missed: skip to the first firing after now.
+    upcoming = following if on_time else next_fire(cron, timezone, now)
+    make_item = on_time or schedule["catch_up"]
+    moved, item_id = store.fire_schedule(schedule["name"], due, upcoming, make_item=make_item)
+    if moved and not make_item:
+        log.info("schedule %s: firing(s) since %s missed while no agent ran, skipped "
+                 "(--catch-up fires one)", schedule["name"], schedule["next_fire_at"])
+    return item_id
+
+
 def sweeps_pending(store: Store, queues: Sequence[str]) -> bool:
     """Whether a running sweep on ``queues`` still has trials to propose."""
     return any(s["run_cap"] is None or s["proposed"] < s["run_cap"]
@@ -233,6 +276,8 @@ class Agent:
         self._req_cache: dict[tuple[str, ...], tuple[float, list[str]]] = {}
         #: hyperband: item -> the last bracket this agent judged it at
         self._judged: dict[str, int] = {}
+        #: when the next schedule of our queues is due (epoch seconds), for the loop's wait
+        self._next_schedule: float | None = None
         self.started = threading.Event()
         self.error: BaseException | None = None
 
@@ -341,6 +386,7 @@ class Agent:
                     if now >= next_sweeps:
                         self.advance_sweeps()
                         next_sweeps = now + 1.0
+                    self.fire_schedules()
                     claimed = self._fill()
                     if (self.until_idle and not self.active and not claimed
                             and not self.store.has_queued(self.serves())
@@ -357,7 +403,7 @@ class Agent:
                     continue
                 if claimed:
                     continue
-                self._waker.wait(0.5 if self.active else 1.0)
+                self._waker.wait(min(0.5 if self.active else 1.0, self._until_schedule()))
         finally:
             if self.register:
                 try:
@@ -385,6 +431,31 @@ class Agent:
             except Exception:  # one broken sweep must not stop the agent serving others
                 log.exception("agent %s could not advance sweep %s", self.id, sweep["id"])
         return new
+
+    def fire_schedules(self) -> list[str]:
+        """Queue the items of the due schedules on our queues; returns new item ids."""
+        new: list[str] = []
+        serves = self.serves()
+        for schedule in self.store.list_schedules(queues=serves, due_by=time.time()):
+            try:
+                item_id = fire_schedule(self.store, schedule)
+            except StoreError:
+                raise
+            except Exception:  # one broken schedule must not stop the agent serving others
+                log.exception("agent %s could not fire schedule %s", self.id, schedule["name"])
+                continue
+            if item_id is not None:
+                log.info("schedule %s fired: item %s", schedule["name"], item_id)
+                new.append(item_id)
+        self._next_schedule = self.store.next_schedule_at(serves) if serves else None
+        return new
+
+    def _until_schedule(self) -> float:
+        """Seconds until the next schedule of our queues is due (a long time when none is),
+        so the loop wakes for it on time."""
+        if self._next_schedule is None:
+            return 3600.0
+        return max(0.0, self._next_schedule - time.time())
 
     # -- claiming and starting ------------------------------------------------------------
 

@@ -385,6 +385,55 @@ def agents(client: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def schedule_create(client: Any, args: argparse.Namespace) -> int:
+    from .views.text import schedule_outcome
+
+    made = client.create_schedule(args.name, args.job, cron=args.cron, queue=args.queue,
+                                  timezone=args.timezone, overrides=args.param,
+                                  template_pairs=args.set, priority=args.priority,
+                                  timeout=args.timeout, catch_up=args.catch_up)
+    _print_json(made) if args.json else print(schedule_outcome("create", made))
+    return 0
+
+
+def schedule_list(client: Any, args: argparse.Namespace) -> int:
+    from .views.text import schedules_table
+
+    found = client.list_schedules()
+    _print_json(found) if args.json else print(schedules_table(found))
+    return 0
+
+
+def schedule_show(client: Any, args: argparse.Namespace) -> int:
+    from .views.text import schedule_detail
+
+    found = client.get_schedule(args.name)
+    _print_json(found) if args.json else print(schedule_detail(found))
+    return 0
+
+
+def schedule_pause(client: Any, args: argparse.Namespace) -> int:
+    from .views.text import schedule_outcome
+
+    done = client.pause_schedule(args.name)
+    _print_json(done) if args.json else print(schedule_outcome("pause", done))
+    return 0
+
+
+def schedule_resume(client: Any, args: argparse.Namespace) -> int:
+    from .views.text import schedule_outcome
+
+    done = client.resume_schedule(args.name)
+    _print_json(done) if args.json else print(schedule_outcome("resume", done))
+    return 0
+
+
+def schedule_delete(client: Any, args: argparse.Namespace) -> int:
+    client.delete_schedule(args.name)
+    print(f"deleted schedule {args.name} (the items it made stay)")
+    return 0
+
+
 def store_migrate(client: Any, args: argparse.Namespace) -> int:
     version = client.store_version(migrate=True)
     print(f"store {client.store_label} is at schema version {version}")
@@ -408,6 +457,9 @@ COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
     "metrics": metrics,
     "cancel": cancel, "requeue": requeue, "delete": delete, "run": run, "agent": agent,
     "agents": agents, "store migrate": store_migrate, "store check": store_check,
+    "schedule create": schedule_create, "schedule list": schedule_list,
+    "schedule show": schedule_show, "schedule pause": schedule_pause,
+    "schedule resume": schedule_resume, "schedule delete": schedule_delete,
 }
 
 

@@ -448,6 +448,45 @@ class LaunchMagics(Magics):
         print(run_outcome(item.info(False)))
         return item
 
+    # -- schedules ------------------------------------------------------------------------
+
+    def _op_schedule_create(self, a: argparse.Namespace) -> None:
+        from .views.text import schedule_outcome
+
+        made = self.client.create_schedule(a.name, a.job, cron=a.cron, queue=a.queue,
+                                           timezone=a.timezone, overrides=a.param,
+                                           template_pairs=a.set, priority=a.priority,
+                                           timeout=a.timeout, catch_up=a.catch_up)
+        _print_json(made) if a.json else print(schedule_outcome("create", made))
+
+    def _op_schedule_list(self, a: argparse.Namespace) -> None:
+        from .views.text import schedules_table
+
+        found = self.client.list_schedules()
+        _print_json(found) if a.json else print(schedules_table(found))
+
+    def _op_schedule_show(self, a: argparse.Namespace) -> None:
+        from .views.text import schedule_detail
+
+        found = self.client.get_schedule(a.name)
+        _print_json(found) if a.json else print(schedule_detail(found))
+
+    def _op_schedule_pause(self, a: argparse.Namespace) -> None:
+        from .views.text import schedule_outcome
+
+        done = self.client.pause_schedule(a.name)
+        _print_json(done) if a.json else print(schedule_outcome("pause", done))
+
+    def _op_schedule_resume(self, a: argparse.Namespace) -> None:
+        from .views.text import schedule_outcome
+
+        done = self.client.resume_schedule(a.name)
+        _print_json(done) if a.json else print(schedule_outcome("resume", done))
+
+    def _op_schedule_delete(self, a: argparse.Namespace) -> None:
+        self.client.delete_schedule(a.name)
+        print(f"deleted schedule {a.name} (the items it made stay)")
+
     # -- agent, store and panels ----------------------------------------------------------
 
     def _op_agent(self, a: argparse.Namespace) -> None:
@@ -526,9 +565,11 @@ def _write(text: str) -> None:
 
 
 def _split(line: str) -> list[str]:
+    """Words as a shell splits them (IPython's own magics do so on POSIX): quotes group
+    words and go (``--cron "0 9 * * *"``)."""
     from IPython.utils.process import arg_split
 
-    return arg_split(line)
+    return arg_split(line, posix=os.name == "posix")
 
 
 def _job_name(name: str) -> str:

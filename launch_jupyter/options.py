@@ -51,6 +51,7 @@ GROUPS = {
     "job": "create and inspect jobs",
     "queue": "create and manage queues",
     "store": "store maintenance",
+    "schedule": "run a job on a cron schedule",
     "agent": "this kernel's agent: a daemon thread",
     "env": "isolated environments of local runs",
 }
@@ -168,6 +169,29 @@ OPERATIONS: tuple[Operation, ...] = (
             help="parameter fixed for every point (repeatable)"),
         PRIORITY, opt("--timeout", type=float, help="seconds before each item fails"),
         SET, WAIT, JSON)),
+    Operation("schedule create", "put JOB on a queue at the times a cron expression names "
+              "(fired by any agent serving the queue, one item per firing)", (
+        opt("name", help="the schedule's name"),
+        opt("--job", required=True, metavar="REF",
+            help="NAME, NAME:vN, NAME:ALIAS or a .ipynb/.py path (captured first); the "
+                 "version is fixed when the schedule is created"),
+        opt("--cron", required=True, metavar="EXPR",
+            help="'minute hour day-of-month month day-of-week' (e.g. '0 9 * * 1-5'), a sixth "
+                 "field of seconds, or @hourly, @daily, @weekly, @monthly"),
+        opt("--timezone", metavar="TZ", help="IANA time zone of the cron (default UTC)"),
+        opt("--queue", "-q", required=True, help="queue its items go on"),
+        PARAM, SET, PRIORITY, TIMEOUT,
+        opt("--catch-up", action="store_true",
+            help="after firings missed while no agent ran, fire one item (default: skip them)"),
+        JSON)),
+    Operation("schedule list", "list schedules: cron, queue, state, next firing",
+              (JSON,)),
+    Operation("schedule show", "show a schedule", (opt("name"), JSON)),
+    Operation("schedule pause", "stop a schedule firing", (opt("name"), JSON)),
+    Operation("schedule resume", "fire a paused schedule again from its next time (firings "
+              "in the pause are not made up)", (opt("name"), JSON)),
+    Operation("schedule delete", "delete a schedule (the items it made stay)",
+              (opt("name"),)),
     Operation("items", "list items, newest first", (
         QUEUE,
         opt("--state", help="queued, leased, running, succeeded, failed or cancelled"),

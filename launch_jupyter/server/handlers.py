@@ -426,6 +426,64 @@ class SweepResumeHandler(LaunchHandler):
         self.reply(await self.call(self.manager.resume_sweep, sweep_id))
 
 
+class SchedulesHandler(LaunchHandler):
+    """``/launch/api/schedules``: list cron schedules; create one."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.call(self.manager.schedules))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        data = self.body({"name": (str,), "job": (str,), "cron": (str,),
+                          "queue": (str, type(None)), "timezone": (str, type(None)),
+                          "parameters": (dict, type(None)),
+                          "template_values": (dict, type(None)),
+                          "priority": (str, int, type(None)), "timeout": (float, type(None)),
+                          "catch_up": (bool,)}, ("name", "job", "cron"))
+        made = await self.call(self.manager.create_schedule, data.pop("name"),
+                               data.pop("job"), **data)
+        self.reply(made, 201, f"schedules/{made['name']}")
+
+
+class ScheduleHandler(LaunchHandler):
+    """``/launch/api/schedules/{name}``: one schedule; delete it (its items stay)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        self.reply(await self.call(self.manager.schedule, name))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        await self.call(self.manager.delete_schedule, name)
+        self.set_status(204)
+        self.finish()
+
+
+class SchedulePauseHandler(LaunchHandler):
+    """``/launch/api/schedules/{name}/pause``: stop firing until resumed."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        self.body({})
+        self.reply(await self.call(self.manager.pause_schedule, name))
+
+
+class ScheduleResumeHandler(LaunchHandler):
+    """``/launch/api/schedules/{name}/resume``: fire again from the cron's next time."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        self.body({})
+        self.reply(await self.call(self.manager.resume_schedule, name))
+
+
 class MetaHandler(LaunchHandler):
     """``/launch/api/meta``: states, symbols, colours, priorities, default queue, lease ttl
     and runners, so front ends render and submit as the Python side does."""
@@ -471,6 +529,10 @@ ROUTES: list[tuple[str, type[LaunchHandler]]] = [
     (f"sweeps/{_SWEEP}", SweepHandler),
     (f"sweeps/{_SWEEP}/stop", SweepStopHandler),
     (f"sweeps/{_SWEEP}/resume", SweepResumeHandler),
+    ("schedules", SchedulesHandler),
+    (f"schedules/{_NAME}", ScheduleHandler),
+    (f"schedules/{_NAME}/pause", SchedulePauseHandler),
+    (f"schedules/{_NAME}/resume", ScheduleResumeHandler),
     ("agents", AgentsHandler),
     ("meta", MetaHandler),
 ]

@@ -228,6 +228,36 @@ class LaunchManager:
     def resume_sweep(self, sweep_id: str) -> dict:
         return self.launch.resume_sweep(sweep_id)
 
+    def schedules(self) -> list[dict]:
+        """``schedule list --json``."""
+        return self.launch.list_schedules()
+
+    def schedule(self, name: str) -> dict:
+        """``schedule show NAME --json``."""
+        return self.launch.get_schedule(name)
+
+    def create_schedule(self, name: str, job: str, *, cron: str, queue: str | None = None,
+                        timezone: str | None = None, parameters: dict | None = None,
+                        template_values: dict | None = None,
+                        priority: str | int | None = None, timeout: float | None = None,
+                        catch_up: bool = False) -> dict:
+        """Schedule job ``job`` (a ref, never a server path)."""
+        ref = self.launch.job(job)  # a ref only: REST never captures files by path
+        return self.launch.create_schedule(name, ref, cron=cron, queue=queue,
+                                           timezone=timezone, parameters=parameters,
+                                           template_values=template_values,
+                                           priority=priority, timeout=timeout,
+                                           catch_up=catch_up)
+
+    def pause_schedule(self, name: str) -> dict:
+        return self.launch.pause_schedule(name)
+
+    def resume_schedule(self, name: str) -> dict:
+        return self.launch.resume_schedule(name)
+
+    def delete_schedule(self, name: str) -> None:
+        self.launch.delete_schedule(name)
+
     def item(self, item_id: str) -> dict:
         """The item as ``jupyter launch show --json`` prints it."""
         return self.launch.item(item_id).info()

@@ -17,7 +17,16 @@ from ..errors import LaunchError, NotFoundError, ParameterError, shown
 from ..store import TERMINAL, JobRecord, Store, wakeup
 from . import checks
 from .logs import LogReader, follow, read_page
-from .records import AgentRecord, ItemRecord, LogPage, MetricPage, MetricPoint, Page, QueueRecord
+from .records import (
+    AgentRecord,
+    ItemRecord,
+    LogPage,
+    MetricPage,
+    MetricPoint,
+    Page,
+    QueueRecord,
+    ScheduleRecord,
+)
 
 if TYPE_CHECKING:
     from .handles import Item, Sweep
@@ -425,6 +434,54 @@ class Launch:
         if action not in actions:
             raise ParameterError(f"unknown sweep action {action!r}; use show, stop or resume")
         return actions[action](sweep_id)
+
+    # -- schedules ----------------------------------------------------------------------
+
+    def create_schedule(
+        self, name: str, job: JobRef, *, cron: str, queue: str | None = None,
+        timezone: str | None = None, parameters: Mapping[str, Any] | None = None,
+        overrides: Iterable[str] = (), template_values: Mapping[str, Any] | None = None,
+        template_pairs: Iterable[str] = (), priority: str | int | None = None,
+        timeout: float | None = None, catch_up: bool = False,
+    ) -> ScheduleRecord:
+        """Put ``job`` on ``queue`` at every time ``cron`` names in ``timezone`` (an IANA
+        name, default UTC). ``cron``: five fields, an optional sixth of seconds, or @daily...
+
+        Parameters and template values are checked as ``submit`` checks them. Whichever
+        agent serves the queue fires it, one item per firing; firings missed while no agent
+        ran are skipped, or made up by one item with ``catch_up``.
+        """
+        from .schedules import create_schedule
+
+        return create_schedule(self, name, job, cron=cron, queue=queue, timezone=timezone,
+                               parameters=parameters, overrides=overrides,
+                               template_values=template_values,
+                               template_pairs=template_pairs, priority=priority,
+                               timeout=timeout, catch_up=catch_up)
+
+    def list_schedules(self) -> list[ScheduleRecord]:
+        """Every schedule by name, with its next firing and how many items it made."""
+        return self.store.list_schedules()
+
+    def get_schedule(self, name: str) -> ScheduleRecord:
+        """One schedule (``jupyter launch schedule show NAME --json``)."""
+        return self.store.get_schedule(checks.key(name, "schedule"))
+
+    def pause_schedule(self, name: str) -> ScheduleRecord:
+        """Stop firing until resumed."""
+        from .schedules import pause_schedule
+
+        return pause_schedule(self, name)
+
+    def resume_schedule(self, name: str) -> ScheduleRecord:
+        """Fire again from the cron's next time after now (no burst for the pause)."""
+        from .schedules import resume_schedule
+
+        return resume_schedule(self, name)
+
+    def delete_schedule(self, name: str) -> None:
+        """Delete a schedule; the items it made stay."""
+        self.store.delete_schedule(checks.key(name, "schedule"))
 
     def results(self, *, sweep: str | None = None, queue: str | None = None,
                 job: str | None = None, state: str | Sequence[str] | None = None,

@@ -856,6 +856,7 @@ class Store:
             "outputs": json.loads(row.outputs),
             "requeued_from": row.requeued_from,
             "sweep_id": row.sweep_id,
+            "schedule": row.schedule,
             "submitted_by": row.submitted_by,
             "lease_owner": row.lease_owner,
             "run": json.loads(row.run_info),
@@ -1712,6 +1713,152 @@ class Store:
             return None
         return {"message": f"pruned: {_loads(pruned).get('reason')}", "stage": "pruned",
                 "cell": None}
+
+    # -- schedules (cron) -----------------------------------------------------------------
+
+    def create_schedule(self, *, name: str, job: JobRecord, queue: str, cron: str,
+                        timezone: str, overrides: dict, parameters: dict,
+                        template_values: dict, priority: int, timeout: float | None,
+                        catch_up: bool, next_fire_at: float,
+                        created_by: str | None = None) -> dict:
+        """Record a schedule (active, first firing at ``next_fire_at``); ConflictError when
+        the name is taken."""
+        now = time.time()
+        exists = ConflictError(f"schedule {name!r} already exists; see it with `jupyter launch "
+                               f"schedule show {name}` or delete it first")
+        try:
+            with self.write() as conn:
+                if conn.execute(sa.select(t.queues.c.name).where(t.queues.c.name == queue)
+                                ).first() is None:
+                    raise self._unknown_queue(conn, queue)
+                if conn.execute(sa.select(t.schedules.c.name).where(
+                        t.schedules.c.name == name)).first() is not None:
+                    raise exists
+                conn.execute(t.schedules.insert().values(
+                    name=name, job_id=job.id, job=job.ref, queue=queue, cron=cron,
+                    timezone=timezone, overrides=_dumps(overrides),
+                    parameters=_dumps(parameters), template_values=_dumps(template_values),
+                    priority=priority, timeout=timeout, catch_up=catch_up, paused=False,
+                    next_fire_at=next_fire_at, last_fired_at=None, last_item=None,
+                    created_by=created_by or whoami(), created_at=now, updated_at=now))
+        except sa.exc.IntegrityError:  # created concurrently by someone else
+            raise exists from None
+        return self.get_schedule(name)
+
+    @staticmethod
+    def _schedule_json(row: Any, fired: int) -> dict:
+        return {"name": row.name, "job": row.job, "job_id": row.job_id, "queue": row.queue,
+                "cron": row.cron, "timezone": row.timezone,
+                "overrides": json.loads(row.overrides),
+                "parameters": json.loads(row.parameters),
+                "template_values": json.loads(row.template_values),
+                "priority": PRIORITY_NAMES.get(row.priority, str(row.priority)),
+                "timeout": row.timeout, "catch_up": bool(row.catch_up),
+                "paused": bool(row.paused), "state": "paused" if row.paused else "active",
+                "next_fire_at": iso(row.next_fire_at), "next_fire_ts": row.next_fire_at,
+                "last_fired_at": iso(row.last_fired_at), "last_item": row.last_item,
+                "items": fired, "created_by": row.created_by,
+                "created_at": iso(row.created_at), "updated_at": iso(row.updated_at)}
+
+    def _schedules(self, conn: sa.Connection, query: Any) -> list[dict]:
+        rows = conn.execute(query).all()
+        fired = dict(conn.execute(
+            sa.select(t.items.c.schedule, sa.func.count())
+            .where(t.items.c.schedule.in_([r.name for r in rows]))
+            .group_by(t.items.c.schedule)).all()) if rows else {}
+        return [self._schedule_json(r, fired.get(r.name, 0)) for r in rows]
+
+    def _unknown_schedule(self, conn: sa.Connection, name: str) -> NotFoundError:
+        names = conn.execute(sa.select(t.schedules.c.name).order_by(t.schedules.c.name)
+                             ).scalars().all()
+        return NotFoundError(f"schedule {name!r} does not exist;{did_you_mean(name, names)} "
+                             f"schedules: {', '.join(names) or '(none)'}. List them with "
+                             "`jupyter launch schedule list`")
+
+    def get_schedule(self, name: str) -> dict:
+        """One schedule with how many items it made."""
+        with self.read() as conn:
+            found = self._schedules(conn, sa.select(t.schedules).where(
+                t.schedules.c.name == name))
+            if not found:
+                raise self._unknown_schedule(conn, name)
+            return found[0]
+
+    def list_schedules(self, *, queues: Sequence[str] | None = None,
+                       due_by: float | None = None) -> list[dict]:
+        """Schedules by name (of ``queues``; with ``due_by`` only the active ones due by then,
+        earliest first)."""
+        query = sa.select(t.schedules).order_by(t.schedules.c.name)
+        if queues is not None:
+            query = query.where(t.schedules.c.queue.in_(list(queues)))
+        if due_by is not None:
+            query = query.where(t.schedules.c.paused == sa.false(),
+                                t.schedules.c.next_fire_at <= due_by
+                                ).order_by(None).order_by(t.schedules.c.next_fire_at)
+        with self.read() as conn:
+            return self._schedules(conn, query)
+
+    def next_schedule_at(self, queues: Sequence[str]) -> float | None:
+        """When the next active schedule of ``queues`` is due (epoch seconds), or None."""
+        with self.read() as conn:
+            return conn.execute(sa.select(sa.func.min(t.schedules.c.next_fire_at)).where(
+                t.schedules.c.queue.in_(list(queues)),
+                t.schedules.c.paused == sa.false())).scalar()
+
+    def set_schedule_paused(self, name: str, paused: bool,
+                            next_fire_at: float | None = None) -> bool:
+        """Pause or resume (resuming sets ``next_fire_at``); False when it already was."""
+        values: dict[str, Any] = {"paused": paused, "updated_at": time.time()}
+        if next_fire_at is not None:
+            values["next_fire_at"] = next_fire_at
+        with self.write() as conn:
+            was = sa.false() if paused else sa.true()
+            result = conn.execute(t.schedules.update().where(
+                t.schedules.c.name == name, t.schedules.c.paused == was).values(**values))
+            if result.rowcount == 0 and conn.execute(sa.select(t.schedules.c.name).where(
+                    t.schedules.c.name == name)).first() is None:
+                raise self._unknown_schedule(conn, name)
+            return result.rowcount == 1
+
+    def delete_schedule(self, name: str) -> None:
+        """Delete a schedule; the items it made stay (still naming it)."""
+        with self.write() as conn:
+            if conn.execute(t.schedules.delete().where(t.schedules.c.name == name)
+                            ).rowcount != 1:
+                raise self._unknown_schedule(conn, name)
+
+    def fire_schedule(self, name: str, due: float, next_fire_at: float, *,
+                      make_item: bool) -> tuple[bool, str | None]:
+        """Move an active schedule's firing from ``due`` to ``next_fire_at`` and, with
+        ``make_item``, queue its item: exactly once however many agents try.
+
+        The guarded UPDATE (``WHERE name=? AND next_fire_at=due``) and the item's insert are
+        one transaction, so only the agent whose update moved the row inserts. Returns
+        (moved, new item id or None).
+        """
+        now = time.time()
+        with self.write() as conn:
+            moved = conn.execute(t.schedules.update().where(
+                t.schedules.c.name == name, t.schedules.c.next_fire_at == due,
+                t.schedules.c.paused == sa.false()).values(next_fire_at=next_fire_at,
+                                                        updated_at=now))
+            if moved.rowcount != 1:
+                return False, None
+            if not make_item:
+                return True, None
+            row = conn.execute(sa.select(t.schedules).where(t.schedules.c.name == name)).one()
+            job = self._job_record(conn, conn.execute(
+                sa.select(t.jobs).where(t.jobs.c.id == row.job_id)).one())
+            item_id = self._insert_item(
+                conn, job=job, queue=row.queue, overrides=json.loads(row.overrides),
+                parameters=json.loads(row.parameters), priority=row.priority,
+                timeout=row.timeout, template_values=json.loads(row.template_values),
+                requeued_from=None, sweep_id=None, submitted_by=row.created_by)
+            conn.execute(t.items.update().where(t.items.c.id == item_id)
+                         .values(schedule=name))
+            conn.execute(t.schedules.update().where(t.schedules.c.name == name)
+                         .values(last_fired_at=now, last_item=item_id))
+            return True, item_id
 
     # -- agents ---------------------------------------------------------------------------
 

@@ -368,3 +368,72 @@ __all__ = ["agents_table", "cancel_outcome", "item_detail", "item_line", "items_
            "items_table", "job_detail", "jobs_table", "kernel_agent_status", "queue_detail",
            "queues_table", "result_columns", "results_csv", "results_table", "run_outcome",
            "sweep_detail", "sweeps_table", "table", "waiting_lines"]
+
+
+SCHEDULE_HEADERS = ["NAME", "JOB", "QUEUE", "CRON", "TIMEZONE", "STATE", "NEXT", "ITEMS",
+                    "LAST ITEM"]
+
+
+def schedule_time(ts: float | None, timezone: str) -> str:
+    """An epoch time as the schedule's own wall clock: ``2026-12-01 09:00:00 CET``."""
+    if ts is None:
+        return "-"
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(ts, ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def schedules_table(schedules: Sequence[dict]) -> str:
+    """``schedule list``: name, job, queue, cron, time zone, state, next firing, items."""
+    if not schedules:
+        return ("no schedules yet; create one with `jupyter launch schedule create NAME "
+                "--job JOB --cron '0 9 * * *' --queue QUEUE`")
+    rows = [[s["name"], s["job"], s["queue"], s["cron"], s["timezone"], s["state"],
+             "-" if s["paused"] else schedule_time(s["next_fire_ts"], s["timezone"]),
+             str(s["items"]), s["last_item"] or "-"] for s in schedules]
+    return table(rows, SCHEDULE_HEADERS)
+
+
+def schedule_detail(schedule: dict) -> str:
+    """``schedule show``: the row, then what each firing submits."""
+    lines = [schedules_table([schedule]),
+             f"parameters: {params_text(schedule, 200) or '(defaults)'}  priority: "
+             f"{schedule['priority']}  timeout: {schedule['timeout'] or 'none'}  missed "
+             f"firings: {'one item (catch-up)' if schedule['catch_up'] else 'skipped'}"]
+    if schedule["template_values"]:
+        lines.append("template values: " + params_text(
+            {"overrides": schedule["template_values"]}, 200))
+    return "\n".join(lines)
+
+
+def schedule_outcome(action: str, schedule: dict) -> str:
+    """What ``schedule create|pause|resume`` print: the schedule's state and next firing."""
+    if schedule["paused"]:
+        return (f"schedule {schedule['name']} paused; `schedule resume {schedule['name']}` "
+                "fires it again")
+    verb = {"create": "created", "resume": "resumed"}.get(action, action)
+    return (f"schedule {schedule['name']} {verb}: {schedule['job']} on queue "
+            f"{schedule['queue']} at '{schedule['cron']}' ({schedule['timezone']}); next "
+            f"{schedule_time(schedule['next_fire_ts'], schedule['timezone'])}")
+
+
+def _size(n: int) -> str:
+    """Bytes as people read them (``12.3 MiB``)."""
+    value = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def vacuum_outcome(report: dict) -> str:
+    rules = [f"--keep-days {report['keep_days']:g}" if report["keep_days"] is not None else "",
+             f"--keep-last {report['keep_last']}" if report["keep_last"] is not None else ""]
+    verb = "would free" if report["dry_run"] else "freed"
+    per_queue = ", ".join(f"{q} {n}" for q, n in sorted(report["queues"].items()))
+    return (f"{verb} ({' '.join(r for r in rules if r)}): {report['items']} finished item(s)"
+            + (f" ({per_queue})" if per_queue else "")
+            + f", {_size(report['log_bytes'])} of logs, {report['run_folders']} run folder(s) "
+            f"({_size(report['run_folder_bytes'])})")
