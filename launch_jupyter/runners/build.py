@@ -1,7 +1,7 @@
 """Container images for jobs: the Dockerfile, the build context, the tag, build and push.
 
 Per job version: ``FROM <base image>`` (queue config ``base_image``, default
-``python:<captured major.minor>-slim``), a non-root user, the pinned requirements in their own
+``python:<captured major.minor>-slim``), a non-root user, the job's lock in its own
 layer, then the support files and the code. The tag hashes the job digest, the base image and
 the Dockerfile, so an unchanged job is never rebuilt. A ``Dockerfile`` among the job's files,
 beside the entrypoint, replaces the generated one (the code is then copied in at run time, as
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LaunchError
+from ..jobs.lock import job_lock
 
 #: where things live inside the container
 ROOT = "/launch"
@@ -260,7 +261,8 @@ def plan_image(job: Any, files: list[tuple[str, bytes]], queue_config: dict) -> 
     spec = job.spec
     registry = (config.get("registry") or "").rstrip("/") or None
     base = str(config.get("base_image") or default_base_image(spec.get("python")))
-    requirements = list(spec.get("requirements") or [])
+    # The job's lock (jobs/lock.py): what its imports need, pinned, not only the direct ones.
+    requirements = list(job_lock(spec)["packages"])
     own = user_dockerfile(files, spec["entrypoint"])
     context: list[tuple[str, bytes]] = [(f"job/{p}", c) for p, c in files]
     context += [(f"lib/{p}", c) for p, c in support_files()]
