@@ -244,13 +244,15 @@ class Agent:
 
     def __init__(
         self, store: Store, config: LaunchConfig, queues: Sequence[str] | None = None, *,
-        max_jobs: int = 1, until_idle: bool = False, agent_id: str | None = None,
+        max_jobs: int | None = None, until_idle: bool = False, agent_id: str | None = None,
         register: bool = True, gpus: str | Sequence[int | str] | None = None,
     ) -> None:
-        if max_jobs < 1:
-            raise LaunchError(f"--max-jobs must be at least 1, got {max_jobs}")
         #: the GPUs this agent hands to items of gpus_per_item queues (runners/gpus.py)
         self.gpus = GpuPool(detect_gpus() if gpus is None else parse_gpus(gpus))
+        if max_jobs is None:  # one run at a time, or one per GPU on a GPU machine
+            max_jobs = max(1, len(self.gpus.all))
+        if max_jobs < 1:
+            raise LaunchError(f"--max-jobs must be at least 1, got {max_jobs}")
         #: queue -> GPUs each of its items needs (read with the queue in ``_usable``)
         self._gpu_need: dict[str, int] = {}
         self.store = store

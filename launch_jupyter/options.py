@@ -88,7 +88,8 @@ CONCURRENCY = opt("--concurrency", type=int, metavar="N",
 AGENT = (
     opt("--queue", "-q", action="append", default=[],
         help="queue to serve (repeatable; default: all)"),
-    opt("--max-jobs", type=int, default=1, help="concurrent runs (default 1)"),
+    opt("--max-jobs", type=int, default=None,
+        help="concurrent runs (default 1, or one per GPU of an agent with GPUs)"),
     opt("--gpus", metavar="0,1,2,3",
         help="GPU indices this agent hands out to items of queues with gpus_per_item, as "
              "CUDA_VISIBLE_DEVICES (default: CUDA_VISIBLE_DEVICES, else `nvidia-smi -L`, "

@@ -63,8 +63,7 @@ def test_agent_gives_overlapping_items_disjoint_gpus(client: Launch, cli: CLI,
         marks=str(marks), seconds=1.5))).ref
     ids = [client.submit(ref, queue="gpu").id for _ in range(6)]
 
-    agent = cli.popen("agent", "-q", "gpu", "--gpus", "0,1,2", "--max-jobs", "6",
-                      "--until-idle")
+    agent = cli.popen("agent", "-q", "gpu", "--gpus", "0,1,2", "--until-idle")  # 1 per GPU
     agent.wait(timeout=600)
     assert agent.returncode == 0, agent.stderr.read()
 

@@ -686,13 +686,14 @@ class Launch:
 
     # -- agents -------------------------------------------------------------------------
 
-    def agent(self, queues: Sequence[str] | None = None, *, max_jobs: int = 1,
+    def agent(self, queues: Sequence[str] | None = None, *, max_jobs: int | None = None,
               until_idle: bool = False, gpus: str | Sequence[int] | None = None) -> Any:
         """An Agent on this store (call ``.start()`` for a daemon thread or ``.run()``).
 
         ``gpus``: the GPU indices it hands to items of queues with ``gpus_per_item``
         (``[0, 1]``, ``"0,1"``, ``"none"``); default: CUDA_VISIBLE_DEVICES, else
-        ``nvidia-smi -L``, else none."""
+        ``nvidia-smi -L``, else none. ``max_jobs``: runs at once (default 1, or one per
+        GPU when it has GPUs)."""
         from ..agent import Agent
 
         return Agent(self.store, self.config, queues, max_jobs=max_jobs, until_idle=until_idle,

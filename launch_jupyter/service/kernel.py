@@ -23,7 +23,7 @@ def kernel_agent() -> Any:
     return _agent if _agent is not None and _agent.running else None
 
 
-def start_kernel_agent(client: Any, queues: Sequence[str] = (), max_jobs: int = 1,
+def start_kernel_agent(client: Any, queues: Sequence[str] = (), max_jobs: int | None = None,
                        until_idle: bool = False, gpus: str | Sequence[int] | None = None
                        ) -> Any:
     """Start this kernel's agent (one per kernel) on ``client``'s store; returns it.

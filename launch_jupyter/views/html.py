@@ -131,6 +131,10 @@ def items_table_html(items: Sequence[dict], *, selected: str | None = None,
         title = esc(error_text(item)) if item.get("error") else ""
         waiting = (f" <span class='lj-waiting' title='{esc(item['waiting'])}' style='color:"
                    f"#b45309;font-size:11px'>no agent</span>" if item.get("waiting") else "")
+        if item.get("waiting_on") and not item.get("waiting"):  # run-after: not its turn yet
+            waiting = (f" <span class='lj-after' title='waiting on "
+                       f"{esc(', '.join(item['waiting_on']))}' style='color:#6b7280;"
+                       f"font-size:11px'>after {len(item['waiting_on'])}</span>")
         cells = [badge(label(item)) + progress_note(item) + waiting,
                  f"{indent}<code>{esc(item['id'])}</code>",
                  esc(item["job"]), esc(params_text(item)), esc(item["priority"]),

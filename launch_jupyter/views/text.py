@@ -157,11 +157,15 @@ def items_table(items: Sequence[dict], *, total: int | None = None,
 
 
 def waiting_lines(items: Sequence[dict]) -> str:
-    """Under a list of items: why its queued items wait, once per reason (no agent)."""
+    """Under a list of items: why its queued items wait, once per reason (no agent, or
+    upstream items of ``submit --after`` that have not succeeded yet)."""
     reasons: dict[str, int] = {}
     for item in items:
         if item.get("waiting"):
             reasons[item["waiting"]] = reasons.get(item["waiting"], 0) + 1
+        elif item.get("waiting_on"):
+            why = "on upstream items that have not succeeded yet (`show ID` names them)"
+            reasons[why] = reasons.get(why, 0) + 1
     return "".join(f"\n{n} queued item{'s' if n > 1 else ''} waiting: {why}"
                    for why, n in reasons.items())
 
