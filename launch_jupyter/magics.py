@@ -533,6 +533,13 @@ class LaunchMagics(Magics):
         version = self.client.store_version(migrate=False)
         print(f"store {self.client.store_label} OK (schema version {version})")
 
+    def _op_store_vacuum(self, a: argparse.Namespace) -> None:
+        from .views.text import vacuum_outcome
+
+        report = self.client.vacuum(keep_days=a.keep_days, keep_last=a.keep_last,
+                                    dry_run=a.dry_run)
+        _print_json(report) if a.json else print(vacuum_outcome(report))
+
     def _op_panel(self, a: argparse.Namespace) -> Any:
         from .widgets.queue import QueuePanel, widgets_available
 

@@ -243,6 +243,16 @@ OPERATIONS: tuple[Operation, ...] = (
               "with this kernel's agent)", (JSON,)),
     Operation("store migrate", "apply pending schema migrations"),
     Operation("store check", "check the store is reachable and up to date"),
+    Operation("store vacuum", "retention: delete finished items (with their logs, events, "
+              "metrics and run folders) older than --keep-days or beyond each queue's newest "
+              "--keep-last; an item either rule keeps stays; queued and running items never go",
+              (opt("--keep-days", type=float, metavar="N",
+                   help="keep items that finished less than N days ago"),
+               opt("--keep-last", type=int, metavar="N",
+                   help="keep the newest N finished items of each queue"),
+               opt("--dry-run", action="store_true",
+                   help="only report what would be freed"),
+               JSON)),
     Operation("connect", "use a Jupyter server's launch API from this kernel instead of a "
               "store (the CLI's --server/--token; default: LAUNCH_JUPYTER_SERVER)", (
         opt("url", metavar="URL", help="the server, e.g. https://hub.example.org/user/ada/"),

@@ -1105,15 +1105,29 @@ def _language(meta: dict) -> str:
     return "python" if language.startswith("python") else language
 
 
-def _check_kernel(kernel: str, language: str, warnings: list[str]) -> None:
-    """Warn when the job's kernelspec is not installed here (where the capture runs)."""
-    from jupyter_client.kernelspec import KernelSpecManager
+def _installed_kernels() -> set[str]:
+    """Names of the kernelspecs installed here, found as jupyter_client's KernelSpecManager
+    finds them (a folder holding a kernel.json in each kernels dir, names lower-cased; the
+    native python3 kernel when ipykernel is installed). Not through it: importing
+    jupyter_client (zmq) and its default dirs (all of IPython) costs a command ~400 ms."""
+    import importlib.util
+
     from jupyter_core.paths import jupyter_path
 
-    # jupyter_client's default kernel dirs import all of IPython (~300 ms) for one folder.
     ipython_dir = os.environ.get("IPYTHONDIR") or os.path.join(os.path.expanduser("~"), ".ipython")
-    dirs = [*jupyter_path("kernels"), os.path.join(ipython_dir, "kernels")]
-    if kernel in KernelSpecManager(kernel_dirs=dirs).find_kernel_specs():
+    names = set()
+    for folder in [*jupyter_path("kernels"), os.path.join(ipython_dir, "kernels")]:
+        if os.path.isdir(folder):
+            names.update(entry.lower() for entry in os.listdir(folder)
+                         if os.path.isfile(os.path.join(folder, entry, "kernel.json")))
+    if importlib.util.find_spec("ipykernel") is not None:
+        names.add("python3")
+    return names
+
+
+def _check_kernel(kernel: str, language: str, warnings: list[str]) -> None:
+    """Warn when the job's kernelspec is not installed here (where the capture runs)."""
+    if kernel in _installed_kernels():
         return
     if language == "python":
         warnings.append(

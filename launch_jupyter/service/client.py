@@ -26,6 +26,7 @@ from .records import (
     Page,
     QueueRecord,
     ScheduleRecord,
+    VacuumReport,
 )
 
 if TYPE_CHECKING:
@@ -612,6 +613,39 @@ class Launch:
     def delete(self, item_id: str) -> None:
         """Delete a finished or queued item with its log."""
         self.store.delete_item(checks.key(item_id, "item"))
+
+    def vacuum(self, *, keep_days: float | None = None, keep_last: int | None = None,
+               dry_run: bool = False) -> VacuumReport:
+        """Retention: delete finished items that finished more than ``keep_days`` days ago
+        and/or are beyond the newest ``keep_last`` finished items of their queue (an item
+        either rule keeps stays), with their logs, attempts, events, metrics and run folders
+        (under ``runs_dir``). Queued, leased and running items are never touched, nor
+        trials of a sweep still proposing, nor what an unfinished item runs after.
+        ``dry_run``: report what would be freed, delete nothing."""
+        import shutil
+
+        keep_days, keep_last = checks.retention(keep_days, keep_last)
+        expired = self.store.expired_items(keep_days=keep_days, keep_last=keep_last)
+        if not dry_run:
+            gone = set(self.store.delete_expired([e["id"] for e in expired]))
+            expired = [e for e in expired if e["id"] in gone]
+        report: VacuumReport = {
+            "dry_run": dry_run, "keep_days": keep_days, "keep_last": keep_last,
+            "items": len(expired), "queues": {}, "log_bytes": 0, "run_folders": 0,
+            "run_folder_bytes": 0}
+        runs = self.config.runs_dir
+        for entry in expired:
+            report["queues"][entry["queue"]] = report["queues"].get(entry["queue"], 0) + 1
+            report["log_bytes"] += entry["log_bytes"] or 0
+            folder = runs / entry["id"]
+            if folder.is_dir():
+                report["run_folders"] += 1
+                report["run_folder_bytes"] += sum(
+                    f.stat().st_size for f in folder.rglob("*")
+                    if f.is_file() and not f.is_symlink())
+                if not dry_run:
+                    shutil.rmtree(folder, ignore_errors=True)
+        return report
 
     # -- logs ---------------------------------------------------------------------------
 

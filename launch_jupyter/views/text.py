@@ -422,17 +422,8 @@ def schedule_outcome(action: str, schedule: dict) -> str:
             f"{schedule_time(schedule['next_fire_ts'], schedule['timezone'])}")
 
 
-def _size(n: int) -> str:
-    """Bytes as people read them (``12.3 MiB``)."""
-    value = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def vacuum_outcome(report: dict) -> str:
+    """What ``store vacuum`` freed, or would free with ``--dry-run``."""
     rules = [f"--keep-days {report['keep_days']:g}" if report["keep_days"] is not None else "",
              f"--keep-last {report['keep_last']}" if report["keep_last"] is not None else ""]
     verb = "would free" if report["dry_run"] else "freed"
