@@ -1,7 +1,10 @@
 """Run every benchmark: ``python benchmarks/run.py [--quick] [--only NAME ...]``.
 
 Prints each figure next to its same-run baseline and the ratio, then a summary table, and
-writes everything (samples included) as JSON to ``benchmarks/results/``.
+writes everything (samples included) as JSON to ``benchmarks/results/``. ``--compare FILE``
+prints each ratio beside the one recorded in FILE (the committed ``benchmarks/baseline.json``)
+and flags those more than 25 % worse; ``--update-baseline FILE`` records this run's figures in
+FILE (replacing the benchmarks that ran, keeping the others).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ sys.path.insert(0, str(HERE))
 import bench_bigoutput  # noqa: E402
 import bench_breakdown  # noqa: E402
 import bench_capture  # noqa: E402
+import bench_envs  # noqa: E402
 import bench_kubernetes  # noqa: E402
 import bench_latency  # noqa: E402
 import bench_metrics  # noqa: E402
@@ -30,6 +34,9 @@ import bench_notebook  # noqa: E402
 import bench_progress  # noqa: E402
 import bench_race  # noqa: E402
 import bench_recovery  # noqa: E402
+import bench_remote  # noqa: E402
+import bench_scale  # noqa: E402
+import bench_startup  # noqa: E402
 import bench_throughput  # noqa: E402
 import bench_views  # noqa: E402
 from common import Figure, log  # noqa: E402
@@ -47,7 +54,15 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     "metrics": bench_metrics.run,
     "progress": bench_progress.run,
     "views": bench_views.run,
+    "envs": bench_envs.run,
+    "startup": bench_startup.run,
+    "scale": bench_scale.run,
+    "remote": bench_remote.run,
 }
+#: the committed baseline ``--compare`` reads by default
+BASELINE = HERE / "baseline.json"
+#: how much worse than the baseline a ratio may get before ``--compare`` flags it
+TOLERANCE = 0.25
 
 
 def _fmt(value: float | None) -> str:
@@ -66,6 +81,61 @@ def markdown_table(figures: list[Figure]) -> str:
         rows.append(f"| {f.name} | {_fmt(f.value)} {f.unit} | {baseline} | {ratio} | "
                     f"{f.target} | {met} |")
     return "\n".join(rows)
+
+
+def _figures_of(record: dict) -> dict[tuple[str, str], dict]:
+    """(benchmark, figure name) -> figure, of a results or baseline JSON record."""
+    return {(bench, f["name"]): f for bench, data in record.get("benchmarks", {}).items()
+            for f in data.get("figures", [])}
+
+
+def worse_by(now: dict, then: dict) -> float | None:
+    """How much worse ``now``'s ratio is than ``then``'s (0.3: 30 % worse; negative: better),
+    or None when either has no ratio. Higher is better for throughput figures."""
+    if now.get("ratio") is None or not then.get("ratio"):
+        return None
+    change = now["ratio"] / then["ratio"] - 1.0
+    return -change if now.get("higher_is_better") else change
+
+
+def compare(record: dict, baseline: dict, *, tolerance: float = TOLERANCE) -> tuple[str, int]:
+    """A table of this run's ratios beside the baseline's; and how many are flagged (more
+    than ``tolerance`` worse). Figures the baseline lacks are listed as new."""
+    then = _figures_of(baseline)
+    rows = [f"ratios against the baseline ({baseline.get('date', '?')}, commit "
+            f"{(baseline.get('revision') or {}).get('commit', '?')[:10]}); flagged: more than "
+            f"{tolerance:.0%} worse",
+            "| benchmark | figure | ratio now | ratio in baseline | change | flag |",
+            "|---|---|---|---|---|---|"]
+    flagged = 0
+    for (bench, name), figure in _figures_of(record).items():
+        old = then.get((bench, name))
+        now_ratio = "-" if figure.get("ratio") is None else f"{figure['ratio']:.2f}x"
+        if old is None:
+            rows.append(f"| {bench} | {name} | {now_ratio} | (new) | - | |")
+            continue
+        change = worse_by(figure, old)
+        old_ratio = "-" if old.get("ratio") is None else f"{old['ratio']:.2f}x"
+        bad = change is not None and change > tolerance
+        flagged += bad
+        shown = "-" if change is None else f"{change:+.0%} {'worse' if change > 0 else 'better'}"
+        rows.append(f"| {bench} | {name} | {now_ratio} | {old_ratio} | {shown} | "
+                    f"{'**WORSE**' if bad else ''} |")
+    return "\n".join(rows), flagged
+
+
+def update_baseline(path: Path, record: dict) -> None:
+    """Record this run's benchmarks in the baseline at ``path`` (others stay as they were)."""
+    baseline = json.loads(path.read_text()) if path.exists() else {"benchmarks": {}}
+    for name, data in record["benchmarks"].items():
+        baseline["benchmarks"][name] = {
+            "date": record["date"], "commit": record["revision"]["commit"],
+            "quick": record["quick"], "figures": [
+                {k: f[k] for k in ("name", "value", "unit", "baseline_name", "baseline",
+                                   "ratio", "higher_is_better", "target")}
+                for f in data["figures"]]}
+    baseline.update(date=record["date"], revision=record["revision"], machine=record["machine"])
+    path.write_text(json.dumps(baseline, indent=2, sort_keys=True) + "\n")
 
 
 def revision() -> dict:
@@ -90,7 +160,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only these benchmarks")
     parser.add_argument("--out", type=Path, default=HERE / "results",
                         help="folder for the JSON results (default benchmarks/results)")
+    parser.add_argument("--scale", type=int, metavar="N", default=None,
+                        help="items in the scale benchmark's store (default 100,000; --quick "
+                             "5,000), 100 log chunks each")
+    parser.add_argument("--compare", type=Path, metavar="FILE", nargs="?", const=BASELINE,
+                        help="print each ratio beside FILE's (default benchmarks/baseline.json)"
+                             " and flag those more than 25%% worse")
+    parser.add_argument("--update-baseline", type=Path, metavar="FILE", nargs="?",
+                        const=BASELINE, help="record this run's figures in FILE (default "
+                                             "benchmarks/baseline.json)")
     args = parser.parse_args(argv)
+    baseline = None
+    if args.compare is not None:  # read it before spending minutes measuring
+        try:
+            baseline = json.loads(args.compare.read_text())
+        except (OSError, ValueError) as err:
+            parser.error(f"--compare {args.compare}: {err}")
     # Every benchmark makes its own store: do not let the caller's settings leak in.
     for var in [v for v in os.environ if v.startswith("LAUNCH_JUPYTER_")
                 and not v.startswith(("LAUNCH_JUPYTER_BENCH_", "LAUNCH_JUPYTER_TEST_"))]:
@@ -104,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         log(f"== {name}")
         load_before = os.getloadavg()
         t0 = time.perf_counter()
-        result = BENCHMARKS[name](args.quick)
+        if name == "scale":
+            result = bench_scale.run(args.quick, scale=args.scale)
+        else:
+            result = BENCHMARKS[name](args.quick)
         seconds = time.perf_counter() - t0
         for f in result:
             ratio = "-" if f.ratio is None else f"{f.ratio:.2f}x"
@@ -124,6 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(record, indent=2) + "\n")
     (args.out / "latest.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"\nresults: {path}")
+    if baseline is not None:
+        table, flagged = compare(record, baseline)
+        print("\n" + table)
+        print(f"\n{flagged} ratio(s) more than {TOLERANCE:.0%} worse than {args.compare}"
+              if flagged else f"\nno ratio more than {TOLERANCE:.0%} worse than {args.compare}")
+    if args.update_baseline is not None:
+        update_baseline(args.update_baseline, record)
+        print(f"baseline updated: {args.update_baseline}")
     return 0
 
 
