@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import requests
 
     from .handles import Item, Sweep
+    from .records import ScheduleRecord
 
 #: The server URL and token when no flag names them (flags win).
 SERVER_ENV, TOKEN_ENV = "LAUNCH_JUPYTER_SERVER", "LAUNCH_JUPYTER_TOKEN"
@@ -337,6 +338,47 @@ class RemoteLaunch(Launch):
 
     def resume_sweep(self, sweep_id: str) -> dict:
         return self.request("POST", f"sweeps/{_q(checks.key(sweep_id, 'sweep'))}/resume")
+
+    def create_schedule(
+        self, name: str, job: JobRef, *, cron: str, queue: str | None = None,
+        timezone: str | None = None, parameters: Mapping[str, Any] | None = None,
+        overrides: Iterable[str] = (), template_values: Mapping[str, Any] | None = None,
+        template_pairs: Iterable[str] = (), priority: str | int | None = None,
+        timeout: float | None = None, catch_up: bool = False,
+    ) -> ScheduleRecord:
+        """``Launch.create_schedule`` over REST: a file is captured here and uploaded first;
+        ``k=v`` overrides and ``VAR=VALUE`` template pairs are typed here, the server checks
+        everything."""
+        record = self.resolve_job(job)
+        values = self.check_values(record.spec, parameters=parameters, overrides=overrides)
+        template_pairs = list(template_pairs)
+        if template_pairs:
+            from ..runners.templates import validate_template_values
+
+            config = self.queue(queue or self.config.default_queue)["config"]
+            template_values = validate_template_values(config, template_values,
+                                                       template_pairs)
+        return self.request("POST", "schedules", json={
+            "name": name, "job": record.ref, "cron": cron, "queue": queue,
+            "timezone": timezone, "parameters": values or None,
+            "template_values": dict(template_values) if template_values else None,
+            "priority": priority, "timeout": checks.positive_timeout(timeout),
+            "catch_up": catch_up})
+
+    def list_schedules(self) -> list[ScheduleRecord]:
+        return self.request("GET", "schedules")
+
+    def get_schedule(self, name: str) -> ScheduleRecord:
+        return self.request("GET", f"schedules/{_q(checks.key(name, 'schedule'))}")
+
+    def pause_schedule(self, name: str) -> ScheduleRecord:
+        return self.request("POST", f"schedules/{_q(checks.key(name, 'schedule'))}/pause")
+
+    def resume_schedule(self, name: str) -> ScheduleRecord:
+        return self.request("POST", f"schedules/{_q(checks.key(name, 'schedule'))}/resume")
+
+    def delete_schedule(self, name: str) -> None:
+        self.request("DELETE", f"schedules/{_q(checks.key(name, 'schedule'))}")
 
     def result_rows(self, *, sweep: str | None = None, queue: str | None = None,
                     job: str | None = None, state: str | Sequence[str] | None = None,
