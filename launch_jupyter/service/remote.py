@@ -258,6 +258,10 @@ class RemoteLaunch(Launch):
         return self.request("POST", "queues",
                             json={k: v for k, v in body.items() if v is not None})
 
+    def update_queue(self, name: str, **changes: Any) -> QueueRecord:
+        """``Launch.update_queue`` over REST (``PATCH queues/NAME``): ``concurrency``."""
+        return self.request("PATCH", f"queues/{_q(checks.key(name, 'queue'))}", json=changes)
+
     def queue(self, name: str) -> QueueRecord:
         return self.request("GET", f"queues/{_q(checks.key(name, 'queue'))}")
 
