@@ -23,9 +23,9 @@ import time
 from typing import Any
 
 from launch_jupyter.runners.progress import first_line
+from launch_jupyter.runners.shipped.notebook_executor import exit_status, kernel_or_fallback
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-FALLBACK_KERNEL = "python3"  # ipykernel's own kernelspec: present wherever ipykernel is
 WRITE_EVERY = 0.5  # seconds: the executed notebook is rewritten at most this often mid-run
 
 
@@ -96,37 +96,6 @@ def _stream(msg: dict) -> None:
         # Stored logs are read in browsers and files too: drop the terminal colour codes.
         sys.stderr.write(_ANSI.sub("", "\n".join(content.get("traceback", []))) + "\n")
         sys.stderr.flush()
-
-
-def exit_status(value: str) -> int:
-    """The exit code of ``sys.exit(value)`` from the kernel's ``evalue`` text: 0 for nothing,
-    ``None`` or 0; N for an integer N (1 when it does not fit an exit code); 1 for a
-    message."""
-    text = value.strip()
-    if text in ("", "None"):
-        return 0
-    try:
-        code = int(text)
-    except ValueError:
-        return 1
-    return code if 0 <= code <= 255 else 1
-
-
-def kernel_or_fallback(kernel: str, nb: Any) -> str:
-    """``kernel``, or this runner's Python kernel when ``kernel`` is not installed here and
-    the notebook is Python (said in the log); a missing non-Python kernel fails at start."""
-    from jupyter_client.kernelspec import find_kernel_specs
-
-    if kernel in find_kernel_specs():
-        return kernel
-    meta = nb.get("metadata", {})
-    language = ((meta.get("kernelspec") or {}).get("language")
-                or (meta.get("language_info") or {}).get("name") or "python")
-    if not language.lower().startswith("python"):
-        return kernel
-    print(f"launch-jupyter: kernel {kernel!r} is not installed on this runner; running the "
-          f"notebook with its Python kernel ({FALLBACK_KERNEL})", file=sys.stderr, flush=True)
-    return FALLBACK_KERNEL
 
 
 def kernel_arguments() -> list[str]:

@@ -3,6 +3,7 @@ agent on a real kernel, and the item's state, exit code, error and log checked."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -112,3 +113,40 @@ def test_a_python_kernel_missing_here_falls_back_to_python3_with_a_note(
     assert data["state"] == "succeeded", data["log"]
     assert "kernel 'conda_pytorch_p39' is not installed on this runner" in data["log"]
     assert "ran" in data["log"]
+
+
+@pytest.mark.parametrize(("cells", "code", "state_line"), [
+    (["import sys; sys.exit(0)", "print('after')"], 0, "ends here, successfully"),
+    (["import sys; sys.exit(4)", "print('after')"], 4, None),
+    ([("skip-execution", "raise SystemError"), "print('ran')"], 0, None),
+])
+def test_the_container_executor_follows_the_same_conventions(
+        tmp_path: Path, cells: list, code: int, state_line: str | None) -> None:
+    """The executor shipped into docker and kubernetes containers (run here as they run it:
+    a plain python3 with launch_notebook.py and nothing of launch_jupyter on the path)."""
+    import os
+    import subprocess
+    import sys
+
+    from launch_jupyter.runners import build
+
+    lib = tmp_path / "lib"
+    for rel, content in build.support_files():
+        (lib / rel).parent.mkdir(parents=True, exist_ok=True)
+        (lib / rel).write_bytes(content)
+    source = notebook(tmp_path, "in.ipynb", cells, kernel="conda_pytorch_p39")
+    executed, error = tmp_path / "executed" / "out.ipynb", tmp_path / "error.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LAUNCH_PARAMETERS")}
+    proc = subprocess.run([sys.executable, str(lib / "launch_notebook.py"), "--input",
+                           str(source), "--output", str(executed), "--error-file", str(error),
+                           "--kernel", "conda_pytorch_p39"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == code, proc.stderr
+    assert "not installed on this runner" in proc.stderr
+    assert "after" not in proc.stdout
+    if state_line:
+        assert state_line in proc.stderr
+    if code:
+        assert f"sys.exit({code})" in json.loads(error.read_text())["message"]
+    else:
+        assert not error.exists()

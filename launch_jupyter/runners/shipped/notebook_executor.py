@@ -26,6 +26,39 @@ MAX_SOURCE = 120
 #: a cell's outputs travel with its end record up to this size (the run wrapper passes
 #: records under 4 KB to the runner); bigger ones come with the notebook at the end
 MAX_OUTPUTS = 3000
+FALLBACK_KERNEL = "python3"  # ipykernel's own kernelspec: present wherever ipykernel is
+
+
+def exit_status(value: str) -> int:
+    """The exit code of ``sys.exit(value)`` from the kernel's ``evalue`` text (papermill's
+    convention): 0 for nothing, ``None`` or 0; N for an integer N (1 when it does not fit an
+    exit code); 1 for a message. runners/notebook.py uses it too."""
+    text = value.strip()
+    if text in ("", "None"):
+        return 0
+    try:
+        code = int(text)
+    except ValueError:
+        return 1
+    return code if 0 <= code <= 255 else 1
+
+
+def kernel_or_fallback(kernel: str, nb) -> str:
+    """``kernel``, or this runner's Python kernel when ``kernel`` is not installed here and
+    the notebook is Python (said in the log); a missing non-Python kernel fails at start.
+    runners/notebook.py uses it too."""
+    from jupyter_client.kernelspec import find_kernel_specs
+
+    if kernel in find_kernel_specs():
+        return kernel
+    meta = nb.get("metadata", {})
+    language = ((meta.get("kernelspec") or {}).get("language")
+                or (meta.get("language_info") or {}).get("name") or "python")
+    if not language.lower().startswith("python"):
+        return kernel
+    print(f"launch-jupyter: kernel {kernel!r} is not installed on this runner; running the "
+          f"notebook with its Python kernel ({FALLBACK_KERNEL})", file=sys.stderr, flush=True)
+    return FALLBACK_KERNEL
 
 
 def first_line(source):
@@ -135,7 +168,8 @@ def main():
                 asyncio.get_running_loop().add_signal_handler(
                     signal.SIGTERM, on_term, signal.SIGTERM, None)
                 self.term_handled = True
-            if cell.cell_type != "code" or not cell.source.strip():
+            if (cell.cell_type != "code" or not cell.source.strip()
+                    or self.skip_cells_with_tag in cell.metadata.get("tags", [])):
                 return await super().async_execute_cell(cell, cell_index, *a, **kw)
             progress.start(cell_index, cell.source)
             try:
@@ -147,8 +181,8 @@ def main():
             echo(msg)
             return super().output(outs, msg, display_id, cell_index)
 
-    client = Client(nb, kernel_name=args.kernel, timeout=None, allow_errors=False,
-                    extra_arguments=["--IPKernelApp.log_level=ERROR"],
+    client = Client(nb, kernel_name=kernel_or_fallback(args.kernel, nb), timeout=None,
+                    allow_errors=False, extra_arguments=["--IPKernelApp.log_level=ERROR"],
                     resources={"metadata": {"path": os.getcwd()}})
 
     def write_output():
@@ -182,6 +216,16 @@ def main():
         client.execute()
     except CellExecutionError as err:
         index = client.current_cell + 1
+        if err.ename == "SystemExit":  # papermill's convention: sys.exit(0) ends the run well
+            code = exit_status(err.evalue)
+            if code == 0:
+                print(f"launch-jupyter: cell {index} called sys.exit({err.evalue}): the run "
+                      "ends here, successfully", file=sys.stderr, flush=True)
+                write_output()
+                return 0
+            fail({"message": f"cell {index} called sys.exit({err.evalue}): exit code {code}",
+                  "stage": "execute", "cell": index, "ename": err.ename, "evalue": err.evalue})
+            return code
         return fail({"message": f"cell {index} raised {err.ename}: {err.evalue}",
                      "stage": "execute", "cell": index, "ename": err.ename,
                      "evalue": err.evalue})
