@@ -102,6 +102,8 @@ export interface Item {
   executed_notebook?: string | null;
   /** The sweep this item is a trial of. */
   sweep_id?: string | null;
+  /** The cron schedule that made this item. */
+  schedule?: string | null;
   /** Each metric the latest attempt logged: last value, min, max, its step, point count. */
   metrics?: Record<string, MetricSummary>;
 }
@@ -171,6 +173,26 @@ export interface Queue {
   timeout: number | null;
   created_at: string | null;
   counts: Record<string, number>;
+}
+
+/** A cron schedule: whichever agent serves its queue fires it, one item per firing. */
+export interface Schedule {
+  name: string;
+  /** The job version each firing submits, `name:vN`. */
+  job: string;
+  queue: string;
+  cron: string;
+  timezone: string;
+  overrides: Record<string, unknown>;
+  paused: boolean;
+  state: 'active' | 'paused';
+  /** ISO 8601 (UTC). */
+  next_fire_at: string | null;
+  last_fired_at: string | null;
+  last_item: string | null;
+  /** How many items it made. */
+  items: number;
+  catch_up: boolean;
 }
 
 export interface SchemaProperty {
@@ -307,6 +329,21 @@ export class LaunchClient {
 
   agents(): Promise<Agent[]> {
     return this._get('agents');
+  }
+
+  /** Every cron schedule by name. */
+  schedules(): Promise<Schedule[]> {
+    return this._get('schedules');
+  }
+
+  /** Stop schedule `name` firing (409 when it is already paused). */
+  pauseSchedule(name: string): Promise<Schedule> {
+    return this._post(`schedules/${encodeURIComponent(name)}/pause`);
+  }
+
+  /** Fire schedule `name` again from its next time after now (409 unless paused). */
+  resumeSchedule(name: string): Promise<Schedule> {
+    return this._post(`schedules/${encodeURIComponent(name)}/resume`);
   }
 
   /** States, symbols, priorities, the default queue and the lease ttl the server uses. */

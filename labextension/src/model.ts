@@ -15,6 +15,7 @@ import {
   LaunchClient,
   Meta,
   Queue,
+  Schedule,
   isTerminal
 } from './api';
 
@@ -211,6 +212,18 @@ export class LaunchModel implements IDisposable {
     return this._agents;
   }
 
+  /** Cron schedules by name (none from a server without the schedules route). */
+  get schedules(): readonly Schedule[] {
+    return this._schedules;
+  }
+
+  /** Pause (`paused` true) or resume schedule `name`; the refresh that follows shows it. */
+  async setSchedulePaused(name: string, paused: boolean): Promise<void> {
+    await this._act(() =>
+      paused ? this.client.pauseSchedule(name) : this.client.resumeSchedule(name)
+    );
+  }
+
   /** Items of the selected queue (every queue when none is), newest first. */
   get items(): readonly Item[] {
     return this._items;
@@ -370,7 +383,7 @@ export class LaunchModel implements IDisposable {
     const queue = this._selectedQueue;
     const filter = this._filter;
     try {
-      const [queues, agents, listing, item] = await Promise.all([
+      const [queues, agents, listing, item, , schedules] = await Promise.all([
         this.client.queues(),
         this.client.agents(),
         this.client
@@ -384,13 +397,15 @@ export class LaunchModel implements IDisposable {
         itemId === null ? Promise.resolve(null) : this.client.item(itemId),
         // Read with the first data so it never shows with the fallback; on failure the
         // fallback stays and the next refresh asks again.
-        this._meta === null ? this.loadMeta().catch(() => null) : null
+        this._meta === null ? this.loadMeta().catch(() => null) : null,
+        this.client.schedules().catch(noSchedulesRoute)
       ]);
       if (this._disposed) {
         return;
       }
       this._queues = queues;
       this._agents = agents;
+      this._schedules = schedules;
       if (queue === this._selectedQueue && filter === this._filter) {
         this._items = listing.items;
         this._total = listing.total;
@@ -461,6 +476,7 @@ export class LaunchModel implements IDisposable {
   private _metaPending: Promise<Meta> | null = null;
   private _queues: Queue[] = [];
   private _agents: Agent[] = [];
+  private _schedules: Schedule[] = [];
   private _items: Item[] = [];
   private _total = 0;
   private _selectedQueue: string | null = null;
@@ -483,6 +499,14 @@ export class LaunchModel implements IDisposable {
 function stopPoll(poll: Poll): void {
   void poll.stop();
   poll.dispose();
+}
+
+/** A server older than schedules answers 404 on their route: it has none. */
+function noSchedulesRoute(err: unknown): Schedule[] {
+  if (err instanceof LaunchAPIError && err.status === 404) {
+    return [];
+  }
+  throw err;
 }
 
 function messageOf(err: unknown): string {

@@ -1,6 +1,6 @@
 /**
- * The Launch sidebar: queues with their counts, a queue's items, an item's detail with its live
- * log, and the agents with their heartbeats. A view over LaunchModel; it holds no data itself.
+ * The Launch sidebar: queues with their counts, cron schedules, a queue's items, an item's
+ * detail with its live log, and the agents with their heartbeats. A view over LaunchModel; it holds no data itself.
  */
 
 import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
@@ -22,6 +22,7 @@ import {
 import { launchIcon } from './icon';
 import { LaunchModel, canCancel, canRequeue, hasNotebook } from './model';
 import { ItemMetrics } from './results';
+import { ScheduleList } from './schedules';
 
 export interface LaunchSidebarOptions {
   client: LaunchClient;
@@ -122,6 +123,7 @@ function SidebarView(props: ViewProps): JSX.Element {
       ) : (
         <>
           <QueueList model={model} openResults={props.openResults} />
+          <ScheduleList model={model} />
           <ItemList model={model} />
           <AgentList agents={model.agents} meta={model.meta} />
         </>
@@ -525,6 +527,9 @@ function ItemFacts({
   }
   if (item.requeued_from) {
     rows.push(['requeued from', item.requeued_from]);
+  }
+  if (item.schedule) {
+    rows.push(['schedule', item.schedule]);
   }
   const parameters = Object.entries(item.parameters);
   return (
