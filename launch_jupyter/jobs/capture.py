@@ -523,7 +523,7 @@ def _script_cell(cell: _Cell) -> str:
             "cannot run; capture in notebook mode (--mode notebook), or rewrite the cell in "
             "plain Python (subprocess.run for shell commands)"
         )
-    if not cell.magic_lines:
+    if cell.python is None or cell.python is cell.source:  # not Python at all, or plain
         return cell.source
     lines = cell.source.splitlines()
     for index, line in cell.magic_lines:
@@ -540,7 +540,17 @@ def _script_cell(cell: _Cell) -> str:
                 "cannot run; capture in notebook mode (--mode notebook), or use "
                 "subprocess.run([...]) for shell commands"
             )
-    return "\n".join(lines)
+    script = "\n".join(lines)
+    if cell.python is not None:  # IPython could run it; a script must be able to as well
+        try:
+            ast.parse(script)
+        except SyntaxError as err:
+            raise CaptureError(
+                f"cell {cell.number}, line {err.lineno}: {err.text and err.text.strip()!r} is "
+                "IPython syntax a script cannot run (an automagic such as `pip install x`, or "
+                "a `!command \\` continued on the next line); capture in notebook mode "
+                "(--mode notebook), or write it in plain Python") from None
+    return script
 
 
 # -- parameters -----------------------------------------------------------------------------
@@ -596,12 +606,12 @@ def _parse_by_line(source: str, where: str, warnings: list[str],
         for end in range(start + 1, min(len(lines), start + longest) + 1):
             chunk = "\n".join(lines[start:end])
             try:
-                tree = ast.parse(chunk)
-            except SyntaxError:
+                python, tree = cellscan.to_python(chunk)  # a %magic line is no broken line
+            except (SyntaxError, RecursionError):
                 continue
             ast.increment_lineno(tree, start)
             body.extend(tree.body)
-            comments.update({line + start: text for line, text in _comments(chunk).items()})
+            comments.update({line + start: text for line, text in _comments(python).items()})
             start = end
             break
         else:

@@ -277,3 +277,20 @@ def test_submitting_a_file_returns_the_captures_warnings(client: Launch,
     nbformat.write(nb, tmp_path / "sub.ipynb")
     item = client.submit(str(tmp_path / "sub.ipynb"), queue="local")
     assert any(MISSING in w for w in item.warnings)
+
+
+def test_a_magic_line_in_the_parameters_cell_is_no_broken_line(make_notebook) -> None:
+    job = capture(make_notebook([("parameters", "%matplotlib inline\nlr = 0.1\nbad = (\nn = 2"),
+                                 "print(lr)"]))
+    assert job.parameters == {"lr": 0.1, "n": 2}
+    assert said(job, "line 3 does not parse") and not said(job, "line 1")
+
+
+def test_script_mode_refuses_ipython_syntax_it_cannot_run(make_notebook) -> None:
+    with pytest.raises(CaptureError, match="automagic"):
+        capture(make_notebook(["pip install x\nprint(1)"]), mode="script")
+    script = capture(make_notebook(["%pip install x\nh = %launch submit y\nprint(1)"]),
+                     mode="script")
+    text = script.file("train.py").content.decode()
+    assert "h = None  # launch-jupyter: %launch line left out" in text
+    compile(text, "train.py", "exec")
