@@ -410,6 +410,11 @@ class Launch:
 
         return list_sweeps(self)
 
+    def sweep_record(self, sweep_id: str) -> dict:
+        """The sweep's record as handles and panels read it: ``id``, ``state``, ``metric``,
+        ``goal``, ``run_cap``, ``proposed`` (NotFoundError for an unknown sweep)."""
+        return self.store.get_sweep(checks.key(sweep_id, "sweep"))
+
     def sweep_info(self, sweep_id: str) -> dict:
         """One sweep with its config and trials (``jupyter launch sweep show ID --json``)."""
         from .sweeps import show_sweep

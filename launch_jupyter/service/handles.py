@@ -262,7 +262,7 @@ class Sweep(list):
         from ..errors import NotFoundError
 
         try:
-            record = self.client.store.get_sweep(self.id)
+            record = self.client.sweep_record(self.id)
         except NotFoundError:  # items grouped by a sweep id from before durable sweeps
             return False
         cap = record["run_cap"]
@@ -333,7 +333,7 @@ class Sweep(list):
 
         rows = self.result_rows() if rows is None else rows
         try:
-            record = self.client.store.get_sweep(self.id)
+            record = self.client.sweep_record(self.id)
             metric, goal = record["metric"], record["goal"]
         except NotFoundError:  # items grouped by a sweep id from before durable sweeps
             metric = goal = None

@@ -328,14 +328,50 @@ class RemoteLaunch(Launch):
             **{k: v for k, v in options.items() if v not in (None, [], ())}})
         return Item(self, data["id"], data)
 
-    def sweep(self, ref: JobRef, **options: Any) -> Sweep:
-        raise _not_remote("sweep", self.url)
+    def sweep(
+        self, ref: JobRef, *, queue: str | None = None,
+        config: str | os.PathLike | Mapping[str, Any] | None = None,
+        grid: Mapping[str, Sequence[Any]] | Sequence[str] = (), random: int | None = None,
+        parameters: Mapping[str, Any] | None = None, overrides: Iterable[str] = (),
+        priority: str | int | None = None, timeout: float | None = None,
+        seed: int | None = None, template_pairs: Iterable[str] = (),
+        name: str | None = None, parallel: int | None = None,
+    ) -> Sweep:
+        """``Launch.sweep`` over REST: a file is captured here and uploaded, a config file
+        read here, ``k=v`` and grid strings typed by the job's schema; the server checks
+        the rest and proposes the first trials."""
+        from ..jobs import parse_grid
+        from .handles import Item, Sweep
+        from .sweeps import load_config
+
+        if list(template_pairs):
+            raise ParameterError("--set is not taken by the server's sweep route; put the "
+                                 "values in the queue config's defaults, or start the sweep "
+                                 "where the store is")
+        job = self.resolve_job(ref, name=name)
+        values = self.check_values(job.spec, parameters=parameters, overrides=overrides)
+        if grid and not isinstance(grid, Mapping):
+            grid = parse_grid(list(grid), job.spec.get("schema") or {})
+        made = self.request("POST", "sweeps", json={
+            "job": job.ref, "queue": queue,
+            "config": None if config is None else load_config(config),
+            "grid": dict(grid) or None, "random": random, "parameters": values or None,
+            "priority": priority, "timeout": checks.positive_timeout(timeout), "seed": seed,
+            "parallel": parallel})
+        sweep = Sweep(self, made["sweep_id"], [Item(self, i) for i in made["items"]])
+        sweep.note = made.get("note")
+        return sweep
 
     def sweeps(self) -> list[dict]:
         return self.request("GET", "sweeps")
 
     def sweep_info(self, sweep_id: str) -> dict:
         return self.request("GET", f"sweeps/{_q(checks.key(sweep_id, 'sweep'))}")
+
+    def sweep_record(self, sweep_id: str) -> dict:
+        info = self.sweep_info(sweep_id)
+        return {**{k: info.get(k) for k in ("id", "state", "metric", "goal", "run_cap")},
+                "proposed": info.get("trials")}
 
     def stop_sweep(self, sweep_id: str) -> dict:
         return self.request("POST", f"sweeps/{_q(checks.key(sweep_id, 'sweep'))}/stop")
@@ -391,17 +427,6 @@ class RemoteLaunch(Launch):
         return self.request("GET", "results", params={
             "sweep": sweep, "queue": queue, "job": job, "state": _states(state),
             "sort": sort, "limit": limit})
-
-    def best_result(self, rows: Sequence[dict], *, sweep: str | None = None,
-                    sort: str | None = None) -> str | None:
-        from .results import parse_sort
-
-        metric = parse_sort(sort)[0] if sort is not None else (
-            self.sweep_info(sweep)["metric"] if sweep is not None else None)
-        if not metric or not rows or not isinstance(rows[0]["metrics"].get(metric),
-                                                    int | float):
-            return None
-        return rows[0]["id"]
 
     def _notify(self, queue: str, *, submitted: bool = True) -> None:
         """The server wakes its agents itself."""

@@ -48,7 +48,7 @@ def sorted_by(client: Launch, sweep: str | None, sort: str | None) -> tuple[str,
     if sort is not None:
         return parse_sort(sort)
     if sweep is not None:
-        record = client.store.get_sweep(checks.key(sweep, "sweep"))
+        record = client.sweep_record(sweep)
         if record["metric"]:
             return record["metric"], record["goal"] or "minimize"
     return None

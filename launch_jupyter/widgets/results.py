@@ -47,7 +47,7 @@ class ResultsPanel(w.VBox):
         self.metric, self.goal = None, None
         if sweep_id is not None:
             try:
-                record = client.store.get_sweep(sweep_id)
+                record = client.sweep_record(sweep_id)
                 self.metric, self.goal = record["metric"], record["goal"]
             except NotFoundError:  # items grouped by a sweep id from before durable sweeps
                 client.page(sweep=sweep_id, limit=0)

@@ -71,6 +71,13 @@ def test_handles_and_results_work_through_the_server(remote: RemoteLaunch, tmp_p
         remote.job("fit:v9")
     with pytest.raises(NotFoundError):
         remote.item_info("01NOSUCHITEM0000000000000")
+    sweep = remote.sweep("fit", queue="remote", grid=["lr=0.2,0.3"])
+    assert len(sweep) == 2 and sweep.wait(120, progress=False).done
+    assert remote.sweep_info(sweep.id)["trials"] == 2
+    trials = sweep.result_rows()
+    assert sorted(r["parameters"]["lr"] for r in trials) == [0.2, 0.3]
+    assert remote.best_result(remote.result_rows(sweep=sweep.id, sort="loss"), sweep=sweep.id,
+                              sort="loss") is not None
     connected = Launch.connect(remote.url, token=remote.token)
     assert connected.queue("remote")["name"] == "remote"
 
