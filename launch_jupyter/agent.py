@@ -280,6 +280,7 @@ class Agent:
         self._judged: dict[str, int] = {}
         #: when the next schedule of our queues is due (epoch seconds), for the loop's wait
         self._next_schedule: float | None = None
+        self._schedules_checked = 0.0
         self.started = threading.Event()
         self.error: BaseException | None = None
 
@@ -388,7 +389,8 @@ class Agent:
                     if now >= next_sweeps:
                         self.advance_sweeps()
                         next_sweeps = now + 1.0
-                    self.fire_schedules()
+                    if self._schedules_due():
+                        self.fire_schedules()
                     claimed = self._fill()
                     if (self.until_idle and not self.active and not claimed
                             and not self.store.has_queued(self.serves())
@@ -449,8 +451,21 @@ class Agent:
             if item_id is not None:
                 log.info("schedule %s fired: item %s", schedule["name"], item_id)
                 new.append(item_id)
-        self._next_schedule = self.store.next_schedule_at(serves) if serves else None
+        upcoming = self.store.next_schedule_at(serves) if serves else None
+        if upcoming is not None and upcoming <= time.time():
+            upcoming = time.time() + 1.0  # one could not fire (logged above): not a busy loop
+        self._next_schedule = upcoming
         return new
+
+    def _schedules_due(self) -> bool:
+        """Whether to look at the schedules now: one is due, or a second has passed (new,
+        resumed or changed schedules are found within a second; claims pay no query)."""
+        now = time.time()
+        if now - self._schedules_checked >= 1.0 or (
+                self._next_schedule is not None and now >= self._next_schedule):
+            self._schedules_checked = now
+            return True
+        return False
 
     def _until_schedule(self) -> float:
         """Seconds until the next schedule of our queues is due (a long time when none is),
