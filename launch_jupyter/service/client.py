@@ -548,16 +548,19 @@ class Launch:
         ``sweep`` (a sweep id). ``limit`` None means no limit; see ``checks.bounds``.
         """
         limit, offset = checks.bounds(limit, offset, max_limit=max_limit)
-        if queue is not None:
-            self.store.get_queue(checks.key(queue, "queue"))  # unknown queue: NotFoundError
+        if queue is not None and checks.key(queue, "queue") not in self.store.queue_names():
+            self.store.get_queue(queue)  # NotFoundError naming the queues there are
         name, version = self._job_filter(job)
         if sweep is not None:
             checks.key(sweep, "sweep")
-        items, total = self.store.list_items(queue=queue, state=state or None, limit=limit,
-                                             offset=offset, sweep_id=sweep, job=name,
-                                             job_version=version)
+        items, _ = self.store.list_items(queue=queue, state=state or None, limit=limit,
+                                         offset=offset, sweep_id=sweep, job=name,
+                                         job_version=version, count=False)
         counts = self.store.count_items(queue=queue, job=name, job_version=version,
                                         sweep_id=sweep)
+        # The total is the counts of the states asked for: one count of the matches, not two.
+        states = [state] if isinstance(state, str) else list(state or counts)
+        total = sum(counts.get(s, 0) for s in set(states))
         self.mark_waiting(items)
         return {"items": items, "total": total, "counts": counts}
 

@@ -919,9 +919,10 @@ class Store:
     def list_items(
         self, *, queue: str | None = None, state: str | Sequence[str] | None = None,
         limit: int | None = None, offset: int = 0, sweep_id: str | None = None,
-        job: str | None = None, job_version: int | None = None,
-    ) -> tuple[list[dict], int]:
-        """Items newest first, and the total matching count."""
+        job: str | None = None, job_version: int | None = None, count: bool = True,
+    ) -> tuple[list[dict], int | None]:
+        """Items newest first, and the total matching count (None without ``count``: a
+        caller that counts per state already has it, and a count reads every match)."""
         where = self._item_filters(queue, job, sweep_id, job_version)
         if state is not None:
             states = [state] if isinstance(state, str) else list(state)
@@ -930,8 +931,8 @@ class Store:
                     raise LaunchError(f"unknown state {s!r}; use one of: {', '.join(STATES)}")
             where.append(t.items.c.state.in_(states))
         with self.read() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(t.items).where(*where))
-            total = total.scalar()
+            total = conn.execute(sa.select(sa.func.count()).select_from(t.items).where(
+                *where)).scalar() if count else None
             query = sa.select(t.items).where(*where).order_by(t.items.c.id.desc()).offset(offset)
             if limit is not None:
                 query = query.limit(limit)
