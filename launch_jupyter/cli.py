@@ -21,11 +21,6 @@ letter or digit, and are at most 63 characters.
 """
 
 
-#: jsonschema's optional format-checker libraries, which the CLI never uses (see main)
-FORMAT_CHECKERS = ("rfc3987_syntax", "rfc3986_validator", "rfc3339_validator", "isoduration",
-                   "uri_template", "webcolors", "fqdn", "jsonpointer")
-
-
 def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=True, default=str))
 
@@ -518,11 +513,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jupyter launch`` / ``jupyter-launch``."""
-    # jsonschema (under nbformat) imports its optional format checkers when installed:
-    # rfc3987_syntax builds a grammar for ~1 s, rfc3986_validator and isoduration (arrow) take
-    # ~70 ms; the CLI never checks string formats, so skip them here.
-    for name in FORMAT_CHECKERS:
-        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    from .imports import skip_format_checkers
+
+    skip_format_checkers()  # ~1 s of imports the CLI never needs
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)

@@ -107,7 +107,7 @@ def _validator(canonical: str) -> Any:
 def _validator_class() -> Any:
     """Draft 2020-12 with Python's types (an integer is an int, never a bool or 2.0; a tuple is
     an array) and ``pattern`` on RE2."""
-    import jsonschema  # no format checker: those may pull rfc3987_syntax (see cli.main)
+    import jsonschema  # no format checker: see launch_jupyter.imports
 
     base = jsonschema.Draft202012Validator
 

@@ -390,7 +390,7 @@ class KernelPool:
 
 
 def _alive(pid: int) -> bool:
-    """Whether a child of the fork server still runs (it reaps them: SIGCHLD ignored)."""
+    """Whether a child of the fork server still runs (it reaps them as they end)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
