@@ -297,12 +297,15 @@ class RemoteLaunch(Launch):
             raise ParameterError("sweep_id and lease_owner are set by the server's side; a "
                                  "remote submit takes neither")
         overrides = list(overrides)
+        if options.get("after"):
+            options["after"] = checks.item_ids(options["after"])
         job: JobRecord | str
         if isinstance(ref, CapturedJob) or (not isinstance(ref, JobRecord)
                                             and is_job_file(ref)):
             captured = ref if isinstance(ref, CapturedJob) else capture(os.fspath(ref),
                                                                         name=name)
             self.check_values(captured.spec(), parameters=parameters, overrides=overrides)
+            self.queue(queue or self.config.default_queue)  # refused: no stray version
             job = self.add_captured(captured)
         elif overrides:
             job = self.resolve_job(ref, name=name)  # its schema types the k=v overrides
@@ -326,7 +329,9 @@ class RemoteLaunch(Launch):
             "template_values": dict(template_values) if template_values else None,
             "timeout": checks.positive_timeout(timeout),
             **{k: v for k, v in options.items() if v not in (None, [], ())}})
-        return Item(self, data["id"], data)
+        handle = Item(self, data["id"], data)
+        handle.warnings = job.warnings if isinstance(job, JobRecord) else ()
+        return handle
 
     def sweep(
         self, ref: JobRef, *, queue: str | None = None,

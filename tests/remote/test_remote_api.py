@@ -71,6 +71,12 @@ def test_handles_and_results_work_through_the_server(remote: RemoteLaunch, tmp_p
         remote.job("fit:v9")
     with pytest.raises(NotFoundError):
         remote.item_info("01NOSUCHITEM0000000000000")
+    after = remote.submit("fit", queue="remote", after=item.id, overrides=["lr=0.4"])
+    assert after.wait(90, progress=False).state == "succeeded"
+    assert "fitted 0.4" in after.logs()
+    with pytest.raises(NotFoundError, match="queue"):
+        remote.submit(script, queue="nosuchqueue")
+    assert [j.ref for j in remote.jobs("fit")] == ["fit:v1"]  # the refused file: no version
     sweep = remote.sweep("fit", queue="remote", grid=["lr=0.2,0.3"])
     assert len(sweep) == 2 and sweep.wait(120, progress=False).done
     assert remote.sweep_info(sweep.id)["trials"] == 2
