@@ -216,6 +216,7 @@ def test_cli_schedule_commands(cli: CLI, client: Launch, job: str) -> None:
     item_id = fire_schedule(client.store, client.get_schedule("nightly"),
                             now=client.get_schedule("nightly")["next_fire_ts"])
     assert cli.json("show", item_id)["schedule"] == "nightly"
+    assert "made by schedule nightly" in cli("show", item_id, check=True).stdout
     assert cli.json("items")[0]["schedule"] == "nightly"
 
     for args, words in [

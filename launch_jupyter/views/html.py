@@ -54,6 +54,8 @@ def item_card_html(item: dict, *, log_tail: str | None = None) -> str:
         rows.append(("duration", esc(span(item["duration"]))))
     if item.get("sweep_id"):
         rows.append(("sweep", esc(item["sweep_id"])))
+    if item.get("schedule"):
+        rows.append(("schedule", esc(item["schedule"])))
     if item.get("requeued_from"):
         rows.append(("requeued from", esc(item["requeued_from"])))
     gpus = (item.get("run") or {}).get("gpus")

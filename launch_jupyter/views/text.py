@@ -259,6 +259,8 @@ def item_detail(item: dict) -> str:
              f"parameters: {json.dumps(item['parameters'], sort_keys=True)}"]
     if item["overrides"]:
         lines.append(f"overrides:  {json.dumps(item['overrides'], sort_keys=True)}")
+    if item.get("schedule"):
+        lines.append(f"made by schedule {item['schedule']}")
     if item.get("after"):
         lines.append(f"after: {', '.join(item['after'])}")
     if item.get("waiting_on"):
