@@ -15,7 +15,8 @@ events, one attempt and one metric summary. Then, in this process, medians of re
 - ``jupyter launch items`` as a fresh process (start-up included).
 
 Each figure's baseline is the same measurement on a small store (one page of items, same
-shape), measured in the same run: the ratio is what the size costs.
+shape), its samples alternating with the large store's in the same run: the ratio is what
+the size costs.
 """
 
 from __future__ import annotations
@@ -157,76 +158,63 @@ def _job(store: Any) -> Any:
     return store.add_job("scale", sha, spec, [("job.py", sha, content)])[0]
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
-    """Seconds of each of ``repeat`` calls (after one warm-up call)."""
-    fn()
-    samples = []
-    for _ in range(repeat):
+class Probe:
+    """Every timed path on one store, one sample at a time, so that the large store's and
+    the small store's samples can alternate (the machine's load then weighs on both alike).
+    """
+
+    def __init__(self, ts: TempStore) -> None:
+        from launch_jupyter.api import Launch
+        from launch_jupyter.config import LaunchConfig
+        from launch_jupyter.server.manager import LaunchManager
+        from launch_jupyter.widgets.queue import QueuePanel
+
+        self.ts = ts
+        self.client = Launch(ts.url, data_dir=str(ts.root))
+        self.job = _job(self.client.store)
+        self.panel = QueuePanel(self.client, None, page_size=20, interval=3600)
+        self.manager = LaunchManager(ts.root, LaunchConfig.load(store=ts.url,
+                                                                data_dir=str(ts.root)))
+        self.selected = self.client.page(limit=1)["items"][0]["id"]
+        self.env = ts.env()
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has its caches
+        self.command = [tool("jupyter-launch"), "items", "--limit", "20"]
+        subprocess.run(self.command, env=self.env, check=True, capture_output=True)
+        for key in ("page", "page_filtered", "claim", "panel", "sidebar"):  # warm-up
+            self.sample(key)
+
+    def sample(self, key: str) -> float:
+        """Seconds of one run of the path ``key`` (see FIGURES)."""
+        from launch_jupyter.views.text import items_table
+
+        client, store = self.client, self.client.store
+        if key == "claim":
+            store.submit(job=self.job, queue="local", overrides={}, parameters={})
         start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return samples
-
-
-def measure(ts: TempStore, repeat: int) -> dict[str, list[float]]:
-    """Every timed path on the store at ``ts`` (in this process, plus a fresh ``items``)."""
-    from launch_jupyter.api import Launch
-    from launch_jupyter.config import LaunchConfig
-    from launch_jupyter.server.manager import LaunchManager
-    from launch_jupyter.views.text import items_table
-    from launch_jupyter.widgets.queue import QueuePanel
-
-    client = Launch(ts.url, data_dir=str(ts.root))
-    store = client.store
-    job = _job(store)
-    out: dict[str, list[float]] = {}
-    try:
-        def first_page() -> None:
+        if key == "page":
             page = client.page(limit=20)
             items_table(page["items"], total=page["total"])
-
-        out["page"] = timed(first_page, repeat)
-        out["page_filtered"] = timed(
-            lambda: client.page(queue="gpu", state="failed", limit=20), repeat)
-
-        claims = []
-        for _ in range(repeat + 1):
-            store.submit(job=job, queue="local", overrides={}, parameters={})
-            start = time.perf_counter()
+        elif key == "page_filtered":
+            client.page(queue="gpu", state="failed", limit=20)
+        elif key == "claim":
             claimed = store.claim("local", "bench-agent", 600)
-            claims.append(time.perf_counter() - start)
+        elif key == "panel":
+            self.panel.refresh()
+        elif key == "sidebar":
+            json.dumps([self.manager.queues(), self.manager.agents(),
+                        self.manager.items(limit=100), self.manager.item(self.selected)])
+        elif key == "command":
+            subprocess.run(self.command, env=self.env, check=True, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - start
+        if key == "claim":
             assert claimed is not None
             assert store.finish(claimed["id"], "bench-agent", "succeeded", exit_code=0)
-        out["claim"] = claims[1:]
+        return seconds
 
-        panel = QueuePanel(client, None, page_size=20, interval=3600)
-        try:
-            out["panel"] = timed(panel.refresh, repeat)
-        finally:
-            panel.close()
-
-        manager = LaunchManager(ts.root, LaunchConfig.load(store=ts.url, data_dir=str(ts.root)))
-        selected = client.page(limit=1)["items"][0]["id"]
-
-        def sidebar() -> None:
-            json.dumps([manager.queues(), manager.agents(), manager.items(limit=100),
-                        manager.item(selected)])
-
-        out["sidebar"] = timed(sidebar, repeat)
-        manager.close()
-    finally:
-        client.close()
-    env = ts.env()
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    command = [tool("jupyter-launch"), "items", "--limit", "20"]
-    subprocess.run(command, env=env, check=True, capture_output=True)  # writes bytecode caches
-    fresh = []
-    for _ in range(max(3, repeat // 3)):
-        start = time.perf_counter()
-        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-        fresh.append(time.perf_counter() - start)
-    out["command"] = fresh
-    return out
+    def close(self) -> None:
+        self.panel.close()
+        self.manager.close()
+        self.client.close()
 
 
 def _progress(what: str, count: int) -> Callable[[int], None]:
@@ -270,21 +258,28 @@ def run(quick: bool = False, scale: int | None = None) -> list[Figure]:
     backends = ["sqlite"] + (["postgresql"] if postgres_base_url() else [])
     figures: list[Figure] = []
     for backend in backends:
-        samples: dict[str, dict[str, list[float]]] = {}
+        samples: dict[str, dict[str, list[float]]] = {"small": {}, "large": {}}
         details: dict[str, Any] = {"items": items, "log_chunks": items * CHUNKS,
                                    "chunk_bytes": len(CHUNK)}
-        for size, count in (("small", SMALL), ("large", items)):
-            with _store_at(backend, f"scale-{size}") as ts:
+        with _store_at(backend, "scale-small") as small, _store_at(backend, "scale") as large:
+            for ts, count in ((small, SMALL), (large, items)):
                 store = Store(ts.url)
-                filled = fill(store, count, _progress(f"{backend} {size}", count))
+                filled = fill(store, count, _progress(f"{backend} {count:,}", count))
                 store.close()
-                if size == "large":
-                    details.update(filled)
-                    if backend == "sqlite":
-                        db = ts.root / "launch.db"
-                        details["sqlite_bytes"] = db.stat().st_size + sum(
-                            p.stat().st_size for p in ts.root.glob("launch.db-*"))
-                samples[size] = measure(ts, repeat)
+            details.update(filled)
+            if backend == "sqlite":
+                details["sqlite_bytes"] = sum(p.stat().st_size
+                                              for p in large.root.glob("launch.db*"))
+            probes = {"small": Probe(small), "large": Probe(large)}
+            try:
+                for key, *_ in FIGURES:
+                    for n in range(repeat if key != "command" else max(3, repeat // 3)):
+                        for size in (("small", "large") if n % 2 else ("large", "small")):
+                            samples[size].setdefault(key, []).append(
+                                probes[size].sample(key))
+            finally:
+                for probe in probes.values():
+                    probe.close()
         details["samples_s"] = samples
         for key, name, target, limit in FIGURES:
             value, base = median(samples["large"][key]), median(samples["small"][key])
