@@ -275,7 +275,8 @@ class Agent:
         self._job_cache: dict[int, tuple[JobRecord, list[tuple[str, bytes]]]] = {}
         self._usable_cache: dict[str, tuple[float, str | None]] = {}
         self._runners: dict[str, Runner] = {}
-        self._req_cache: dict[tuple[str, ...], tuple[float, list[str]]] = {}
+        #: requirement warnings per (pins, jobs.deps.environment_stamp())
+        self._req_cache: dict[tuple[Any, ...], list[str]] = {}
         #: hyperband: item -> the last bracket this agent judged it at
         self._judged: dict[str, int] = {}
         #: when the next schedule of our queues is due (epoch seconds), for the loop's wait
@@ -616,18 +617,20 @@ class Agent:
         return runner
 
     def _requirement_warnings(self, job: JobRecord) -> list[str] | None:
-        """Pinned versions that differ from this environment (cached for a minute)."""
-        key = tuple(job.spec.get("requirements") or ())
-        cached = self._req_cache.get(key)
-        if cached is not None and time.monotonic() - cached[0] < 60:
-            return cached[1]
+        """Pinned versions that differ from this environment: checked once per set of pins
+        (a job version's) and state of the environment, so runs do not wait for it."""
+        pins = tuple(job.spec.get("requirements") or ())
         try:
-            from .jobs.deps import check_requirements
+            from .jobs.deps import check_requirements, environment_stamp
 
-            warnings = check_requirements(list(key))
+            key = (pins, environment_stamp())
+            cached = self._req_cache.get(key)
+            if cached is not None:
+                return cached
+            warnings = check_requirements(list(pins))
         except Exception:  # the supervisor will try again itself
             return None
-        self._req_cache[key] = (time.monotonic(), warnings)
+        self._req_cache[key] = warnings
         return warnings
 
     # -- watching -------------------------------------------------------------------------

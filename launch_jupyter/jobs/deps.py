@@ -257,6 +257,19 @@ def resolve_requirements(modules: Iterable[str]) -> tuple[list[str], list[str]]:
     return sorted(requirements.values(), key=str.lower), unresolved
 
 
+def environment_stamp() -> tuple[tuple[str, int], ...]:
+    """What changes when a distribution is installed or removed in this environment: the
+    modification times of the folders on ``sys.path`` (pip adds and deletes ``*.dist-info``
+    folders there). A cache of ``check_requirements`` keyed on it needs no expiry."""
+    stamp = []
+    for entry in sys.path:
+        try:
+            stamp.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            continue
+    return tuple(stamp)
+
+
 def check_requirements(requirements: Sequence[str]) -> list[str]:
     """Messages for pinned ``dist==version`` requirements this environment does not satisfy."""
     problems = []

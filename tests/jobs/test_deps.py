@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from launch_jupyter.jobs import check_requirements, imported_modules, resolve_requirements
-from launch_jupyter.jobs.deps import pip_install_specifiers
+from launch_jupyter.jobs.deps import environment_stamp, pip_install_specifiers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,3 +89,22 @@ def test_distribution_map_is_cached_on_disk(tmp_path):
     second = subprocess.run([sys.executable, "-c", code], **run)
     assert json.loads(first.stdout) == json.loads(second.stdout)
     assert list((tmp_path / "launch-jupyter").glob("dists-*.json")) == caches
+
+
+def test_environment_stamp_changes_when_a_distribution_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The agent checks a job's pins once per stamp: an install must change it.
+    site = tmp_path / "site"
+    site.mkdir()
+    os.utime(site, ns=(0, 0))
+    monkeypatch.syspath_prepend(str(site))
+    before = environment_stamp()
+    assert environment_stamp() == before
+    assert check_requirements(["launch-stamp-probe==1.0"]) != []
+    info = site / "launch_stamp_probe-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: launch-stamp-probe\n"
+                                   "Version: 1.0\n")
+    assert environment_stamp() != before
+    assert check_requirements(["launch-stamp-probe==1.0"]) == []
