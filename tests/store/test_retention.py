@@ -228,3 +228,25 @@ def test_store_vacuum_command_reports_what_it_freed(cli: CLI, home: Path) -> Non
         assert proc.returncode == 2, (argv, proc.stdout, proc.stderr)
         assert "keep" in proc.stderr
     assert_store_consistent(home / "launch.db")
+
+
+def test_trials_of_a_sweep_still_proposing_are_kept(launch: Launch) -> None:
+    from launch_jupyter.store import SWEEP_FINISHED, SWEEP_RUNNING
+    from launch_jupyter.store.ids import new_id
+
+    store = launch.store
+    job = stored_job(store)
+    sweep = store.create_sweep(sweep_id=new_id(), job=job, queue="local", method="grid",
+                               metric=None, goal=None, config={}, submit={}, run_cap=None,
+                               parallel=1, seed=0)["id"]
+    trial = store.add_sweep_trial(sweep, 0, overrides={}, parameters={}, proposal={})
+    claimed = store.claim("local", "agent-1", 30)
+    assert claimed["id"] == trial
+    assert store.start_run(trial, "agent-1", "run-1", 30, {})
+    assert store.finish(trial, "run-1", SUCCEEDED, exit_code=0)
+    backdate(store, trial, 10)
+
+    assert launch.vacuum(keep_days=1)["items"] == 0
+    assert store.set_sweep_state(sweep, SWEEP_FINISHED, [SWEEP_RUNNING])
+    assert launch.vacuum(keep_days=1)["items"] == 1
+    assert store.sweep_trials(sweep)[0]["state"] == "deleted"
