@@ -193,6 +193,35 @@ def test_delete_keeps_the_items_it_made(client: Launch, job: str) -> None:
     assert client.item_info(item_id)["schedule"] == "tick"
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_v6_store_gains_schedules_on_open(backend: str, tmp_path: Path,
+                                            request: pytest.FixtureRequest) -> None:
+    from launch_jupyter.store import schema
+    from launch_jupyter.store.sql import create_engine
+
+    url = (f"sqlite:///{tmp_path}/old.db" if backend == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    engine = create_engine(url)
+    with engine.begin() as conn:  # a store as launch-jupyter left it at schema v6
+        schema.schema_version.create(conn)
+        for _version, migration in schema.MIGRATIONS[:6]:
+            migration(conn)
+        conn.exec_driver_sql("ALTER TABLE launch_items DROP COLUMN schedule")
+        conn.execute(schema.schema_version.insert().values(version=6))
+    engine.dispose()
+    client = Launch(url)  # migrates on open
+    try:
+        assert client.store.schema_version() == schema.LATEST_VERSION
+        client.create_queue("local")  # made by the real v1 migration, skipped here
+        ref = client.create_job(write_script(tmp_path, "j.py", "print(1)\n")).ref
+        assert client.submit(ref).info()["schedule"] is None
+        made = client.create_schedule("tick", ref, cron="* * * * *")
+        item_id = fire_schedule(client.store, made, now=made["next_fire_ts"])
+        assert client.item_info(item_id)["schedule"] == "tick"
+    finally:
+        client.close()
+
+
 # -- the doors ---------------------------------------------------------------------------------
 
 def test_cli_schedule_commands(cli: CLI, client: Launch, job: str) -> None:
