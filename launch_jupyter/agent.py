@@ -260,6 +260,8 @@ class Agent:
         #: a foreground ``run --isolated`` sets "isolated": it replaces the queue config's
         #: ``environment`` for this agent's runs (runners/envs.py)
         self.environment: str | None = None
+        #: warm kernels for notebook runs (runners/kernelpool.py); a foreground run sets 0
+        self.kernel_pool_size = config.kernel_pool_size
         self.queues = list(queues or [])
         for name in self.queues:
             store.get_queue(name)  # raises NotFoundError with the list of queues
@@ -612,7 +614,7 @@ class Agent:
         if hasattr(runner, "policy"):
             runner.policy = self.policy  # read at each use: the config may have changed
         if hasattr(runner, "kernel_pool_size"):  # local: warm kernels (runners/kernelpool.py)
-            runner.kernel_pool_size = self.config.kernel_pool_size
+            runner.kernel_pool_size = self.kernel_pool_size
         runner.prepare()  # e.g. the local fork server: ready before any lease is granted
         return runner
 

@@ -33,6 +33,7 @@ def run_foreground(client: Launch, job: JobRecord, *, queue: str | None = None,
                                  f"{queue or client.config.default_queue!r} uses the {runner} "
                                  "runner (its image is the job's environment already)")
     agent = Agent(client.store, client.config, [], register=False)
+    agent.kernel_pool_size = 0  # one run, then the agent ends: a warm kernel would be waste
     agent.environment = "isolated" if isolated else None
     try:
         item = client.submit(job, queue=queue, parameters=parameters, overrides=overrides,
