@@ -161,6 +161,37 @@ class QueueHandler(LaunchHandler):
         data = self.body({"concurrency": (int, type(None))})
         self.reply(await self.call(self.manager.update_queue, name, **data))
 
+    @web.authenticated
+    @authorized(resource=QUEUE_ADMIN_RESOURCE)
+    async def delete(self, name: str) -> None:
+        """Delete the queue (409 while it holds unfinished items, unless ``?force=true``)."""
+        force = self.get_query_argument("force", "false").lower()
+        if force not in ("true", "false", "1", "0"):
+            raise web.HTTPError(400, f"Query argument 'force' must be true or false, "
+                                     f"got {force[:20]!r}")
+        self.reply(await self.call(self.manager.delete_queue, name,
+                                   force=force in ("true", "1")))
+
+
+class QueuePauseHandler(LaunchHandler):
+    """``/launch/api/queues/{name}/pause``: agents stop starting the queue's items."""
+
+    @web.authenticated
+    @authorized(resource=QUEUE_ADMIN_RESOURCE)
+    async def post(self, name: str) -> None:
+        self.body({})
+        self.reply(await self.call(self.manager.pause_queue, name))
+
+
+class QueueResumeHandler(LaunchHandler):
+    """``/launch/api/queues/{name}/resume``: agents start the paused queue's items again."""
+
+    @web.authenticated
+    @authorized(resource=QUEUE_ADMIN_RESOURCE)
+    async def post(self, name: str) -> None:
+        self.body({})
+        self.reply(await self.call(self.manager.resume_queue, name))
+
 
 class JobsHandler(LaunchHandler):
     """``/launch/api/jobs``: newest version of every job; capture a notebook as a job."""
@@ -242,6 +273,12 @@ class ItemHandler(LaunchHandler):
     @authorized
     async def get(self, item_id: str) -> None:
         self.reply(await self.call(self.manager.item, item_id))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, item_id: str) -> None:
+        """Delete a finished or queued item with its log (409 while it runs)."""
+        self.reply(await self.call(self.manager.delete_item, item_id))
 
 
 class CancelHandler(LaunchHandler):
@@ -511,6 +548,8 @@ _SWEEP = r"(?P<sweep_id>[^/]+)"
 ROUTES: list[tuple[str, type[LaunchHandler]]] = [
     ("queues", QueuesHandler),
     (f"queues/{_NAME}", QueueHandler),
+    (f"queues/{_NAME}/pause", QueuePauseHandler),
+    (f"queues/{_NAME}/resume", QueueResumeHandler),
     ("jobs", JobsHandler),
     (f"jobs/{_NAME}", JobHandler),
     (f"jobs/{_NAME}/versions", JobVersionsHandler),

@@ -83,6 +83,16 @@ class LaunchManager:
         """``queue update``: change the settings given (``concurrency``)."""
         return self.launch.update_queue(name, **changes)
 
+    def pause_queue(self, name: str) -> dict:
+        return self.launch.pause_queue(name)
+
+    def resume_queue(self, name: str) -> dict:
+        return self.launch.resume_queue(name)
+
+    def delete_queue(self, name: str, *, force: bool = False) -> dict:
+        """``{"name", "items"}``: the queue deleted and how many items went with it."""
+        return {"name": name, "items": self.launch.delete_queue(name, force=force)}
+
     # -- jobs ---------------------------------------------------------------------------
 
     def jobs(self) -> list[dict]:
@@ -264,6 +274,11 @@ class LaunchManager:
 
     def cancel(self, item_id: str) -> dict:
         return self.launch.cancel(item_id)
+
+    def delete_item(self, item_id: str) -> dict:
+        """``{"id"}`` of the deleted item."""
+        self.launch.delete(item_id)
+        return {"id": item_id}
 
     def requeue(self, item_id: str, *, idempotency_key: str | None = None) -> dict:
         return self.launch.requeue(item_id, idempotency_key=idempotency_key).info(refresh=False)

@@ -269,13 +269,14 @@ class RemoteLaunch(Launch):
         return self.request("GET", "queues")
 
     def pause_queue(self, name: str) -> QueueRecord:
-        raise _not_remote("queue pause", self.url)
+        return self.request("POST", f"queues/{_q(checks.key(name, 'queue'))}/pause")
 
     def resume_queue(self, name: str) -> QueueRecord:
-        raise _not_remote("queue resume", self.url)
+        return self.request("POST", f"queues/{_q(checks.key(name, 'queue'))}/resume")
 
     def delete_queue(self, name: str, *, force: bool = False) -> int:
-        raise _not_remote("queue delete", self.url)
+        return self.request("DELETE", f"queues/{_q(checks.key(name, 'queue'))}",
+                            params={"force": "true" if force else "false"})["items"]
 
     # -- items ----------------------------------------------------------------------------
 
@@ -478,7 +479,7 @@ class RemoteLaunch(Launch):
         return Item(self, new["id"], new)
 
     def delete(self, item_id: str) -> None:
-        raise _not_remote("delete", self.url)
+        self.request("DELETE", f"items/{_q(checks.key(item_id, 'item'))}")
 
     # -- logs and metrics -----------------------------------------------------------------
 
@@ -635,10 +636,6 @@ def _reason(err: Exception) -> str:
     text = str(reason)
     return text.split(": ", 1)[-1] if "Connection refused" in text else text[:200]
 
-
-def _not_remote(what: str, url: str) -> LaunchError:
-    return LaunchError(f"`{what}` is not offered over the REST API; run it where {url} keeps "
-                       "its store")
 
 
 __all__ = ["SERVER_ENV", "TOKEN_ENV", "RemoteLaunch", "ServerUnreachableError", "client_for",

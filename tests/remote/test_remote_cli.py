@@ -116,6 +116,17 @@ def test_everything_a_local_user_does_works_through_the_server(
     assert laptop.json("show", again)["requeued_from"] == slow
     assert laptop.ok("cancel", again)
     assert {i["id"] for i in laptop.json("items", "-q", "remote")} == {item_id, slow, again}
+    wait_for(lambda: laptop.json("show", again)["state"] == "cancelled", 60, 0.3,
+             "the requeued item to be cancelled")
+    assert laptop.ok("delete", again).strip() == f"deleted item {again}"
+    assert laptop("show", again).returncode == 2
+
+    # Queue administration goes through the server too.
+    laptop.ok("queue", "create", "spare")
+    laptop.ok("queue", "pause", "spare")
+    assert laptop.json("queue", "show", "spare")["paused"] is True
+    laptop.ok("queue", "resume", "spare")
+    assert laptop.ok("queue", "delete", "spare").strip() == "deleted queue spare"
 
     # Mistakes come back as the local client words them, exit 2.
     missing = laptop("show", "01NOSUCHITEM")
