@@ -137,9 +137,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("queue show", "show a queue", (opt("name"), JSON)),
     Operation("queue pause", "stop agents starting a queue's items", (opt("name"),)),
     Operation("queue resume", "resume a paused queue", (opt("name"),)),
-    Operation("queue delete", "delete a queue (refused while it holds unfinished items, "
-              "unless --force)", (opt("name"), opt("--force", action="store_true",
-                                                    help="delete its items too"))),
+    Operation("queue delete", "delete a queue (refused while it holds unfinished items or "
+              "schedules, unless --force)", (opt("name"), opt(
+                  "--force", action="store_true", help="delete its items and schedules too"))),
     Operation("submit", "put a job on a queue; prints the item id (in a notebook: returns "
               "its handle)", (
         opt("ref", nargs="?", metavar="JOB",

@@ -222,6 +222,15 @@ def test_a_v6_store_gains_schedules_on_open(backend: str, tmp_path: Path,
         client.close()
 
 
+def test_a_queue_with_schedules_is_deleted_only_with_force(client: Launch, job: str) -> None:
+    client.create_queue("nightly-q")
+    client.create_schedule("nightly", job, cron="0 2 * * *", queue="nightly-q")
+    with pytest.raises(ConflictError, match="schedule.s. nightly fire on queue 'nightly-q'"):
+        client.delete_queue("nightly-q")
+    assert client.delete_queue("nightly-q", force=True) == 0
+    assert client.list_schedules() == []
+
+
 # -- the doors ---------------------------------------------------------------------------------
 
 def test_cli_schedule_commands(cli: CLI, client: Launch, job: str) -> None:

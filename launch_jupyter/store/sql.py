@@ -729,6 +729,14 @@ class Store:
                     f"queue {name!r} holds {unfinished} unfinished item(s); cancel them first "
                     f"or delete anyway with `jupyter launch queue delete {name} --force`"
                 )
+            scheduled = conn.execute(sa.select(t.schedules.c.name).where(
+                t.schedules.c.queue == name).order_by(t.schedules.c.name)).scalars().all()
+            if scheduled and not force:  # no schedule may name a queue that is gone
+                raise ConflictError(
+                    f"schedule(s) {', '.join(scheduled)} fire on queue {name!r}; delete them "
+                    "first (`jupyter launch schedule delete NAME`) or delete the queue and "
+                    f"them with `jupyter launch queue delete {name} --force`")
+            conn.execute(t.schedules.delete().where(t.schedules.c.queue == name))
             ids = conn.execute(sa.select(t.items.c.id).where(t.items.c.queue == name)).scalars()
             ids = list(ids)
             for chunk in range(0, len(ids), 500):
