@@ -14,6 +14,7 @@ import ast
 import functools
 import re
 import shlex
+import warnings
 from dataclasses import dataclass, field
 
 #: Cell magics whose body is Python that runs: their bodies are scanned like a cell.
@@ -85,15 +86,27 @@ def to_python(source: str) -> tuple[str, ast.Module]:
         return source, ast.parse(source)
     except SyntaxError:
         pass
-    python = _transformer().transform_cell(source)
+    python = _transform(source)
     try:
         return python, ast.parse(python)
     except SyntaxError as first:
         automagic = _automagic(source)
         if automagic == source:
             raise first from None
-    python = _transformer().transform_cell(automagic)
+    python = _transform(automagic)
     return python, ast.parse(python)
+
+
+def _transform(source: str) -> str:
+    """IPython's transforms of ``source``; SyntaxError when IPython cannot read it either."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # IPython warns about odd line endings
+            return _transformer().transform_cell(source)
+    except SyntaxError:
+        raise
+    except Exception as err:  # IPython's tokenizer fails in many ways on broken input
+        raise SyntaxError(f"IPython cannot read it ({type(err).__name__}: {err})") from None
 
 
 def _automagic(source: str) -> str:
