@@ -84,6 +84,19 @@ def test_handles_and_results_work_through_the_server(remote: RemoteLaunch, tmp_p
     assert sorted(r["parameters"]["lr"] for r in trials) == [0.2, 0.3]
     assert remote.best_result(remote.result_rows(sweep=sweep.id, sort="loss"), sweep=sweep.id,
                               sort="loss") is not None
+    from launch_jupyter.widgets import QueuePanel, ResultsPanel
+
+    panel = QueuePanel(remote, "remote", interval=30)
+    try:
+        assert item.id in {row["id"] for row in panel.rows}
+        assert panel.detail.item_id == panel.rows[0]["id"] and "data-state" in panel.table.value
+    finally:
+        panel.close()
+    results = ResultsPanel(remote, sweep_id=sweep.id, interval=30)
+    try:
+        assert {row["id"] for row in results.rows} == {i.id for i in sweep}
+    finally:
+        results.close()
     connected = Launch.connect(remote.url, token=remote.token)
     assert connected.queue("remote")["name"] == "remote"
 
