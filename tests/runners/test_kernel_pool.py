@@ -111,6 +111,27 @@ def test_the_pool_drains_when_the_agent_stops(client: Launch, home: Path,
     assert _kernels(home) == []
 
 
+def test_cancel_stops_a_pooled_run_and_its_kernel(client: Launch, home: Path,
+                                                  tmp_path: Path) -> None:
+    client.config.kernel_pool_size = 1
+    ref = client.create_job(write_notebook(tmp_path, "pid.ipynb", PID_CELLS)).ref
+    long = client.create_job(write_notebook(
+        tmp_path, "long.ipynb", [*PID_CELLS, "import time\ntime.sleep(120)"])).ref
+    agent = client.agent().start()
+    try:
+        _run(client, ref)  # the key is seen: the pool starts a kernel for the next run
+        warm = _warm_kernel(home)
+        item = client.submit(long)
+        wait_for(lambda: "kernel " in item.logs(), 60, what="the first cells to run")
+        assert _kernel_of(item) == warm
+        item.cancel()
+        item.wait(30)
+        assert item.state == "cancelled"
+        wait_for(lambda: not pid_alive(warm), 15, what="the run's kernel to be stopped")
+    finally:
+        agent.stop()
+
+
 def test_pool_off_starts_no_kernel_ahead(client: Launch, home: Path, tmp_path: Path) -> None:
     client.config.kernel_pool_size = 0
     ref = client.create_job(write_notebook(tmp_path, "pid.ipynb", PID_CELLS)).ref
