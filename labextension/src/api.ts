@@ -104,6 +104,11 @@ export interface Item {
   sweep_id?: string | null;
   /** The cron schedule that made this item. */
   schedule?: string | null;
+  /** Run-after: the items it runs after, and (while queued) those not yet succeeded. */
+  after?: string[];
+  waiting_on?: string[];
+  /** Runner details; ``gpus``: the GPUs its agent gave it (a gpus_per_item queue). */
+  run?: { gpus?: (number | string)[] } & Record<string, unknown>;
   /** Each metric the latest attempt logged: last value, min, max, its step, point count. */
   metrics?: Record<string, MetricSummary>;
 }

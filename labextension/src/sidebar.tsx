@@ -531,6 +531,12 @@ function ItemFacts({
   if (item.schedule) {
     rows.push(['schedule', item.schedule]);
   }
+  if (item.run?.gpus?.length) {
+    rows.push(['GPUs', item.run.gpus.join(',')]);
+  }
+  if (item.waiting_on?.length) {
+    rows.push(['waiting on', item.waiting_on.join(', ')]);
+  }
   const parameters = Object.entries(item.parameters);
   return (
     <div className="jp-LaunchSidebar-facts">
