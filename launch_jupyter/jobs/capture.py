@@ -128,9 +128,11 @@ class CapturedJob:
         if missing:
             raise CaptureError(
                 f"strict capture refused: {self.source_path} imports {', '.join(missing)}, "
-                f"which {'is' if len(missing) == 1 else 'are'} not installed here and no %pip "
-                "install line covers; install them before capturing, add %pip install lines to "
-                "the notebook, or import them under try/except ImportError")
+                f"which {'is' if len(missing) == 1 else 'are'} not installed here, and no %pip "
+                f"install line covers {'it' if len(missing) == 1 else 'them'}: install "
+                f"{'it' if len(missing) == 1 else 'them'} before capturing, add a %pip install "
+                "line to the notebook, or import under try/except ImportError if the notebook "
+                "copes without")
 
     def canonical(self) -> bytes:
         """Canonical JSON of what determines a run (not the name, source path or warnings)."""
