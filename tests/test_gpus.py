@@ -170,3 +170,25 @@ def test_pool_never_hands_one_gpu_to_two_items() -> None:
     assert pool.take("c", 2) == ["0", "1"]
     pool.hold("d", ["1", "7"])  # a run an earlier agent started: only our GPUs count
     assert json.dumps(sorted(pool.holders())) == '["b", "c", "d"]'
+
+
+@pytest.mark.slow
+def test_a_restarted_agent_does_not_reuse_gpus_of_runs_still_going(
+        client: Launch, tmp_path: Path) -> None:
+    marks = tmp_path / "marks.txt"
+    gpu_queue(client, tmp_path, "gpu", 1)
+    ref = client.create_job(write_script(tmp_path, "train.py", MARKING.format(
+        marks=str(marks), seconds=4))).ref
+    first = client.submit(ref, queue="gpu")
+    agent = client.agent(["gpu"], gpus="0").start()
+    wait_for(lambda: first.info()["state"] == "running", what="the first run")
+    agent.stop()  # its run goes on under its supervisor, holding GPU 0
+    second = client.submit(ref, queue="gpu")
+    agent = client.agent(["gpu"], gpus="0").start()
+    try:
+        assert second.wait(120, progress=False).state == "succeeded"
+    finally:
+        agent.stop()
+    seen = runs(marks)
+    assert seen[first.id]["gpus"] == seen[second.id]["gpus"] == {"0"}
+    assert seen[second.id]["start"] >= seen[first.id]["end"]  # never both on GPU 0
