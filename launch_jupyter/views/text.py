@@ -334,6 +334,9 @@ def kernel_agent_status(status: dict | None) -> str:
     active = ", ".join(status["active"]) or "none"
     lines = [f"agent {status['id']} running, serving {', '.join(status['queues'])} "
              f"(max {status['max_jobs']} at once); running items: {active}"]
+    if status.get("gpus"):
+        lines.append(f"GPUs it hands to gpus_per_item queues: "
+                     f"{','.join(map(str, status['gpus']))}")
     lines += [f"not serving queue {name} (its items wait for another agent): {problem}"
               for name, problem in (status.get("unserved") or {}).items()]
     return "\n".join(lines)
