@@ -333,7 +333,10 @@ def run(client: Any, args: argparse.Namespace) -> int:
     from .views.text import run_outcome
 
     def started(item: Any) -> None:
+        from .views.text import capture_warnings
+
         info = item.info(False)
+        _err(capture_warnings(item.warnings))
         _err(f"running {info['job']} as item {item.id} on queue {info['queue']}\n")
 
     cells = CellProgress(sys.stderr)  # a bar on a terminal, boundary lines otherwise

@@ -435,13 +435,17 @@ class LaunchMagics(Magics):
 
     def _op_run(self, a: argparse.Namespace) -> Any:
         from .views.terminal import CellProgress
-        from .views.text import run_outcome
+        from .views.text import capture_warnings, run_outcome
+
+        def started(it: Any) -> None:
+            print(capture_warnings(it.warnings), end="", file=sys.stderr)
+            print(f"running {it.info(False)['job']} as item {it.id}")
 
         cells = CellProgress(sys.stdout, bar=False)  # cell boundaries as log lines
         item = self.client.run(
             a.path, name=a.name, include=a.include, kernel=a.kernel, mode=a.mode, env=a.env,
             queue=a.queue, overrides=a.param, timeout=a.timeout, template_pairs=a.set,
-            on_start=lambda it: print(f"running {it.info(False)['job']} as item {it.id}"),
+            on_start=started,
             write=cells.write, on_progress=cells.update,
             on_interrupt=lambda: print("\ncancelling\u2026"), isolated=a.isolated)
         cells.close()

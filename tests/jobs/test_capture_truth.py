@@ -294,3 +294,12 @@ def test_script_mode_refuses_ipython_syntax_it_cannot_run(make_notebook) -> None
     text = script.file("train.py").content.decode()
     assert "h = None  # launch-jupyter: %launch line left out" in text
     compile(text, "train.py", "exec")
+
+
+@pytest.mark.slow
+def test_run_in_the_foreground_prints_the_captures_warnings(cli, tmp_path: Path) -> None:
+    nb = new_notebook()
+    nb.cells.append(new_code_cell(f"try:\n    import {MISSING}\nexcept ImportError:\n    pass"))
+    nbformat.write(nb, tmp_path / "fg.ipynb")
+    proc = cli("run", str(tmp_path / "fg.ipynb"), check=True)
+    assert f"warning: module '{MISSING}' is imported under a condition" in proc.stderr
