@@ -203,9 +203,23 @@ def next_fire(cron: str, timezone: str, after: float) -> float:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from croniter import croniter
+    from croniter import CroniterBadDateError, croniter
 
-    return croniter(cron, datetime.fromtimestamp(after, ZoneInfo(timezone))).get_next(float)
+    start = datetime.fromtimestamp(after, ZoneInfo(timezone))
+    try:
+        return croniter(cron, start).get_next(float)
+    except CroniterBadDateError:
+        raise ParameterError(f"cron expression {cron!r} names no time after "
+                             f"{start:%Y-%m-%d %H:%M %Z}: it never fires (a date such as 30 "
+                             "February, or a year gone by); fix the expression") from None
+
+
+def _fire_after(cron: str, timezone: str, after: float) -> float | None:
+    """``next_fire``, or None once the cron names no later time (a year field gone by)."""
+    try:
+        return next_fire(cron, timezone, after)
+    except ParameterError:
+        return None
 
 
 def fire_schedule(store: Store, schedule: dict, now: float | None = None) -> str | None:
@@ -220,13 +234,18 @@ def fire_schedule(store: Store, schedule: dict, now: float | None = None) -> str
     if schedule["paused"] or due > now:
         return None
     cron, timezone = schedule["cron"], schedule["timezone"]
-    following = next_fire(cron, timezone, due)
-    on_time = now - due <= min(MISSED_AFTER, max(2.0, following - due))
+    following = _fire_after(cron, timezone, due)
+    period = MISSED_AFTER if following is None else following - due
+    on_time = now - due <= min(MISSED_AFTER, max(2.0, period))
     # On time: the next firing is the cron's next, even if that is due already (a seconds
     # cron behind by a moment). Missed: skip to the first firing after now.
-    upcoming = following if on_time else next_fire(cron, timezone, now)
+    upcoming = following if on_time else _fire_after(cron, timezone, now)
     make_item = on_time or schedule["catch_up"]
-    moved, item_id = store.fire_schedule(schedule["name"], due, upcoming, make_item=make_item)
+    moved, item_id = store.fire_schedule(schedule["name"], due, upcoming or due,
+                                         make_item=make_item, pause=upcoming is None)
+    if moved and upcoming is None:
+        log.warning("schedule %s paused: its cron %r names no later time", schedule["name"],
+                    cron)
     if moved and not make_item:
         log.info("schedule %s: firing(s) since %s missed while no agent ran, skipped "
                  "(--catch-up fires one)", schedule["name"], schedule["next_fire_at"])

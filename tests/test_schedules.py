@@ -75,6 +75,20 @@ def test_create_checks_cron_timezone_job_queue_and_parameters(client: Launch, jo
         client.create_schedule("nightly", job, cron="* * * * *")
 
 
+def test_a_cron_that_never_fires_is_refused_and_one_past_its_last_firing_pauses(
+        client: Launch, job: str) -> None:
+    with pytest.raises(ParameterError, match="never fires"):
+        client.create_schedule("feb30", job, cron="0 0 30 2 *")
+    year = datetime.now(UTC).year + 1
+    made = client.create_schedule("once", job, cron=f"0 0 1 1 * 0 {year}")  # seconds, year
+    assert datetime.fromtimestamp(made["next_fire_ts"], UTC) == datetime(year, 1, 1, tzinfo=UTC)
+    item_id = fire_schedule(client.store, made, now=made["next_fire_ts"] + 1)
+    assert item_id is not None  # its last firing makes its item, then it pauses
+    after = client.get_schedule("once")
+    assert after["paused"] and after["items"] == 1
+    assert fire_schedule(client.store, after, now=made["next_fire_ts"] + 2) is None
+
+
 def test_next_fire_follows_the_cron_in_its_time_zone() -> None:
     winter = datetime(2026, 1, 15, 12, 0, tzinfo=UTC).timestamp()
     paris = next_fire("0 9 * * *", "Europe/Paris", winter)

@@ -1837,9 +1837,10 @@ class Store:
                 raise self._unknown_schedule(conn, name)
 
     def fire_schedule(self, name: str, due: float, next_fire_at: float, *,
-                      make_item: bool) -> tuple[bool, str | None]:
-        """Move an active schedule's firing from ``due`` to ``next_fire_at`` and, with
-        ``make_item``, queue its item: exactly once however many agents try.
+                      make_item: bool, pause: bool = False) -> tuple[bool, str | None]:
+        """Move an active schedule's firing from ``due`` to ``next_fire_at`` (with ``pause``:
+        pause it, after its last firing) and, with ``make_item``, queue its item: exactly
+        once however many agents try.
 
         The guarded UPDATE (``WHERE name=? AND next_fire_at=due``) and the item's insert are
         one transaction, so only the agent whose update moved the row inserts. Returns
