@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import LaunchConfig
-from .errors import LaunchError, StoreError
+from .errors import LaunchError, ParameterError, StoreError
 from .runners import Run, Runner, RunRequest, get_runner
 from .runners.gpus import GpuPool, as_recorded, detect_gpus, gpus_per_item, parse_gpus
 from .runners.policy import AgentPolicy
@@ -199,7 +199,8 @@ MISSED_AFTER = 60.0
 
 
 def next_fire(cron: str, timezone: str, after: float) -> float:
-    """The first time (epoch seconds) after ``after`` that ``cron`` names in ``timezone``."""
+    """The first time (epoch seconds) after ``after`` that ``cron`` names in ``timezone``;
+    ParameterError when it names none (30 February, a year gone by)."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
