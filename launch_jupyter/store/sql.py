@@ -435,8 +435,6 @@ class Store:
         same moment sees the new dependency in its own finish transaction."""
         ended: tuple[str, str] | None = None
         for upstream in dict.fromkeys(after):
-            if upstream == item_id:
-                continue
             query = sa.select(t.items.c.id, t.items.c.state).where(t.items.c.id == upstream)
             if not self.is_sqlite:  # SQLite: BEGIN IMMEDIATE already serialises writers
                 query = query.with_for_update()
