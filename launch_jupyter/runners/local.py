@@ -142,7 +142,8 @@ class LocalRunner:
     """Runs each attempt as a process on this machine, in the current Python environment."""
 
     name = "local"
-    help = "a process on the agent's machine, in the agent's Python environment"
+    help = ("a process on the agent's machine, in the agent's Python environment (or, with "
+            "environment: isolated, a virtualenv built from the job's lock)")
 
     def __init__(self, use_fork_server: bool = True) -> None:
         self.use_fork_server = use_fork_server and sys.platform.startswith("linux")
