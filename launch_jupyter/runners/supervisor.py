@@ -366,8 +366,11 @@ class Supervisor:
         if self.build is not None:
             self._phase("building")
         threading.Thread(target=self._watchdog, daemon=True).start()
-        next_renew = time.monotonic()  # renew at once: the agent's grant may be old already
-        next_check = next_renew + CHECK_EVERY
+        # First renewal once a third of the lease is gone (at once when the agent's grant is
+        # old already): a short run then needs no renewal, one store write fewer.
+        next_renew = time.monotonic() + max(
+            0.0, self.lease_until - time.time() - self.ttl * 2 / 3)
+        next_check = time.monotonic() + CHECK_EVERY
         while True:
             exited = self.proc.poll() is not None
             if exited:
