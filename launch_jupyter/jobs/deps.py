@@ -122,7 +122,7 @@ def install_line(command: str) -> InstallLine | None:
                 line.ignored.append(word)
         elif _EXPANDED.search(word):
             line.dynamic.append(word)
-        else:
+        elif requirement_name(word) != "pip":  # `pip install -U pip` upgrades the installer
             line.specifiers.append(word)
     return line
 
