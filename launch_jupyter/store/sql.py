@@ -648,13 +648,15 @@ class Store:
             raise exists from None
         return self.get_queue(name)
 
-    def _queue_json(self, conn: sa.Connection, row: Any) -> dict:
-        counts = dict.fromkeys(STATES, 0)
-        for state, n in conn.execute(
-            sa.select(t.items.c.state, sa.func.count())
-            .where(t.items.c.queue == row.name).group_by(t.items.c.state)
-        ).all():
-            counts[state] = n
+    def _queue_json(self, conn: sa.Connection, row: Any,
+                    counts: dict[str, int] | None = None) -> dict:
+        if counts is None:
+            counts = dict.fromkeys(STATES, 0)
+            for state, n in conn.execute(
+                sa.select(t.items.c.state, sa.func.count())
+                .where(t.items.c.queue == row.name).group_by(t.items.c.state)
+            ).all():
+                counts[state] = n
         return {
             "name": row.name, "runner": row.runner, "config": json.loads(row.config),
             "max_attempts": row.max_attempts, "timeout": row.timeout, "paused": bool(row.paused),
@@ -686,7 +688,14 @@ class Store:
     def list_queues(self) -> list[dict]:
         with self.read() as conn:
             rows = conn.execute(sa.select(t.queues).order_by(t.queues.c.name)).all()
-            return [self._queue_json(conn, row) for row in rows]
+            # Every queue's counts from one pass over the items, not one pass per queue.
+            counts = {row.name: dict.fromkeys(STATES, 0) for row in rows}
+            for queue, state, n in conn.execute(
+                    sa.select(t.items.c.queue, t.items.c.state, sa.func.count())
+                    .group_by(t.items.c.queue, t.items.c.state)).all():
+                if queue in counts:
+                    counts[queue][state] = n
+            return [self._queue_json(conn, row, counts[row.name]) for row in rows]
 
     def update_queue(self, name: str, **values: Any) -> dict:
         """Change settings of a queue (``concurrency``: an int, or None for no limit)."""
