@@ -118,3 +118,36 @@ def test_bad_limits_are_refused_with_a_clear_message(client: Launch, cli: CLI) -
     with pytest.raises(LaunchError, match="concurrency must be an integer"):
         client.create_queue("q2", concurrency="many")  # type: ignore[arg-type]
     assert cli("queue", "update", "q", "--concurrency", "x").returncode == 2  # argparse
+
+
+def test_racing_claims_never_pass_the_cap(backend: Launch, tmp_path: Path) -> None:
+    """Eight claimers at once, each with its own connection: two items leased, no more."""
+    import threading
+
+    path = write_script(tmp_path, "job.py", "print('hi')\n")
+    backend.create_queue("race", concurrency=2)
+    ref = backend.create_job(path).ref
+    for _ in range(10):
+        backend.submit(ref, queue="race")
+    stores = [Store(backend.config.store) for _ in range(8)]
+    start = threading.Barrier(len(stores))
+    claimed: list[str] = []
+
+    def claimer(store: Store, n: int) -> None:
+        start.wait()
+        for _ in range(5):
+            item = store.claim("race", f"agent-{n}", 30)
+            if item is not None:
+                claimed.append(item["id"])
+
+    threads = [threading.Thread(target=claimer, args=(s, n)) for n, s in enumerate(stores)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        for store in stores:
+            store.close()
+    assert len(claimed) == 2 and len(set(claimed)) == 2
+    assert backend.queue("race")["counts"]["leased"] == 2
