@@ -20,6 +20,16 @@ from launch_jupyter.jobs.deps import install_line
 MISSING = "launch_test_not_installed_pkg"  # a module no environment here has
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def both(request: pytest.FixtureRequest, home: Path) -> Launch:
+    """A client on a fresh store of each backend."""
+    url = (f"sqlite:///{home}/both.db" if request.param == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    launch = Launch(url)
+    request.addfinalizer(launch.close)
+    return launch
+
+
 def said(job: object, *words: str) -> bool:
     """Some warning of ``job`` mentions every one of ``words``."""
     return any(all(w in warning for w in words) for warning in job.warnings)  # type: ignore
@@ -216,8 +226,8 @@ def test_launch_assignments_are_inert_in_the_job(make_notebook, line: str) -> No
     compile(kept, "cell", "exec")
 
 
-def test_metadata_only_changes_keep_the_same_version(make_notebook, tmp_path: Path,
-                                                     client: Launch) -> None:
+def test_metadata_only_changes_keep_the_same_version(make_notebook, both: Launch) -> None:
+    client = both
     path = make_notebook(["print(1)"])
     first = client.create_job(path)
     nb = nbformat.read(path, as_version=4)
@@ -252,8 +262,9 @@ def test_job_create_prints_warnings_on_stderr_and_in_json(cli, tmp_path: Path) -
     assert "strict-drops" not in cli("job", "list").stdout
 
 
-def test_a_default_name_clashing_with_another_files_job_warns(client: Launch,
+def test_a_default_name_clashing_with_another_files_job_warns(both: Launch,
                                                               tmp_path: Path) -> None:
+    client = both
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         nb = new_notebook()
@@ -270,13 +281,16 @@ def test_a_default_name_clashing_with_another_files_job_warns(client: Launch,
     assert not any("--name" in w for w in again.warnings)  # a name the user chose
 
 
-def test_submitting_a_file_returns_the_captures_warnings(client: Launch,
+def test_submitting_a_file_returns_the_captures_warnings(both: Launch,
                                                         tmp_path: Path) -> None:
+    client = both
     nb = new_notebook()
     nb.cells.append(new_code_cell(f"import {MISSING}"))
     nbformat.write(nb, tmp_path / "sub.ipynb")
     item = client.submit(str(tmp_path / "sub.ipynb"), queue="local")
     assert any(MISSING in w for w in item.warnings)
+    stored = client.job_info("sub")  # the store keeps unresolved, not the warnings
+    assert stored["unresolved"] == [MISSING] and stored["warnings"] == []
 
 
 def test_a_magic_line_in_the_parameters_cell_is_no_broken_line(make_notebook) -> None:
