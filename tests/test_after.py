@@ -283,3 +283,33 @@ def test_kubernetes_job_gets_its_upstream_outputs_in_the_work_dir(
             mounted[f"{mount['mountPath']}/{entry['path']}"] = entry["key"]
     key = mounted[f"{work}/upstream/01A/data/rows.csv"]
     assert base64.b64decode(configmap["binaryData"][key]) == b"1,2\n"
+
+
+def test_a_dependent_submitted_while_its_upstream_fails_is_never_left_waiting(
+        both: tuple[Launch, str]) -> None:
+    """Submit and the upstream's end race: either the submit sees it failed, or the end
+    sees the new dependent; no item waits on an item that can no longer succeed."""
+    import threading
+
+    client, ref = both
+    finisher = Store(client.config.store)
+    try:
+        for n in range(15):
+            a = client.submit(ref)
+            assert finisher.claim("local", "agent-x", 30)["id"] == a.id
+            go = threading.Barrier(2)
+
+            def fail(item_id: str = a.id, go: threading.Barrier = go) -> None:
+                go.wait()
+                finisher.finish(item_id, "agent-x", "failed", exit_code=1,
+                                error={"message": "boom", "stage": "run", "cell": None})
+
+            thread = threading.Thread(target=fail)
+            thread.start()
+            go.wait()
+            b = client.submit(ref, after=[a.id])
+            thread.join(60)
+            info = b.info()
+            assert (info["state"], info["error"]["stage"]) == ("cancelled", "dependency"), n
+    finally:
+        finisher.close()
