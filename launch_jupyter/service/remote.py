@@ -176,7 +176,7 @@ class RemoteLaunch(Launch):
         try:
             response = self.session.request(
                 method, self.api + path, timeout=self.timeout, json=json, headers=headers,
-                verify=self.verify,
+                verify=self.verify, allow_redirects=False,
                 params={k: v for k, v in (params or {}).items() if v is not None})
         except requests.exceptions.SSLError as err:
             raise StoreError(f"server {self.url}: TLS verification failed ({_reason(err)}); "
@@ -186,8 +186,23 @@ class RemoteLaunch(Launch):
             raise ServerUnreachableError(
                 f"cannot reach server {self.url} ({_reason(err)}); check the URL and that its "
                 "Jupyter server runs with the launch_jupyter extension") from None
+        if response.is_redirect:  # an API answers; a login page redirects
+            where = response.headers.get("Location", "")
+            if "login" in where:
+                raise AuthError(f"server {self.url} sent the request to its login page "
+                                f"({where[:120]}): pass its token with --token or "
+                                "LAUNCH_JUPYTER_TOKEN")
+            raise LaunchError(f"server {self.url} redirected launch/api/{path} to "
+                              f"{where[:120]}; give the URL the server answers at")
         if response.status_code < 400:
-            return response.json() if response.content else None
+            if not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                raise LaunchError(f"server {self.url} answered launch/api/{path} with no "
+                                  "JSON; is it a Jupyter server with the launch_jupyter "
+                                  "extension?") from None
         raise self._error(response, path)
 
     def _error(self, response: requests.Response, path: str) -> LaunchError:

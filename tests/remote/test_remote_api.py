@@ -203,3 +203,28 @@ def test_tls_is_verified_by_default(tmp_path: Path) -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+class _ToLogin(http.server.BaseHTTPRequestHandler):
+    """What a hub answers a request without credentials: a redirect to its login page."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.send_response(302)
+        self.send_header("Location", "/hub/login?next=%2Fuser%2Fada%2Flaunch%2Fapi%2Fqueues")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_redirect_to_a_login_page_is_an_auth_error() -> None:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ToLogin)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/user/ada/"
+        with pytest.raises(AuthError, match="login page"):
+            RemoteLaunch(url, retries=0).queues()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
