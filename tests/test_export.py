@@ -30,7 +30,8 @@ def test_exported_quickstart_reruns_in_a_fresh_venv_with_plain_pip(client: Launc
     for dist in ("scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"):
         assert f"{dist}=={importlib.metadata.version(dist)}" in requirements
     assert json.loads((folder / "parameters.json").read_text()) == job.spec["parameters"]
-    assert (folder / "job" / "quickstart.ipynb").is_file()
+    assert (folder / "quickstart.ipynb").is_file()
+    assert json.loads((folder / ".launch-jupyter" / "job.json").read_text())["ref"] == job.ref
     assert "python -m venv .venv" in report["command"]
     (folder / "parameters.json").write_text(json.dumps({**job.spec["parameters"], "C": 0.5}))
     # What the export says to do, step by step: nothing from this environment leaks in.
@@ -68,6 +69,16 @@ def test_export_carries_an_items_parameters_and_the_runtime_standin(client: Laun
     assert ran.returncode == 0, ran.stderr
     assert "lr 0.5 epochs 2" in ran.stdout
     assert (folder / "output" / "done.txt").read_text() == "ok"
+
+
+def test_export_refuses_to_overwrite_a_job_file_with_its_own(client: Launch, cli: CLI,
+                                                              tmp_path: Path):
+    (tmp_path / "requirements.txt").write_text("numpy\n")
+    job = client.create_job(write_script(tmp_path, "a.py", "print(1)\n"),
+                            include=["requirements.txt"])
+    refused = cli("job", "export", job.ref, str(tmp_path / "x"))
+    assert refused.returncode == 2
+    assert "requirements.txt would be overwritten" in refused.stderr
 
 
 def test_export_refuses_a_folder_that_holds_files(client: Launch, cli: CLI, tmp_path: Path):

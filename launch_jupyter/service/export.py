@@ -1,9 +1,10 @@
 """``jupyter launch job export REF DIR``: a job as plain files, to re-run without the store.
 
-``DIR/job/`` holds the job's files, ``requirements.txt`` its lock (``jobs/lock.py``),
-``parameters.json`` its parameters (the defaults, or an item's effective ones), ``job.json``
-its spec (lock and git facts included), ``lib/`` the stand-in ``launch_jupyter`` module
-containers get, and ``run_job.py`` the program that runs it (``runners/shipped/export_run.py``).
+``DIR`` gets the job's files as they are laid out in the job (the notebook at the top),
+``requirements.txt`` (its lock, ``jobs/lock.py``), ``parameters.json`` (the defaults, or an
+item's effective parameters), ``run_job.py`` (``runners/shipped/export_run.py``), and
+``.launch-jupyter/`` with the job's spec (``job.json``: lock and git facts included) and the
+stand-in ``launch_jupyter`` module containers get (``lib/``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from ..jobs.lock import job_lock, requirements_txt
 from ..runners.build import support_files
 
 RUN_PROGRAM = "run_job.py"
+REQUIREMENTS = "requirements.txt"
+PARAMETERS = "parameters.json"
+META = ".launch-jupyter"
 
 
 def rerun_command(folder: str) -> str:
@@ -35,27 +39,33 @@ def write_export(job: Any, files: list[tuple[str, bytes]], dest: str | os.PathLi
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise LaunchError(f"cannot export to {root}: it exists and is not an empty folder; "
                           "give a new folder")
-    work = root / "job"
+    ours = {REQUIREMENTS, PARAMETERS, RUN_PROGRAM}
+    clash = sorted(rel for rel, _ in files if rel in ours or rel.split("/")[0] == META)
+    if clash:
+        raise LaunchError(f"cannot export {job.ref}: its file(s) {', '.join(clash)} would be "
+                          f"overwritten by the export's own {', '.join(sorted(ours))}")
     written: list[str] = []
     for rel, content in files:
-        target = (work / rel).resolve()
-        if work.resolve() not in target.parents:
+        target = (root / rel).resolve()
+        if root.resolve() not in target.parents:
             raise LaunchError(f"job file path {rel!r} escapes the export folder")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
-        written.append(f"job/{rel}")
+        written.append(rel)
     lock = job_lock(job.spec)
     values = dict(job.spec.get("parameters") or {}) if parameters is None else parameters
     spec = {**job.spec, "ref": job.ref, "lock": lock}
-    (root / "requirements.txt").write_text(requirements_txt(lock))
-    (root / "parameters.json").write_text(json.dumps(values, indent=1, sort_keys=True) + "\n")
-    (root / "job.json").write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
+    meta = root / META
+    (meta / "lib").mkdir(parents=True)
+    (root / REQUIREMENTS).write_text(requirements_txt(lock))
+    (root / PARAMETERS).write_text(json.dumps(values, indent=1, sort_keys=True) + "\n")
+    (meta / "job.json").write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
     for rel, content in support_files():
         if rel.startswith("launch_jupyter/"):
-            (root / "lib" / rel).parent.mkdir(parents=True, exist_ok=True)
-            (root / "lib" / rel).write_bytes(content)
+            (meta / "lib" / rel).parent.mkdir(parents=True, exist_ok=True)
+            (meta / "lib" / rel).write_bytes(content)
     program = importlib.resources.files("launch_jupyter.runners.shipped") / "export_run.py"
     (root / RUN_PROGRAM).write_bytes(program.read_bytes())
-    written += ["requirements.txt", "parameters.json", "job.json", RUN_PROGRAM]
+    written += [REQUIREMENTS, PARAMETERS, RUN_PROGRAM, f"{META}/job.json"]
     return {"dir": str(root), "files": written, "requirements": list(lock["packages"]),
             "parameters": values, "command": rerun_command(str(root))}

@@ -6,11 +6,12 @@ virtualenv::
     python -m venv .venv && .venv/bin/pip install -r requirements.txt
     .venv/bin/python run_job.py [parameters.json]
 
-It reads the job (``job.json``) and its parameters (``parameters.json``, or the file given),
-sets ``LAUNCH_PARAMETERS`` and ``LAUNCH_OUTPUT_DIR`` (``DIR/output``) as a runner would, and
-runs the entrypoint in ``DIR/job``: a script as ``__main__``; a notebook with nbclient when
-nbclient and ipykernel are installed (the executed notebook goes to ``DIR/output``), else
-its code cells in order in one namespace (IPython-only lines are reported and left out).
+It reads the job (``.launch-jupyter/job.json``) and its parameters (``parameters.json``, or
+the file given), sets ``LAUNCH_PARAMETERS`` and ``LAUNCH_OUTPUT_DIR`` (``DIR/output``) as a
+runner would, and runs the entrypoint in ``DIR``: a script as ``__main__``; a notebook
+with nbclient when nbclient and ipykernel are installed (the executed notebook goes to
+``DIR/output``), else its code cells in order in one namespace (IPython-only lines are
+reported and left out).
 The parameters are injected after the cell tagged ``parameters``, as papermill does.
 """
 import json
@@ -90,7 +91,7 @@ def run_notebook(path, values, output_dir):
 
 
 def main(argv):
-    with open(os.path.join(HERE, "job.json"), encoding="utf-8") as fh:
+    with open(os.path.join(HERE, ".launch-jupyter", "job.json"), encoding="utf-8") as fh:
         job = json.load(fh)
     given = argv[0] if argv else os.path.join(HERE, "parameters.json")
     with open(given, encoding="utf-8") as fh:
@@ -102,11 +103,11 @@ def main(argv):
     os.environ.setdefault("LAUNCH_JOB", job.get("ref", ""))
     for name, value in (job.get("env") or {}).items():
         os.environ.setdefault(name, value)
-    lib = os.path.join(HERE, "lib")  # a stand-in for `import launch_jupyter`
+    lib = os.path.join(HERE, ".launch-jupyter", "lib")  # stand-in for `import launch_jupyter`
     sys.path.append(lib)
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (os.environ.get("PYTHONPATH"), lib) if p)
-    work = os.path.join(HERE, "job")
+    work = HERE
     os.chdir(work)
     sys.path.insert(0, work)
     entry = os.path.join(work, job["entrypoint"])
