@@ -587,6 +587,12 @@ class RemoteLaunch(Launch):
                            timeout=timeout, template_pairs=template_pairs)
         if on_start is not None:
             on_start(item)
+        queue_name = item.info(refresh=False)["queue"]
+        if write is not None and self.unserved_queues({queue_name}):
+            # No private agent here (unlike a local run): say why nothing starts yet.
+            write(f"waiting: no live agent serves queue {queue_name} on {self.url}'s side; "
+                  f"start one where its store is (`jupyter launch agent --queue "
+                  f"{queue_name}`)\n")
         follow_to_end(self, item.id, write=write, on_interrupt=on_interrupt,
                       on_progress=on_progress)
         item.info()

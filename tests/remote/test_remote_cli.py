@@ -187,3 +187,22 @@ def test_logs_follow_survives_a_server_restart(laptop: Laptop, server_agent: Any
     assert follower.returncode == 0, err
     ticks = [line for line in (first + out).splitlines() if line.startswith("tick")]
     assert ticks == [f"tick {i}" for i in range(40)]
+
+
+def test_run_says_when_no_agent_serves_the_queue_and_ctrl_c_cancels(laptop: Laptop) -> None:
+    laptop.ok("queue", "create", "unserved")
+    write_script(laptop.cwd, "quick.py", "print('never', flush=True)\n")
+    proc = laptop.popen("run", "quick.py", "-q", "unserved")
+    assert proc.stderr is not None
+    seen = ""
+    while "waiting: no live agent serves queue unserved" not in seen:
+        line = proc.stderr.readline()
+        assert line, (seen, proc.poll())
+        seen += line
+    assert laptop.server.url in seen
+    os.kill(proc.pid, signal.SIGINT)  # Ctrl-C: the queued item is cancelled at once
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    assert "cancelled" in err
+    items = laptop.json("items", "-q", "unserved")
+    assert [i["state"] for i in items] == ["cancelled"]
