@@ -11,6 +11,7 @@ when the server restarts.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -77,6 +78,21 @@ def client_for(store: str | None = None, server: str | None = None,
     return Launch(store)
 
 
+def server_base(url: str) -> tuple[str, str | None]:
+    """The server's base URL and the token in it, from what a user pastes: the URL Jupyter
+    prints at start (``http://127.0.0.1:8888/lab?token=T``) works as well as the base."""
+    from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    token = (parse_qs(parts.query).get("token") or [None])[0]
+    path = parts.path.rstrip("/")
+    for page in ("/lab", "/tree"):  # the front end's page, not part of the base URL
+        if path.endswith(page):
+            path = path[: -len(page)]
+    return urlunsplit((parts.scheme, parts.netloc, path + "/", "", "")), token
+
+
+@functools.cache
 def _retry_class() -> type:
     from urllib3.util.retry import Retry
 
@@ -129,9 +145,9 @@ class RemoteLaunch(Launch):
         if not is_server_url(url):
             raise ParameterError(f"server URL {url!r} must start with http:// or https:// "
                                  "(e.g. https://hub.example.org/user/ada/)")
-        self.url = url.rstrip("/") + "/"
+        self.url, url_token = server_base(url)
         self.api = self.url + "launch/api/"
-        self.token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+        self.token = token or url_token or os.environ.get(TOKEN_ENV) or None
         self.config = config or LaunchConfig.load(**settings)
         self._store = None
         self.timeout = timeout

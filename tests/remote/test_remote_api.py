@@ -228,3 +228,14 @@ def test_a_redirect_to_a_login_page_is_an_auth_error() -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_the_url_jupyter_prints_at_start_works_as_the_server_url(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAUNCH_JUPYTER_TOKEN", "from-env")
+    pasted = RemoteLaunch("http://127.0.0.1:8888/lab?token=abc")
+    assert (pasted.url, pasted.token) == ("http://127.0.0.1:8888/", "abc")
+    hub = RemoteLaunch("https://hub.example.org/user/ada/lab/")
+    assert (hub.api, hub.token) == ("https://hub.example.org/user/ada/launch/api/", "from-env")
+    flag = RemoteLaunch("http://127.0.0.1:8888/?token=abc", token="flag")
+    assert flag.token == "flag" and flag.session.headers["Authorization"] == "token flag"
