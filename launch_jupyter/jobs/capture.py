@@ -1023,7 +1023,6 @@ def _from_notebook(
     include: Sequence[str],
     env: dict[str, str],
     source_path: str,
-    parameters_tag_index: int | None = None,
     default_name: bool = False,
 ) -> CapturedJob:
     mode = mode or "notebook"
