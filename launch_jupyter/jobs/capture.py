@@ -51,6 +51,8 @@ SKIPPED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".git", ".hg", ".
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LAUNCH_LINE = re.compile(r"%(launch\b|(re)?load_ext\s+launch_jupyter\b)")
 _MAGIC_ASSIGN = re.compile(r"[A-Za-z_][\w.]*\s*=\s*[%!]")
+#: %run options whose value is the next word (IPython's "nidtN:b:pD:l:rs:T:em:G")
+_RUN_VALUE_OPTIONS = frozenset({"-N", "-b", "-D", "-l", "-s", "-T"})
 _LAUNCH_ASSIGN = re.compile(r"([A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=\s*%launch\b")
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 # Script mode: read LAUNCH_PARAMETERS without needing launch_jupyter inside the job.
@@ -491,7 +493,7 @@ def _read_run(cell: _Cell, text: str, conditional: bool, warnings: list[str]) ->
         if words[index] == "-m" and index + 1 < len(words):
             cell.add_modules({words[index + 1].split(".")[0]: True}, conditional)
             return
-        index += 2 if words[index] in ("-N", "-G") else 1
+        index += 2 if words[index] in _RUN_VALUE_OPTIONS else 1
     if index < len(words):
         cell.runs.append((words[index], not conditional))
     else:
