@@ -198,6 +198,17 @@ def prune_sweep(store: Store, sweep: dict, actor: str,
 MISSED_AFTER = 60.0
 
 
+def croniter_form(cron: str) -> str:
+    """``cron`` as croniter reads it: a sixth field is seconds, last. A six-field cron whose
+    last field is ``*`` and first is not has its seconds first (Quartz, Spring: ``*/10 * *
+    * * *``): read that way it fires as meant, where "every second of some minutes" never is.
+    """
+    fields = cron.split()
+    if len(fields) == 6 and fields[5] == "*" and fields[0] != "*":
+        fields = fields[1:] + fields[:1]
+    return " ".join(fields)
+
+
 def next_fire(cron: str, timezone: str, after: float) -> float:
     """The first time (epoch seconds) after ``after`` that ``cron`` names in ``timezone``;
     ParameterError when it names none (30 February, a year gone by)."""
@@ -208,7 +219,7 @@ def next_fire(cron: str, timezone: str, after: float) -> float:
 
     start = datetime.fromtimestamp(after, ZoneInfo(timezone))
     try:
-        return croniter(cron, start).get_next(float)
+        return croniter(croniter_form(cron), start).get_next(float)
     except CroniterBadDateError:
         raise ParameterError(f"cron expression {cron!r} names no time after "
                              f"{start:%Y-%m-%d %H:%M %Z}: it never fires (a date such as 30 "

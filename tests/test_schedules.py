@@ -94,6 +94,10 @@ def test_next_fire_follows_the_cron_in_its_time_zone() -> None:
     paris = next_fire("0 9 * * *", "Europe/Paris", winter)
     assert datetime.fromtimestamp(paris, UTC) == datetime(2026, 1, 16, 8, 0, tzinfo=UTC)
     assert next_fire("* * * * * */10", "UTC", winter) == winter + 10
+    # seconds first, as Quartz and Spring write them, fire as meant too
+    assert next_fire("*/10 * * * * *", "UTC", winter) == winter + 10
+    assert next_fire("30 */2 * * * *", "UTC", winter) == winter + 30
+    assert next_fire("30 */2 * * * *", "UTC", winter + 30) == winter + 150
     assert next_fire("@hourly", "UTC", winter) == winter + 3600
 
 

@@ -22,19 +22,21 @@ if TYPE_CHECKING:
 #: The time zone of a schedule created without one.
 DEFAULT_TIMEZONE = "UTC"
 CRON_HELP = ("five fields 'minute hour day-of-month month day-of-week' (e.g. '0 9 * * 1-5': "
-             "09:00 on weekdays), an optional sixth field of seconds ('* * * * * */10': every "
-             "10 s), or @hourly, @daily, @weekly, @monthly, @yearly")
+             "09:00 on weekdays), an optional sixth field of seconds ('* * * * * */10' or "
+             "'*/10 * * * * *': every 10 s), or @hourly, @daily, @weekly, @monthly, @yearly")
 
 
 def check_cron(cron: Any) -> str:
     """``cron`` if croniter accepts it, else ParameterError saying what a cron looks like."""
     from croniter import croniter
 
+    from ..agent import croniter_form
+
     if not isinstance(cron, str) or not cron.strip():
         raise ParameterError(f"cron must be a cron expression, got {shown(cron)}; use "
                              f"{CRON_HELP}")
     cron = " ".join(cron.split())
-    if not croniter.is_valid(cron):
+    if not croniter.is_valid(croniter_form(cron)):
         raise ParameterError(f"cron expression {cron!r} is not valid; use {CRON_HELP}")
     return cron
 

@@ -1858,7 +1858,7 @@ class Store:
             moved = conn.execute(t.schedules.update().where(
                 t.schedules.c.name == name, t.schedules.c.next_fire_at == due,
                 t.schedules.c.paused == sa.false()).values(next_fire_at=next_fire_at,
-                                                        updated_at=now))
+                                                        paused=pause, updated_at=now))
             if moved.rowcount != 1:
                 return False, None
             if not make_item:
