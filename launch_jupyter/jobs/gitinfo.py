@@ -24,22 +24,33 @@ _SAFE = ("-c", "core.fsmonitor=false", "-c", "core.quotepath=false")
 _NOT_HIDDEN = (":(exclude,glob)**/.*", ":(exclude,glob)**/.*/**")
 
 
-def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[bytes] | None:
+def _start(folder: Path, *args: str) -> subprocess.Popen[bytes] | None:
     try:
-        return subprocess.run(
-            ["git", *_SAFE, *args], cwd=folder, capture_output=True, timeout=TIMEOUT,
+        return subprocess.Popen(
+            ["git", *_SAFE, *args], cwd=folder, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
             env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0",
-                 "LC_ALL": "C"},
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+                 "LC_ALL": "C"})
+    except OSError:
         return None
 
 
-def _text(result: subprocess.CompletedProcess[bytes] | None) -> str | None:
-    if result is None or result.returncode != 0:
-        return None
-    return result.stdout.decode("utf-8", errors="replace").strip() or None
+def _result(proc: subprocess.Popen[bytes] | None) -> tuple[int, bytes]:
+    """(exit code, stdout) of a started git; (-1, b"") when it could not run in time."""
+    if proc is None:
+        return -1, b""
+    try:
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return -1, b""
+    return proc.returncode, out
+
+
+def _text(result: tuple[int, bytes]) -> str | None:
+    code, out = result
+    return out.decode("utf-8", errors="replace").strip() or None if code == 0 else None
 
 
 def _in_work_tree(folder: Path) -> bool:
@@ -66,22 +77,30 @@ def git_info(folder: str | os.PathLike[str], max_diff: int = MAX_DIFF_BYTES
     where = Path(folder).resolve()
     if not where.is_dir() or not _in_work_tree(where):
         return None
-    top = _text(_git(where, "rev-parse", "--show-toplevel"))
-    if top is None:
-        return None
-    commit = _text(_git(where, "rev-parse", "--verify", "-q", "HEAD"))
-    branch = _text(_git(where, "symbolic-ref", "-q", "--short", "HEAD"))
-    remote = _text(_git(where, "config", "--get", "remote.origin.url"))
-    if remote is None:
-        remotes = _text(_git(where, "config", "--get-regexp", r"^remote\..*\.url$"))
-        remote = remotes.splitlines()[0].split(" ", 1)[-1] if remotes else None
-    diff = b""
-    if commit is not None:
-        result = _git(where, "diff", "HEAD", "--no-color", "--no-ext-diff", "--no-textconv",
-                      "--", ".", *_NOT_HIDDEN)
-        diff = result.stdout if result is not None and result.returncode == 0 else b""
-    untracked = (_text(_git(where, "ls-files", "--others", "--exclude-standard", "--",
-                            ".", *_NOT_HIDDEN)) or "").splitlines()
+    # Four gits at once (a capture waits for the slowest, not for their sum).
+    heads = _start(where, "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD")
+    remotes = _start(where, "config", "--get-regexp", r"^remote\..*\.url$")
+    status = _start(where, "status", "--porcelain", "-z", "--untracked-files=all", "--",
+                    ".", *_NOT_HIDDEN)
+    changes = _start(where, "diff", "HEAD", "--no-color", "--no-ext-diff", "--no-textconv",
+                     "--", ".", *_NOT_HIDDEN)
+    code, out = _result(heads)
+    lines = out.decode("utf-8", errors="replace").splitlines()
+    listed, diff_result = _result(remotes), _result(changes)
+    status_code, status_out = _result(status)
+    if not lines or not lines[0].startswith("/"):
+        return None  # not a work tree after all (a bare repository, git missing)
+    if code == 0 and len(lines) >= 3:
+        commit, branch = lines[1], (lines[2] if lines[2] != "HEAD" else None)
+    else:  # no commit yet: the branch is still named
+        commit, branch = None, _text(_result(_start(where, "symbolic-ref", "-q", "--short",
+                                                    "HEAD")))
+    urls = dict(line.split(" ", 1) for line in (_text(listed) or "").splitlines()
+                if " " in line)
+    remote = urls.get("remote.origin.url") or next(iter(urls.values()), None)
+    diff = diff_result[1] if commit is not None and diff_result[0] == 0 else b""
+    untracked = [entry[3:] for entry in status_out.decode("utf-8", errors="replace")
+                 .split("\0") if entry.startswith("?? ")] if status_code == 0 else []
     cut = diff[:max_diff]
     return {
         "remote": safe_remote(remote) if remote else None,

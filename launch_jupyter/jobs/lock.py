@@ -7,7 +7,10 @@ scikit-learn) are left to whatever a resolver picks that day. The lock walks the
 and platform, extras followed) and pins the whole closure. The direct requirements stay listed
 apart, so a reader sees what the notebook asked for and what came with it.
 
-No resolver runs here and nothing is downloaded: a requirement that is not installed, or whose
+The walk reads a map of every installed distribution's name, version and requirements,
+built once per environment and cached in-process and on disk beside the module map of
+``deps`` (same fingerprint: it changes when anything is installed). No resolver runs here
+and nothing is downloaded: a requirement that is not installed, or whose
 installed version does not satisfy what a ``%pip install`` line asked for, is kept as written
 and listed under ``unlocked`` (the environment builder's resolver picks it, and its own
 requirements).
@@ -18,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata as metadata
 import json
+import os
 import platform
+import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,18 +31,56 @@ from packaging.markers import UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
-from launch_jupyter.jobs.deps import normalise
+from launch_jupyter.jobs.deps import cache_dir, environment_fingerprint, normalise
 
 LOCK_FORMAT = 1
 #: never locked: the runner provides launch-jupyter (and its stand-in) itself
 NOT_LOCKED = frozenset({"launch-jupyter"})
+REQUIRES_CACHE_VERSION = 1
+_memory: dict[str, dict[str, list]] = {}
 
 
-def _installed(name: str) -> metadata.Distribution | None:
+def _build_requires() -> dict[str, list]:
+    found: dict[str, list] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        # First one on sys.path wins, as for importlib.metadata.distribution().
+        if name and normalise(name) not in found:
+            found[normalise(name)] = [name, dist.version, list(dist.requires or [])]
+    return found
+
+
+def installed_requires() -> dict[str, list]:
+    """``{normalised name: [Name, version, [Requires-Dist lines]]}`` of this environment,
+    cached in-process and on disk by the environment's fingerprint."""
+    fingerprint = environment_fingerprint()
+    cached = _memory.get(fingerprint)
+    if cached is not None:
+        return cached
+    path = cache_dir() / f"requires-{fingerprint}.json"
+    data = None
     try:
-        return metadata.distribution(name)
-    except (metadata.PackageNotFoundError, ValueError):
-        return None
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+        if loaded.get("cache_version") == REQUIRES_CACHE_VERSION:
+            data = loaded["dists"]
+    except (OSError, ValueError, AttributeError, KeyError):
+        pass
+    if data is None:
+        data = _build_requires()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".requires-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump({"cache_version": REQUIRES_CACHE_VERSION, "dists": data}, out)
+            os.replace(tmp, path)
+            for stale in sorted(path.parent.glob("requires-*.json"),
+                                key=lambda p: p.stat().st_mtime, reverse=True)[16:]:
+                stale.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only home only costs speed
+    _memory.clear()
+    _memory[fingerprint] = data
+    return data
 
 
 def _satisfies(requirement: Requirement, version: str) -> bool:
@@ -66,6 +109,7 @@ def closure(requirements: Sequence[str]) -> tuple[list[str], list[str]]:
     """``(packages, unlocked)``: pinned ``Name==version`` of every installed distribution the
     ``requirements`` need (themselves included), and the requirements that could not be
     pinned from this environment (kept as written in ``packages``)."""
+    installed = installed_requires()
     pinned: dict[str, str] = {}
     unlocked: dict[str, str] = {}
     extras_seen: dict[str, set[str]] = {}
@@ -84,16 +128,16 @@ def closure(requirements: Sequence[str]) -> tuple[list[str], list[str]]:
         extras = set(requirement.extras)
         if key in pinned and extras <= extras_seen.get(key, set()):
             continue
-        dist = _installed(requirement.name)
-        if dist is None or not _satisfies(requirement, dist.version):
+        dist = installed.get(key)
+        if dist is None or not _satisfies(requirement, dist[1]):
             # Not installed, or a %pip line asked for another version: leave it to the builder.
             if key not in pinned:
                 unlocked[key] = text if direct else str(_without_marker(requirement))
             continue
         unlocked.pop(key, None)
-        pinned[key] = f"{dist.metadata['Name'] or requirement.name}=={dist.version}"
+        pinned[key] = f"{dist[0]}=={dist[1]}"
         extras_seen.setdefault(key, set()).update(extras)
-        for line in dist.requires or []:
+        for line in dist[2]:
             try:
                 needed = Requirement(line)
             except InvalidRequirement:
