@@ -87,3 +87,17 @@ def test_safe_remote_keeps_ssh_and_plain_urls():
     assert safe_remote("git@github.com:acme/x.git") == "git@github.com:acme/x.git"
     assert safe_remote("https://u:p@host/x") == "https://host/x"
     assert safe_remote("https://host/x") == "https://host/x"
+
+
+def test_job_show_prints_git_and_lock(repo: Path, cli, home: Path):
+    (repo / "helper.py").write_text("X = 3\n")
+    ref = cli("job", "create", str(repo / "train.ipynb"), check=True).stdout.strip()
+    shown = cli("job", "show", ref, check=True).stdout
+    commit = _git(repo, "rev-parse", "HEAD")
+    assert (f"git: https://github.com/acme/models.git commit {commit[:12]} branch main, "
+            "uncommitted changes") in shown
+    assert "+X = 3" in shown
+    assert "lock: 0 packages" in shown
+    data = cli.json("job", "show", ref)
+    assert data["git"]["commit"] == commit and data["git"]["dirty"] is True
+    assert data["lock"]["packages"] == [] and data["lock"]["direct"] == []
