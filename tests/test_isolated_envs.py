@@ -175,3 +175,57 @@ def test_prune_keeps_environments_in_use_and_drops_least_recently_used(tmp_path:
 def test_queue_environment_option_is_checked(iso: Launch):
     with pytest.raises(LaunchError, match="environment must be one of current, isolated"):
         iso.create_queue("bad", config={"environment": "conda"})
+
+
+def test_cancel_while_building_ends_cancelled_and_leaves_nothing_built(iso: Launch,
+                                                                      tmp_path: Path,
+                                                                      data_dir: Path):
+    captured = capture(write_script(tmp_path, "c.py", "print('never')\n"))
+    captured.lock = lock_for([f"pyyaml=={PINNED}"], captured.python)
+    job = iso.add_captured(captured)
+    env_dir = data_dir / "envs" / job.spec["lock"]["hash"][:16]
+    env_dir.parent.mkdir(parents=True)
+    holder = os.open(f"{env_dir}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another builder, for as long as the test wants
+    agent = iso.agent(["iso"]).start()
+    try:
+        item = iso.submit(job.ref, queue="iso")
+        wait_for(lambda: "being built by another run" in _log(iso, item.id), timeout=60,
+                 what="the item waiting for the environment")
+        assert item.info()["run"]["phase"] == "building"
+        iso.cancel(item.id)
+        final = item.wait(60, progress=False).info()
+    finally:
+        os.close(holder)
+        agent.stop()
+    assert final["state"] == "cancelled"
+    assert "never" not in _log(iso, item.id)
+    assert envs.ready(env_dir) is None
+
+
+def test_an_isolated_run_on_postgresql(postgres_url: str, data_dir: Path, tmp_path: Path):
+    client = Launch(postgres_url)
+    try:
+        client.create_queue("iso", config={"environment": "isolated"})
+        script = write_script(tmp_path, "pg.py", f"""
+            # %pip install pyyaml=={PINNED}
+            import yaml
+            print("yaml", yaml.__version__)
+        """)
+        captured = capture(script)
+        captured.requirements = [f"pyyaml=={PINNED}"]
+        captured.lock = lock_for(captured.requirements, captured.python)
+        job = client.add_captured(captured)
+        agent = client.agent(["iso"]).start()
+        try:
+            items = [client.submit(job.ref, queue="iso").wait(300, progress=False)
+                     for _ in range(2)]
+        finally:
+            agent.stop()
+        for item in items:
+            assert item.info()["state"] == "succeeded", _log(client, item.id)
+            assert f"yaml {PINNED}" in _log(client, item.id)
+        assert items[0].info()["run"]["phase"] == "running"
+        assert "building environment" not in _log(client, items[1].id)
+    finally:
+        client.close()
