@@ -229,3 +229,20 @@ def test_an_isolated_run_on_postgresql(postgres_url: str, data_dir: Path, tmp_pa
         assert "building environment" not in _log(client, items[1].id)
     finally:
         client.close()
+
+
+def test_a_notebook_in_another_language_is_refused_clearly(iso: Launch, tmp_path: Path):
+    nb = write_notebook(tmp_path, "r.ipynb", ["x <- 1"])
+    data = json.loads(nb.read_text())
+    data["metadata"]["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
+    data["metadata"]["language_info"] = {"name": "R"}
+    nb.write_text(json.dumps(data))
+    job = iso.create_job(nb)
+    agent = iso.agent(["iso"]).start()
+    try:
+        final = iso.submit(job.ref, queue="iso").wait(60, progress=False).info()
+    finally:
+        agent.stop()
+    assert final["state"] == "failed" and final["error"]["stage"] == "start"
+    assert "language is r" in final["error"]["message"]
+    assert "environment: current" in final["error"]["message"]

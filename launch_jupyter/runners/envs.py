@@ -102,6 +102,11 @@ def isolate(request: Any, command: list[str], env: dict[str, str], run_dir: Path
     root = envs_root(Path(run_dir).parents[2])
     path = root / env_name(lock)
     if request.job.spec.get("mode") == "notebook":
+        language = _language(request.files, request.job.spec["entrypoint"])
+        if language != "python":
+            raise LaunchError(f"an isolated environment is a Python virtualenv, and this "
+                              f"notebook's language is {language}: run it on a queue with "
+                              "environment: current")
         command = list(command)
         command[command.index("--kernel") + 1] = kernel_name(lock)
         jupyter_path = [str(path / "share" / "jupyter"), *filter(None, [env.get("JUPYTER_PATH")])]
@@ -122,6 +127,19 @@ def isolate(request: Any, command: list[str], env: dict[str, str], run_dir: Path
         with contextlib.suppress(OSError):
             os.utime(path / READY)  # least recently used goes first in prune
     return command, env, build, str(path)
+
+
+def _language(files: list[tuple[str, bytes]], entrypoint: str) -> str:
+    """The language of the job's notebook, as its captured metadata names it."""
+    for path, content in files:
+        if path == entrypoint:
+            try:
+                meta = json.loads(content).get("metadata") or {}
+            except (ValueError, AttributeError):
+                return "python"
+            return str((meta.get("language_info") or {}).get("name")
+                       or (meta.get("kernelspec") or {}).get("language") or "python").lower()
+    return "python"
 
 
 # -- building ---------------------------------------------------------------------------
