@@ -878,8 +878,10 @@ _KNOWN_DISTRIBUTIONS = {
 
 
 def _covered(module: str, named: set[str]) -> bool:
-    """Whether a pip line installs ``module`` (by its name or a well-known distribution)."""
-    if deps.normalise(module) in named:
+    """Whether a pip line installs ``module``: by its name, as a namespace package
+    (``google`` by ``google-cloud-storage``), or by a well-known distribution."""
+    name = deps.normalise(module)
+    if name in named or any(other.startswith(f"{name}-") for other in named):
         return True
     dist = _KNOWN_DISTRIBUTIONS.get(module)
     return dist is not None and any(
