@@ -41,7 +41,8 @@ def job(client: Launch, tmp_path: Path) -> str:
 
 # -- create: everything checked before anything is written -------------------------------------
 
-def test_create_checks_cron_timezone_job_queue_and_parameters(client: Launch, job: str) -> None:
+def test_create_checks_cron_timezone_job_queue_and_parameters(client: Launch, job: str,
+                                                              tmp_path: Path) -> None:
     bad = [
         ({"cron": "every minute"}, ParameterError, "is not valid; use five fields"),
         ({"cron": "61 * * * *"}, ParameterError, "is not valid"),
@@ -60,6 +61,16 @@ def test_create_checks_cron_timezone_job_queue_and_parameters(client: Launch, jo
         client.create_schedule("nightly", "oncee", cron="* * * * *")
     with pytest.raises(InvalidNameError):
         client.create_schedule("bad name", job, cron="* * * * *")
+    # a file is captured, and stored as a job version only once everything checks out
+    path = write_script(tmp_path, "fresh.py", "import launch_jupyter\n"
+                        "p = launch_jupyter.parameters(k=1)\n")
+    with pytest.raises(ParameterError, match="unknown parameter 'zz'"):
+        client.create_schedule("fresh", path, cron="* * * * *", overrides=["zz=1"])
+    with pytest.raises(NotFoundError):
+        client.create_schedule("fresh", path, cron="* * * * *", queue="nope")
+    assert [j.name for j in client.jobs()] == ["once"]
+    assert client.create_schedule("fresh", path, cron="@daily")["job"] == "fresh:v1"
+    client.delete_schedule("fresh")
     assert client.list_schedules() == []
 
     made = client.create_schedule("nightly", job, cron="0  9 * * 1-5", timezone="Europe/Paris",

@@ -9,11 +9,13 @@ name. See docs/usage.md "Schedules".
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, ParameterError, shown
+from ..store import JobRecord
 from . import checks
 
 if TYPE_CHECKING:
@@ -65,16 +67,25 @@ def create_schedule(
 ) -> dict:
     """Check everything, then record the schedule; see ``Launch.create_schedule``."""
     from ..agent import next_fire
-    from ..jobs import effective_parameters, parse_priority, validate_name
+    from ..jobs import CapturedJob, capture, effective_parameters, parse_priority, validate_name
     from ..runners.templates import validate_template_values
+    from .client import is_job_file
 
     validate_name(name, "schedule")
     cron = check_cron(cron)
     timezone = check_timezone(DEFAULT_TIMEZONE if timezone is None else timezone)
     if not isinstance(catch_up, bool):
         raise ParameterError(f"catch_up must be true or false, got {shown(catch_up)}")
-    record = client.resolve_job(job)
-    values = client.check_values(record.spec, parameters=parameters, overrides=overrides)
+    # A file becomes a job version only once everything else checks out: a refused create
+    # leaves no stray version behind (as submit).
+    captured = record = None
+    if isinstance(job, CapturedJob) or (not isinstance(job, JobRecord) and is_job_file(job)):
+        captured = job if isinstance(job, CapturedJob) else capture(os.fspath(job))
+        spec = captured.spec()
+    else:
+        record = client.resolve_job(job)
+        spec = record.spec
+    values = client.check_values(spec, parameters=parameters, overrides=overrides)
     prio = parse_priority(priority)
     timeout = checks.positive_timeout(timeout)
     queue = queue or client.config.default_queue
@@ -84,11 +95,15 @@ def create_schedule(
     templated = validate_template_values(queue_info["config"], template_values,
                                          template_pairs)
     client._check_runner(queue_info["runner"], queue_info["config"], templated)  # noqa: SLF001
+    first = next_fire(cron, timezone, time.time())
+    if captured is not None:
+        record = client.add_captured(captured)
+    assert record is not None
     made = client.store.create_schedule(
         name=name, job=record, queue=queue, cron=cron, timezone=timezone, overrides=values,
-        parameters=effective_parameters(record.spec.get("parameters") or {}, values),
+        parameters=effective_parameters(spec.get("parameters") or {}, values),
         template_values=templated, priority=prio, timeout=timeout, catch_up=catch_up,
-        next_fire_at=next_fire(cron, timezone, time.time()))
+        next_fire_at=first)
     client._notify(queue, submitted=False)  # noqa: SLF001 - agents learn the next fire time
     return made
 
