@@ -88,7 +88,9 @@ def create_sweep(
     made = advance_sweep(client.store, record)
     client._notify(queue)  # noqa: SLF001 - wake the queue's agents once for all the trials
     sweep = Sweep(client, sweep_id, [Item(client, item_id) for item_id in made])
-    sweep.note = parsed.note()
+    # A file captured on the way: its warnings come first (every door shows the note).
+    notes = [f"warning: {warning}" for warning in job.warnings] + [parsed.note() or ""]
+    sweep.note = "\n".join(n for n in notes if n) or None
     return sweep
 
 

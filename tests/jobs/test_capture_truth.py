@@ -317,3 +317,12 @@ def test_run_in_the_foreground_prints_the_captures_warnings(cli, tmp_path: Path)
     nbformat.write(nb, tmp_path / "fg.ipynb")
     proc = cli("run", str(tmp_path / "fg.ipynb"), check=True)
     assert f"warning: module '{MISSING}' is imported under a condition" in proc.stderr
+
+
+def test_a_sweep_of_a_file_notes_the_captures_warnings(client: Launch, tmp_path: Path) -> None:
+    nb = new_notebook()
+    nb.cells.append(new_code_cell("lr = 0.1", metadata={"tags": ["parameters"]}))
+    nb.cells.append(new_code_cell(f"import {MISSING}"))
+    nbformat.write(nb, tmp_path / "swept.ipynb")
+    sweep = client.sweep(str(tmp_path / "swept.ipynb"), grid=["lr=0.1,0.2"])
+    assert sweep.note is not None and f"warning: module '{MISSING}'" in sweep.note
