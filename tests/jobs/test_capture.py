@@ -3,7 +3,6 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import json
-import time
 
 import nbformat
 import pytest
@@ -296,14 +295,16 @@ def test_pip_install_replaces_the_environment_pin(make_notebook):
     assert job.requirements == ["numpy==1.26.0"]
 
 
-def test_capture_of_200_cells_is_fast(make_notebook):
+def test_capture_of_200_cells_pins_each_import_once(make_notebook):
+    """A long notebook: each distinct import is resolved once (its speed is a benchmark
+    figure, ``benchmarks/run.py --only capture``, not a timed test)."""
     imports = ["numpy", "nbformat", "json", "os", "re", "traitlets", "pytest", "ast", "io", "sys"]
     cells = [f"import {imports[i % 10]}\nx{i} = {i}\nprint(x{i})" for i in range(200)]
-    path = make_notebook(cells)
-    capture(path)  # warm the caches
-    start = time.perf_counter()
-    capture(path)
-    assert time.perf_counter() - start < 0.3  # target 150 ms; slack for loaded CI machines
+    job = capture(make_notebook(cells))
+    pinned = {r.split("==")[0].lower() for r in job.requirements}
+    assert {"numpy", "nbformat", "traitlets", "pytest"} <= pinned
+    assert len(job.requirements) == len(pinned)  # one pin per distribution
+    assert not {"json", "os", "re", "ast", "io", "sys"} & pinned  # the standard library
 
 
 # -- include --------------------------------------------------------------------------------
