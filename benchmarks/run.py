@@ -118,7 +118,8 @@ def compare(record: dict, baseline: dict, *, tolerance: float = TOLERANCE) -> tu
         old_ratio = "-" if old.get("ratio") is None else f"{old['ratio']:.2f}x"
         bad = change is not None and change > tolerance
         flagged += bad
-        shown = "-" if change is None else f"{change:+.0%} {'worse' if change > 0 else 'better'}"
+        shown = ("-" if change is None else "same" if abs(change) < 0.005
+                 else f"{change:+.0%} {'worse' if change > 0 else 'better'}")
         rows.append(f"| {bench} | {name} | {now_ratio} | {old_ratio} | {shown} | "
                     f"{'**WORSE**' if bad else ''} |")
     return "\n".join(rows), flagged
