@@ -50,6 +50,10 @@ PAGE_LIMIT = 1000
 #: How long ``follow`` keeps reconnecting to a server that went away, in seconds.
 RECONNECT_SECONDS = 300.0
 
+#: Fields of a job's JSON that belong to the stored record, not to its spec.
+_RECORD_FIELDS = frozenset({"version", "ref", "aliases", "created_at", "created_by",
+                            "warnings"})
+
 _STATUS_ERRORS: dict[int, type[LaunchError]] = {
     400: ParameterError, 404: NotFoundError, 409: ConflictError, 503: StoreError,
     507: StoreFullError}
@@ -113,10 +117,8 @@ def _retry_class() -> type:
 def job_record(data: Mapping[str, Any]) -> JobRecord:
     """A ``JobRecord`` from its REST JSON (``JobRecord.to_json``); env values stay on the
     server, so the spec names the variables with empty values."""
-    spec = {key: data.get(key) for key in ("mode", "entrypoint", "kernel", "python",
-                                           "parameters", "schema", "requirements", "files",
-                                           "source_path", "digest", "unresolved",
-                                           "unresolved_conditional")}
+    # Every field but the record's own is the spec's, so fields capture adds later travel.
+    spec = {key: value for key, value in data.items() if key not in _RECORD_FIELDS}
     spec["env"] = dict.fromkeys(data.get("env") or [], "")
     created = datetime.fromisoformat(data["created_at"]).timestamp() \
         if data.get("created_at") else 0.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import http.server
+import os
 import ssl
 import subprocess
 import threading
@@ -67,6 +68,9 @@ def test_handles_and_results_work_through_the_server(remote: RemoteLaunch, tmp_p
     page = remote.page(queue="remote")
     assert page["total"] == 2 and {i["id"] for i in page["items"]} == {item.id, first.id}
     assert remote.job("fit").ref == remote.job("fit:latest").ref == "fit:v1"
+    local = Launch(os.environ["LAUNCH_JUPYTER_STORE"])  # the server's store, read directly
+    assert remote.job_info("fit") == local.job_info("fit")  # job show --json: the same
+    local.close()
     with pytest.raises(NotFoundError, match="v9"):
         remote.job("fit:v9")
     with pytest.raises(NotFoundError):
