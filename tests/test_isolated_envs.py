@@ -175,6 +175,10 @@ def test_prune_keeps_environments_in_use_and_drops_least_recently_used(tmp_path:
 def test_queue_environment_option_is_checked(iso: Launch):
     with pytest.raises(LaunchError, match="environment must be one of current, isolated"):
         iso.create_queue("bad", config={"environment": "conda"})
+    # A container's image is its environment: a docker queue that asks for isolated would
+    # silently run in the image, so it is refused.
+    with pytest.raises(LaunchError, match="environment: isolated is an option of local queues"):
+        iso.create_queue("img", runner="docker", config={"environment": "isolated"})
 
 
 def test_cancel_while_building_ends_cancelled_and_leaves_nothing_built(iso: Launch,

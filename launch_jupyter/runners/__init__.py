@@ -70,6 +70,10 @@ def check_queue_config(runner: str, config: dict[str, Any], values: dict[str, An
     if runner != "local" and "gpus_per_item" in config:
         raise LaunchError(f"gpus_per_item is an option of local queues; a {runner} queue asks "
                           "for GPUs with its template's gpus")
+    if runner != "local" and config.get("environment", "current") != "current":
+        raise LaunchError(f"environment: {config['environment']} is an option of local queues; "
+                          f"a {runner} queue's image is its environment (it installs the job's "
+                          "lock)")
     if not values and config.get("variables"):
         from .templates import validate_template_values
 
