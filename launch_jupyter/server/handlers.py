@@ -193,6 +193,18 @@ class QueueResumeHandler(LaunchHandler):
         self.reply(await self.call(self.manager.resume_queue, name))
 
 
+class VacuumHandler(LaunchHandler):
+    """``/launch/api/store/vacuum``: retention, as ``jupyter launch store vacuum`` (store
+    administration: ``write`` on ``launch-queues``)."""
+
+    @web.authenticated
+    @authorized(resource=QUEUE_ADMIN_RESOURCE)
+    async def post(self) -> None:
+        data = self.body({"keep_days": (float, type(None)), "keep_last": (int, type(None)),
+                          "dry_run": (bool,)})
+        self.reply(await self.call(self.manager.vacuum, **data))
+
+
 class JobsHandler(LaunchHandler):
     """``/launch/api/jobs``: newest version of every job; capture a notebook as a job."""
 
@@ -550,6 +562,7 @@ ROUTES: list[tuple[str, type[LaunchHandler]]] = [
     (f"queues/{_NAME}", QueueHandler),
     (f"queues/{_NAME}/pause", QueuePauseHandler),
     (f"queues/{_NAME}/resume", QueueResumeHandler),
+    ("store/vacuum", VacuumHandler),
     ("jobs", JobsHandler),
     (f"jobs/{_NAME}", JobHandler),
     (f"jobs/{_NAME}/versions", JobVersionsHandler),

@@ -93,6 +93,12 @@ class LaunchManager:
         """``{"name", "items"}``: the queue deleted and how many items went with it."""
         return {"name": name, "items": self.launch.delete_queue(name, force=force)}
 
+    def vacuum(self, *, keep_days: float | None = None, keep_last: int | None = None,
+               dry_run: bool = False) -> dict:
+        """Retention (``store vacuum``): what was freed, or with ``dry_run`` would be."""
+        return dict(self.launch.vacuum(keep_days=keep_days, keep_last=keep_last,
+                                       dry_run=dry_run))
+
     # -- jobs ---------------------------------------------------------------------------
 
     def jobs(self) -> list[dict]:

@@ -514,6 +514,12 @@ class RemoteLaunch(Launch):
     def delete(self, item_id: str) -> None:
         self.request("DELETE", f"items/{_q(checks.key(item_id, 'item'))}")
 
+    def vacuum(self, *, keep_days: float | None = None, keep_last: int | None = None,
+               dry_run: bool = False) -> Any:
+        keep_days, keep_last = checks.retention(keep_days, keep_last)
+        return self.request("POST", "store/vacuum", json={
+            "keep_days": keep_days, "keep_last": keep_last, "dry_run": dry_run})
+
     # -- logs and metrics -----------------------------------------------------------------
 
     def logs(self, item_id: str, offset: int = 0) -> tuple[str, int]:
