@@ -12,7 +12,7 @@ from launch_jupyter.agent import fire_schedule
 from launch_jupyter.api import Launch
 from tests.conftest import wait_for, write_script
 from tests.ui.lab import open_browser, require_chromium, start_lab
-from tests.ui.test_sidebar import SIDEBAR, item_row
+from tests.ui.test_sidebar import SHOTS, SIDEBAR, item_row
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +36,7 @@ def test_sidebar_lists_pauses_and_resumes_schedules(tmp_path: Path) -> None:
             made = launch.create_schedule("nightly", job.ref, cron="30 2 * * *",
                                           timezone="Europe/Paris", queue="local")
             item_id = fire_schedule(launch.store, made, now=made["next_fire_ts"])
+            launch.agent(["local"], until_idle=True).run()  # the scheduled item runs
             with start_lab(tmp_path, env) as lab, open_browser(tmp_path / "profile") as page:
                 page.goto(lab.lab_url())
                 tab = page.locator('.jp-SideBar.jp-mod-left li[data-id="launch-jupyter-sidebar"]')
@@ -50,7 +51,7 @@ def test_sidebar_lists_pauses_and_resumes_schedules(tmp_path: Path) -> None:
                 expect(row).to_contain_text("Europe/Paris")
                 expect(row).to_contain_text("next ")
                 expect(row).to_contain_text("1 item")
-                page.locator(SIDEBAR).screenshot(path=str(tmp_path / "sidebar-schedules.png"))
+                page.locator(SIDEBAR).screenshot(path=str(SHOTS / "sidebar-schedules.png"))
 
                 row.get_by_role("button", name="Pause").click()
                 expect(row).to_have_attribute("data-state", "paused", timeout=30_000)
