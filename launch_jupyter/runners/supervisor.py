@@ -225,8 +225,9 @@ class Supervisor:
             # imported here (the fork server warmed it), which saves ~0.4 s per run.
             self.proc = self._executor(command[3:], parent)
         else:
-            if self.pooled is not None:
+            if self.pooled is not None:  # not for this command (an environment build, say)
                 self.pooled.close()
+                self.pooled = None
             wrapper = _death_wrapper()
             if wrapper:  # vfork + exec: no copy of this process's pages, no Python in between
                 self.proc = subprocess.Popen(
@@ -251,6 +252,7 @@ class Supervisor:
                 return self.pooled
             except OSError:  # it died while waiting: start the run the usual way
                 self.pooled.close()
+                self.pooled = None
         return ForkedJob(args, self.spec["cwd"], self.spec["env"], parent)
 
     def _read_output(self) -> None:
