@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 import nbformat
@@ -12,8 +13,6 @@ import pytest
 from launch_jupyter.api import Launch
 
 from ..conftest import _processes_mentioning, pid_alive, wait_for, write_notebook
-
-pytestmark = pytest.mark.slow
 
 #: prints the kernel's pid: which kernel ran the notebook
 PID_CELLS = ["import os", "print('kernel', os.getpid())"]
@@ -60,6 +59,7 @@ def _run(client: Launch, ref: str) -> object:
     return item
 
 
+@pytest.mark.slow
 def test_a_pooled_kernel_serves_exactly_one_run(client: Launch, home: Path,
                                                 tmp_path: Path) -> None:
     client.config.kernel_pool_size = 1
@@ -78,6 +78,7 @@ def test_a_pooled_kernel_serves_exactly_one_run(client: Launch, home: Path,
         agent.stop()
 
 
+@pytest.mark.slow
 def test_a_dead_pooled_kernel_is_not_handed_out(client: Launch, home: Path,
                                                 tmp_path: Path) -> None:
     client.config.kernel_pool_size = 1
@@ -94,6 +95,7 @@ def test_a_dead_pooled_kernel_is_not_handed_out(client: Launch, home: Path,
         agent.stop()
 
 
+@pytest.mark.slow
 def test_the_pool_drains_when_the_agent_stops(client: Launch, home: Path,
                                               tmp_path: Path) -> None:
     client.config.kernel_pool_size = 1
@@ -111,6 +113,7 @@ def test_the_pool_drains_when_the_agent_stops(client: Launch, home: Path,
     assert _kernels(home) == []
 
 
+@pytest.mark.slow
 def test_cancel_stops_a_pooled_run_and_its_kernel(client: Launch, home: Path,
                                                   tmp_path: Path) -> None:
     client.config.kernel_pool_size = 1
@@ -132,6 +135,7 @@ def test_cancel_stops_a_pooled_run_and_its_kernel(client: Launch, home: Path,
         agent.stop()
 
 
+@pytest.mark.slow
 def test_pool_off_starts_no_kernel_ahead(client: Launch, home: Path, tmp_path: Path) -> None:
     client.config.kernel_pool_size = 0
     ref = client.create_job(write_notebook(tmp_path, "pid.ipynb", PID_CELLS)).ref
@@ -174,6 +178,7 @@ def _comparable(path: str) -> dict:
     return {"metadata": dict(nb.metadata), "cells": cells}
 
 
+@pytest.mark.slow
 def test_a_pooled_run_gives_the_same_executed_notebook(client: Launch, home: Path,
                                                        tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,3 +216,20 @@ def test_a_pooled_run_gives_the_same_executed_notebook(client: Launch, home: Pat
     outputs = "".join(o.get("text", "") for c in got["cells"] for o in c.get("outputs", []))
     assert "work\nTrue\n" in outputs and "42 VALUE = 42" in outputs
     assert outputs.count("True") >= 5 and "False" not in outputs
+
+
+def test_the_pool_key_leaves_out_only_per_run_variables() -> None:
+    from launch_jupyter.runners.kernelpool import pool_key
+
+    def spec(env: dict[str, str], kernel: str = "python3") -> dict:
+        command = [sys.executable, "-m", "launch_jupyter.runners.notebook", "--kernel", kernel]
+        return {"command": command, "env": env}
+
+    run = {"PATH": "/bin", "LAUNCH_JUPYTER_KERNEL_LOG_LEVEL": "ERROR"}
+    key = pool_key(spec({**run, "LAUNCH_ITEM_ID": "a", "LAUNCH_PARAMETERS": "{}"}))
+    assert key == pool_key(spec({**run, "LAUNCH_ITEM_ID": "b", "LAUNCH_PARAMETERS": '{"x": 1}'}))
+    assert key != pool_key(spec({**run, "OMP_NUM_THREADS": "1"}))  # a job's own variable
+    assert key != pool_key(spec({**run, "LAUNCH_JUPYTER_KERNEL_LOG_LEVEL": "DEBUG"}))
+    assert key != pool_key(spec(run, kernel="other"))
+    assert pool_key({"command": [sys.executable, "-u", "job.py"], "env": run}) is None
+    assert pool_key({**spec(run), "fork_executor": False}) is None

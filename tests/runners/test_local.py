@@ -199,3 +199,22 @@ def test_huge_output_is_capped_with_a_visible_marker(
     finally:
         agent.stop()
         capped.close()
+
+
+def test_a_job_whose_supervisor_is_already_gone_never_starts(tmp_path: Path) -> None:
+    # The job starts through setpriv --pdeathsig and a parent check (no preexec_fn): when
+    # its supervisor died before the death signal was set, the job must not run orphaned.
+    import os
+    import subprocess
+    import sys
+
+    from launch_jupyter.runners.supervisor import _death_wrapper
+
+    wrapper = _death_wrapper()
+    assert wrapper, "setpriv (util-linux) and sh are installed on Linux test machines"
+    marker = tmp_path / "ran"
+    job = [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"]
+    gone = subprocess.run([*wrapper, "1", *job], process_group=0)
+    assert gone.returncode == 137 and not marker.exists()
+    alive = subprocess.run([*wrapper, str(os.getpid()), *job], process_group=0)
+    assert alive.returncode == 0 and marker.exists()
