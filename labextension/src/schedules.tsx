@@ -30,6 +30,11 @@ export function ScheduleList({ model }: { model: LaunchModel }): JSX.Element | n
   return (
     <section className="jp-LaunchSidebar-section jp-LaunchSidebar-schedules">
       <h3>Schedules</h3>
+      {model.actionError && (
+        <div className="jp-LaunchSidebar-error" role="alert">
+          {model.actionError}
+        </div>
+      )}
       <ul>
         {model.schedules.map(schedule => (
           <li
