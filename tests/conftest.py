@@ -212,8 +212,18 @@ def postgres_url() -> Iterator[str]:
     yield admin_url.set(database=name, drivername="postgresql").render_as_string(
         hide_password=False)
     try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # FORCE ends the test's leftover sessions; it is refused while a backend it may not
+        # signal (an autovacuum worker, a session being set up) is on the database: retry.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                break
+            except sa.exc.DBAPIError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
     finally:
         admin.dispose()
 
