@@ -12,7 +12,7 @@ import pytest
 
 from launch_jupyter.api import Launch
 
-from ..conftest import _processes_mentioning, pid_alive, wait_for, write_notebook
+from ..conftest import CLI, _processes_mentioning, pid_alive, wait_for, write_notebook
 
 #: prints the kernel's pid: which kernel ran the notebook
 PID_CELLS = ["import os", "print('kernel', os.getpid())"]
@@ -108,6 +108,22 @@ def test_the_pool_drains_when_the_agent_stops(client: Launch, home: Path,
         supervisor = _parent(executor)
     finally:
         agent.stop()
+    for pid in (warm, executor, supervisor):
+        wait_for(lambda pid=pid: not pid_alive(pid), 15, what=f"pool process {pid} to end")
+    assert _kernels(home) == []
+
+
+@pytest.mark.slow
+def test_a_killed_agent_process_leaves_no_pooled_kernel(client: Launch, cli: CLI, home: Path,
+                                                       tmp_path: Path) -> None:
+    ref = client.create_job(write_notebook(tmp_path, "pid.ipynb", PID_CELLS)).ref
+    agent = cli.popen("agent")  # kernel_pool_size: the default, 1
+    _run(client, ref)
+    warm = _warm_kernel(home)
+    executor = _parent(warm)
+    supervisor = _parent(executor)
+    os.kill(agent.pid, signal.SIGKILL)  # no clean stop: the fork server dies with it
+    agent.wait()
     for pid in (warm, executor, supervisor):
         wait_for(lambda pid=pid: not pid_alive(pid), 15, what=f"pool process {pid} to end")
     assert _kernels(home) == []
