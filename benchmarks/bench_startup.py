@@ -5,8 +5,9 @@ processes, wall time and what they import (``python -X importtime``).
 store holds one finished item with a log; `job create` captures the 200-cell notebook of
 bench_capture.py (its digest is stored after the warm-up, as when a notebook is captured
 again). Each command runs once first (bytecode caches written, as an installed package has
-them, and the dependency cache filled), then N times: the p50 of wall time, command start to
-exit, is the figure, next to ``python -c pass`` in the same run. ``-X importtime`` of one more
+them, and the dependency cache filled), then N times, each run next to one of ``python -c
+pass`` and one of ``jupyter-launch`` itself: the p50 of wall time, command start to exit, is
+the figure, and the p50 of ``python -c pass`` its baseline. ``-X importtime`` of one more
 run gives the import time (its own overhead included) by top-level package.
 """
 
@@ -80,14 +81,20 @@ def run(quick: bool = False) -> list[Figure]:
         item = _finished_item(ts.url)
         notebook, _modules = write_notebook(ts.root / "big.ipynb")
         cwd = str(ts.root)
-        baseline = median(wall([sys.executable, "-c", "pass"], env, cwd, runs))
         jupyter, launch = tool("jupyter"), tool("jupyter-launch")
         for words in (["items"], ["show", item], ["logs", item],
                       ["job", "create", notebook.name]):
             shown = " ".join(w if w != item else "ID" for w in words)
             wall([launch, *words], env, cwd, 1)  # warm-up: bytecode and dependency caches
-            direct = median(wall([launch, *words], env, cwd, runs))
-            value = median(wall([jupyter, "launch", *words], env, cwd, runs))
+            # The baseline's runs alternate with the command's: the load weighs on both alike.
+            samples: dict[str, list[float]] = {"base": [], "direct": [], "jupyter": []}
+            for _ in range(runs):
+                for key, argv in (("base", [sys.executable, "-c", "pass"]),
+                                  ("jupyter", [jupyter, "launch", *words]),
+                                  ("direct", [launch, *words])):
+                    samples[key] += wall(argv, env, cwd, 1)
+            baseline, direct = median(samples["base"]), median(samples["direct"])
+            value = median(samples["jupyter"])
             packages = imports([launch, *words], env, cwd)
             top = {name: round(t, 1) for name, t in list(packages.items())[:8]}
             log(f"  jupyter launch {shown}: {ms(value)} ms (jupyter-launch {ms(direct)} ms; "
