@@ -48,7 +48,7 @@ def verbs_of(handler: type[web.RequestHandler]) -> list[str]:
 async def raw_fetch(client: Any, path: str, method: str = "GET", body: str | None = None,
                     headers: dict[str, str] | None = None) -> HTTPResponse:
     """A request with exactly these headers (jp_fetch would add the token)."""
-    if method == "POST" and body is None:
+    if method in ("POST", "PATCH") and body is None:
         body = "{}"
     return await client.fetch(path, method=method, body=body, headers=headers or {},
                               raise_error=False, follow_redirects=False)
@@ -127,6 +127,12 @@ class DenyAll(Authorizer):
         return False
 
 
+#: (verb, handler) of queue and store administration, authorized on ``launch-queues``
+ADMIN = {("post", "QueuesHandler"), ("patch", "QueueHandler"), ("delete", "QueueHandler"),
+         ("post", "QueuePauseHandler"), ("post", "QueueResumeHandler"),
+         ("post", "VacuumHandler")}
+
+
 async def test_every_verb_is_authorized_on_the_launch_resource(
     jp_serverapp: Any, http_server_client: Any, manager: Any
 ) -> None:
@@ -140,8 +146,7 @@ async def test_every_verb_is_authorized_on_the_launch_resource(
                                        headers=token)
             assert response.code == 403, (verb, pattern)
             assert "not authorized" in json.loads(response.body)["message"]
-            resource = "launch-queues" if (verb, handler.__name__) == (
-                "post", "QueuesHandler") else "launch"
+            resource = "launch-queues" if (verb, handler.__name__) in ADMIN else "launch"
             expected.append(("read" if verb == "get" else "write", resource))
     assert deny.asked == expected
     assert ("write", "launch-queues") in expected
