@@ -249,3 +249,18 @@ def test_the_pool_key_leaves_out_only_per_run_variables() -> None:
     assert key != pool_key(spec(run, kernel="other"))
     assert pool_key({"command": [sys.executable, "-u", "job.py"], "env": run}) is None
     assert pool_key({**spec(run), "fork_executor": False}) is None
+
+
+def test_the_pool_size_is_a_setting_with_an_environment_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from traitlets import TraitError
+
+    from launch_jupyter.config import LaunchConfig
+
+    monkeypatch.delenv("LAUNCH_JUPYTER_KERNEL_POOL_SIZE", raising=False)
+    assert LaunchConfig.load().kernel_pool_size == 1
+    monkeypatch.setenv("LAUNCH_JUPYTER_KERNEL_POOL_SIZE", "0")
+    assert LaunchConfig.load().kernel_pool_size == 0
+    with pytest.raises(TraitError, match="kernel_pool_size must be 0"):
+        LaunchConfig(kernel_pool_size=-1)
