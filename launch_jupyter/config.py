@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_config_path, jupyter_data_dir
-from traitlets import Bool, Enum, Float, Int, List, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
@@ -85,8 +85,6 @@ class LaunchConfig(Configurable):
 
     @validate("kernel_pool_size")
     def _check_pool_size(self, proposal: Any) -> int:
-        from traitlets import TraitError
-
         if proposal["value"] < 0:
             raise TraitError("kernel_pool_size must be 0 (off) or a positive number of kernels")
         return proposal["value"]
@@ -167,8 +165,6 @@ class LaunchConfig(Configurable):
 
     @validate("lease_ttl")
     def _check_ttl(self, proposal: Any) -> float:
-        from traitlets import TraitError
-
         if proposal["value"] <= 0:
             raise TraitError("lease_ttl must be a positive number of seconds")
         return proposal["value"]
@@ -193,13 +189,29 @@ class LaunchConfig(Configurable):
         for var, trait in ENV_VARS.items():
             value = os.environ.get(var)
             if value:
-                kind = cls.class_traits()[trait]
-                section[trait] = (_string_list(value) if isinstance(kind, List)
-                                  else kind.from_string(value))
+                section[trait] = cls._from_environment(var, trait, value)
         for trait, value in overrides.items():
             if value is not None:
                 section[trait] = value
-        return cls(config=config)
+        try:
+            return cls(config=config)
+        except TraitError as err:
+            raise TraitError(f"{err} (set in jupyter_launch_config.py/.json in the Jupyter "
+                             "config path, or passed as an argument)") from None
+
+    @classmethod
+    def _from_environment(cls, var: str, trait: str, value: str) -> Any:
+        """The value of ``trait`` that ``var`` sets, checked as the trait checks it: a bad one
+        is a TraitError naming the variable (the doors print it, not a traceback)."""
+        kind = cls.class_traits()[trait]
+        try:
+            converted = _string_list(value) if isinstance(kind, List) else kind.from_string(value)
+            cls(config=Config({"LaunchConfig": {trait: converted}}))  # the trait's own checks
+        except ValueError:  # from_string: not a number, not a boolean
+            raise TraitError(f"{var}={value!r}: expected {kind.info()}") from None
+        except TraitError as err:
+            raise TraitError(f"{var}={value!r}: {err}") from None
+        return converted
 
 
 def _string_list(text: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config import LaunchConfig
 from ..errors import NotFoundError, ParameterError, shown
 
 #: Most attempts a queue may allow (the column is a 32-bit integer in PostgreSQL).
@@ -134,5 +135,17 @@ def retention(keep_days: Any, keep_last: Any) -> tuple[float | None, int | None]
     return keep_days, keep_last
 
 
+def settings(**overrides: Any) -> LaunchConfig:
+    """``LaunchConfig.load(**overrides)``, where a bad setting (``LAUNCH_JUPYTER_KERNEL_POOL_SIZE
+    =-1``, a config file's ``lease_ttl = "x"``) is a ParameterError the doors print and exit 2
+    on, not a traceback."""
+    from traitlets import TraitError
+
+    try:
+        return LaunchConfig.load(**overrides)
+    except TraitError as err:
+        raise ParameterError(f"bad setting: {err}") from None
+
+
 __all__ = ["MAX_ATTEMPTS", "MAX_CONCURRENCY", "MAX_ROWS", "bounds", "concurrency", "item_ids",
-           "key", "max_attempts", "positive_timeout", "retention"]
+           "key", "max_attempts", "positive_timeout", "retention", "settings"]

@@ -63,7 +63,7 @@ class Launch:
     def __init__(
         self, store: str | None = None, *, config: LaunchConfig | None = None, **settings: Any
     ) -> None:
-        self.config = config or LaunchConfig.load(store=store, **settings)
+        self.config = config or checks.settings(store=store, **settings)
         self._store: Store | None = None
 
     @classmethod
@@ -807,7 +807,7 @@ def default_client() -> Launch:
     server ``%launch connect`` or LAUNCH_JUPYTER_SERVER names."""
     if _CONNECTED:
         return _CONNECTED[0]
-    url = os.environ.get("LAUNCH_JUPYTER_SERVER") or LaunchConfig.load().store
+    url = os.environ.get("LAUNCH_JUPYTER_SERVER") or checks.settings().store
     client = _DEFAULT.get(url)
     if client is None:
         client = _DEFAULT[url] = Launch(url)

@@ -150,7 +150,7 @@ class RemoteLaunch(Launch):
         self.url, url_token = server_base(url)
         self.api = self.url + "launch/api/"
         self.token = token or url_token or os.environ.get(TOKEN_ENV) or None
-        self.config = config or LaunchConfig.load(**settings)
+        self.config = config or checks.settings(**settings)
         self._store = None
         self.timeout = timeout
         self.verify = verify  # per request: a session's own verify loses to REQUESTS_CA_BUNDLE
