@@ -53,6 +53,9 @@ _LAUNCH_LINE = re.compile(r"%(launch\b|(re)?load_ext\s+launch_jupyter\b)")
 _MAGIC_ASSIGN = re.compile(r"[A-Za-z_][\w.]*\s*=\s*[%!]")
 #: %run options whose value is the next word (IPython's "nidtN:b:pD:l:rs:T:em:G")
 _RUN_VALUE_OPTIONS = frozenset({"-N", "-b", "-D", "-l", "-s", "-T"})
+#: extensions IPython ships, which %load_ext finds as IPython.extensions.X
+#: (IPython.core.extensions.BUILTINS_EXTS): they need IPython, not a package of their name
+_IPYTHON_EXTENSIONS = frozenset({"autoreload", "storemagic"})
 _LAUNCH_ASSIGN = re.compile(r"([A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=\s*%launch\b")
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 # Script mode: read LAUNCH_PARAMETERS without needing launch_jupyter inside the job.
@@ -437,6 +440,8 @@ def _read_magic(cell: _Cell, magic: cellscan.Magic, warnings: list[str]) -> None
             _read_install(cell, f"{name} {text}", warnings)
         elif name in ("load_ext", "reload_ext"):
             module = text.split()[0].split(".")[0] if text.split() else ""
+            if module in _IPYTHON_EXTENSIONS:
+                module = "IPython"
             if module and module != "launch_jupyter":
                 cell.add_modules({module: True}, magic.conditional)
         elif name == "run":
@@ -831,7 +836,7 @@ def _run_files(runs: Sequence[tuple[int, str, bool]], written: set[str], scope: 
     modules: dict[str, bool] = {}
     for number, name, unconditional in runs:
         rel = Path(os.path.normpath(name))
-        if rel.as_posix() in written:
+        if rel.as_posix() in written or f"{rel.as_posix()}.py" in written:
             continue  # the notebook writes it itself (%%writefile)
         where = f"cell {number}: %run {name}"
         if rel.is_absolute() or rel.parts[:1] == ("..",) or scope.hidden(rel):
@@ -839,6 +844,10 @@ def _run_files(runs: Sequence[tuple[int, str, bool]], written: set[str], scope: 
                             "travel with the job: copy it beside the notebook")
             continue
         path = scope.folder / rel
+        if not path.is_file() and rel.suffix != ".py":  # %run FILE tries FILE.py, as IPython
+            with_py = rel.with_name(rel.name + ".py")
+            if (scope.folder / with_py).is_file():
+                rel, path = with_py, scope.folder / with_py
         if not path.is_file():
             warnings.append(f"{where}: no such file beside the notebook; the job will fail "
                             "there unless something creates it first")

@@ -165,6 +165,23 @@ def test_load_ext_counts_as_an_import(make_notebook) -> None:
     assert job.unresolved == [MISSING]
 
 
+def test_run_without_py_suffix_ships_the_py_file_as_ipython_finds_it(make_notebook,
+                                                                     tmp_path: Path) -> None:
+    (tmp_path / "helpers.py").write_text(f"import {MISSING}\n")
+    job = capture(make_notebook(["%run helpers", "%%writefile made.py\nX = 1", "%run made"]))
+    assert job.file("helpers.py").content == f"import {MISSING}\n".encode()
+    assert job.unresolved == [MISSING]
+    assert not said(job, "no such file")
+
+
+def test_load_ext_of_an_extension_ipython_ships_needs_ipython(make_notebook) -> None:
+    job = capture(make_notebook(["%load_ext autoreload\n%autoreload 2",
+                                 "%reload_ext storemagic"]))
+    assert job.unresolved == [] and not said(job, "autoreload") and not said(job, "storemagic")
+    assert any(r.lower().startswith("ipython==") for r in job.requirements)
+    job.refuse_unresolved()  # --strict accepts it
+
+
 def test_markdown_attachments_are_kept(make_notebook) -> None:
     path = make_notebook([("md", "![plot](attachment:plot.png)"), "print(1)"])
     nb = nbformat.read(path, as_version=4)
