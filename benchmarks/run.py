@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -83,10 +84,30 @@ def markdown_table(figures: list[Figure]) -> str:
     return "\n".join(rows)
 
 
+def _identity(name: str) -> str:
+    """A figure's name without its sample count (``p50 of 21``; ``p50 of 7`` with --quick),
+    so a quick run compares with a full baseline."""
+    return re.sub(r"\b(p50|p99|median) of \d+\b", r"\1", name)
+
+
 def _figures_of(record: dict) -> dict[tuple[str, str], dict]:
-    """(benchmark, figure name) -> figure, of a results or baseline JSON record."""
-    return {(bench, f["name"]): f for bench, data in record.get("benchmarks", {}).items()
-            for f in data.get("figures", [])}
+    """(benchmark, figure name without sample count) -> figure, of a results or baseline JSON
+    record; ValueError when it is not one (``{"benchmarks": {NAME: {"figures": [...]}}}``)."""
+    benchmarks = record.get("benchmarks") if isinstance(record, dict) else None
+    if not isinstance(benchmarks, dict) or not all(
+            isinstance(data, dict) and isinstance(data.get("figures"), list)
+            and all(isinstance(f, dict) and isinstance(f.get("name"), str)
+                    and isinstance(f.get("ratio"), (int, float, type(None)))
+                    for f in data["figures"]) for data in benchmarks.values()):
+        raise ValueError('not a results or baseline file: expected {"benchmarks": {NAME: '
+                         '{"figures": [{"name": ..., "ratio": ...}, ...]}}} (benchmarks/'
+                         'baseline.json, or a run\'s JSON in benchmarks/results/)')
+    return {(bench, _identity(f["name"])): f for bench, data in benchmarks.items()
+            for f in data["figures"]}
+
+
+def _ratio(figure: dict) -> str:
+    return "-" if figure.get("ratio") is None else f"{figure['ratio']:.2f}x"
 
 
 def worse_by(now: dict, then: dict) -> float | None:
@@ -100,28 +121,38 @@ def worse_by(now: dict, then: dict) -> float | None:
 
 def compare(record: dict, baseline: dict, *, tolerance: float = TOLERANCE) -> tuple[str, int]:
     """A table of this run's ratios beside the baseline's; and how many are flagged (more
-    than ``tolerance`` worse). Figures the baseline lacks are listed as new."""
+    than ``tolerance`` worse). Figures are matched by benchmark and name, sample counts left
+    out; figures the baseline lacks are listed as new, and its figures of a benchmark that
+    ran but were not measured now (renamed, dropped) as not measured."""
     then = _figures_of(baseline)
+    revision = baseline.get("revision")
+    commit = str(revision.get("commit", "?")) if isinstance(revision, dict) else "?"
     rows = [f"ratios against the baseline ({baseline.get('date', '?')}, commit "
-            f"{(baseline.get('revision') or {}).get('commit', '?')[:10]}); flagged: more than "
+            f"{commit[:10]}); flagged: more than "
             f"{tolerance:.0%} worse",
             "| benchmark | figure | ratio now | ratio in baseline | change | flag |",
             "|---|---|---|---|---|---|"]
     flagged = 0
-    for (bench, name), figure in _figures_of(record).items():
-        old = then.get((bench, name))
-        now_ratio = "-" if figure.get("ratio") is None else f"{figure['ratio']:.2f}x"
+    now = _figures_of(record)
+    for (bench, key), figure in now.items():
+        name = figure["name"]
+        old = then.get((bench, key))
+        now_ratio = _ratio(figure)
         if old is None:
             rows.append(f"| {bench} | {name} | {now_ratio} | (new) | - | |")
             continue
         change = worse_by(figure, old)
-        old_ratio = "-" if old.get("ratio") is None else f"{old['ratio']:.2f}x"
+        old_ratio = _ratio(old)
         bad = change is not None and change > tolerance
         flagged += bad
         shown = ("-" if change is None else "same" if abs(change) < 0.005
                  else f"{change:+.0%} {'worse' if change > 0 else 'better'}")
         rows.append(f"| {bench} | {name} | {now_ratio} | {old_ratio} | {shown} | "
                     f"{'**WORSE**' if bad else ''} |")
+    ran = {bench for bench, _ in now}
+    for (bench, key), old in then.items():  # renamed or dropped: no longer guarded
+        if bench in ran and (bench, key) not in now:
+            rows.append(f"| {bench} | {old['name']} | (not measured) | {_ratio(old)} | - | |")
     return "\n".join(rows), flagged
 
 
@@ -175,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare is not None:  # read it before spending minutes measuring
         try:
             baseline = json.loads(args.compare.read_text())
+            _figures_of(baseline)
         except (OSError, ValueError) as err:
             parser.error(f"--compare {args.compare}: {err}")
     # Every benchmark makes its own store: do not let the caller's settings leak in.
