@@ -93,6 +93,18 @@ def test_export_refuses_a_folder_that_holds_files(client: Launch, cli: CLI, tmp_
     assert missing.returncode == 2 and "nosuch" in missing.stderr
 
 
+def test_export_refuses_the_parameters_of_another_jobs_item(client: Launch, cli: CLI,
+                                                            tmp_path: Path):
+    first = client.create_job(write_script(tmp_path, "a.py", "print(1)\n"))
+    other = client.create_job(write_script(tmp_path, "b.py", "import launch_jupyter\n"
+                                             "p = launch_jupyter.parameters(lr=0.1)\n"))
+    item = client.submit(other.ref, overrides=["lr=0.5"])
+    refused = cli("job", "export", first.ref, str(tmp_path / "x"), "--item", item.id)
+    assert refused.returncode == 2, refused.stderr
+    assert f"item {item.id} ran job {other.ref}, not {first.ref}" in refused.stderr
+    assert not (tmp_path / "x").exists()
+
+
 def test_docker_images_install_the_lock(client: Launch):
     job = client.create_job(QUICKSTART, name="quickstart")
     files = client.store.job_files(job.id)

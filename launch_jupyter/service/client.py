@@ -198,7 +198,11 @@ class Launch:
         job = self.job(checks.key(ref, "job"))
         parameters = None
         if item is not None:
-            parameters = dict(self.store.get_item(checks.key(item, "item"))["parameters"])
+            record = self.store.get_item(checks.key(item, "item"))
+            if record["job"] != job.ref:  # another job's parameters would not fit this one
+                raise LaunchError(f"item {item} ran job {record['job']}, not {job.ref}: export "
+                                  f"{record['job']} --item {item}")
+            parameters = dict(record["parameters"])
         return write_export(job, self.store.job_files(job.id), dest, parameters)
 
     # -- isolated environments (runners/envs.py) -------------------------------------------
