@@ -46,9 +46,14 @@ Key = tuple[str, str]  # (kernel name, digest of the environment without per-run
 _RELOCATE = '''
 import os
 os.chdir(args["cwd"])
-for name in args["drop"]:
-    os.environ.pop(name, None)
-os.environ.update(args["set"])
+base, env, now = args["base"], args["env"], dict(os.environ)
+# The run's variables in its order, then what the kernel's launcher and the kernel added
+# (JPY_PARENT_PID...), as a kernel started in the run's environment has them.
+run = {k: (now[k] if base.get(k) == v else v) for k, v in env.items()
+       if base.get(k) != v or k in now}
+run.update((k, v) for k, v in now.items() if k not in base and k not in run)
+os.environ.clear()
+os.environ.update(run)
 try:
     from IPython import get_ipython
 except ImportError:
@@ -144,9 +149,7 @@ class WarmKernel:
         did not answer that it did."""
         from nbclient.util import run_sync
 
-        args = {"cwd": cwd, "folder": self.folder,
-                "drop": [k for k in base if k not in env],
-                "set": {k: v for k, v in env.items() if base.get(k) != v}}
+        args = {"cwd": cwd, "folder": self.folder, "base": dict(base), "env": dict(env)}
         code = f"exec({_RELOCATE!r}, {{'args': {args!r}}})"
         kc = self.client.kc
 
