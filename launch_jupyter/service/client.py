@@ -637,7 +637,9 @@ class Launch:
         import shutil
 
         keep_days, keep_last = checks.retention(keep_days, keep_last)
-        expired = self.store.expired_items(keep_days=keep_days, keep_last=keep_last)
+        # keep_last beyond any store's rows (SQL integers are 64 bits): the same as MAX_ROWS
+        cap = None if keep_last is None else min(keep_last, checks.MAX_ROWS)
+        expired = self.store.expired_items(keep_days=keep_days, keep_last=cap)
         if not dry_run:
             gone = set(self.store.delete_expired([e["id"] for e in expired]))
             expired = [e for e in expired if e["id"] in gone]

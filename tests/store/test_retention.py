@@ -204,6 +204,15 @@ def test_rules_are_checked_before_anything_is_deleted(launch: Launch) -> None:
     assert launch.store.states([item]) == {item: SUCCEEDED}
 
 
+def test_rules_beyond_any_store_keep_everything(launch: Launch) -> None:
+    job = stored_job(launch.store)
+    item = run(launch, job, days_ago=10)
+    report = launch.vacuum(keep_last=10**20, keep_days=1e308)  # SQL integers are 64 bits
+    assert report["items"] == 0 and report["keep_last"] == 10**20
+    assert launch.vacuum(keep_last=10**20)["items"] == 0
+    assert launch.store.states([item]) == {item: SUCCEEDED}
+
+
 def test_store_vacuum_command_reports_what_it_freed(cli: CLI, home: Path) -> None:
     launch = Launch(f"sqlite:///{home}/launch.db")
     try:
