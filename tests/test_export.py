@@ -13,7 +13,7 @@ import pytest
 
 from launch_jupyter.api import Launch
 from launch_jupyter.runners.build import plan_image
-from tests.conftest import CLI, run_to_end, write_script
+from tests.conftest import CLI, run_to_end, write_notebook, write_script
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "examples" / "quickstart.ipynb"
@@ -91,6 +91,22 @@ def test_export_refuses_a_folder_that_holds_files(client: Launch, cli: CLI, tmp_
     assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"
     missing = cli("job", "export", "nosuch", str(tmp_path / "x"))
     assert missing.returncode == 2 and "nosuch" in missing.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("call", "code"), [("sys.exit(0)", 0), ("sys.exit(3)", 3)])
+def test_exported_notebook_follows_the_sys_exit_convention(client: Launch, cli: CLI,
+                                                          tmp_path: Path, call: str, code: int):
+    nb = write_notebook(tmp_path, "stop.ipynb", [f"import sys\nprint('before')\n{call}",
+                                                 "open('after.txt', 'w').write('ran')"])
+    folder = tmp_path / "out"
+    cli("job", "export", client.create_job(nb).ref, str(folder), check=True)
+    ran = subprocess.run([sys.executable, "-I", "run_job.py"], cwd=folder,
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == code, ran.stderr
+    assert f"{call}: the run ends here, exit code {code}" in ran.stderr
+    assert not (folder / "after.txt").exists()
+    assert (folder / "output" / "stop.ipynb").is_file()
 
 
 def test_export_refuses_the_parameters_of_another_jobs_item(client: Launch, cli: CLI,

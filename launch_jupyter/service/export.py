@@ -61,7 +61,7 @@ def write_export(job: Any, files: list[tuple[str, bytes]], dest: str | os.PathLi
     (root / PARAMETERS).write_text(json.dumps(values, indent=1, sort_keys=True) + "\n")
     (meta / "job.json").write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
     for rel, content in support_files():
-        if rel.startswith("launch_jupyter/"):
+        if rel.startswith("launch_jupyter/") or rel == "launch_notebook.py":  # exit_status
             (meta / "lib" / rel).parent.mkdir(parents=True, exist_ok=True)
             (meta / "lib" / rel).write_bytes(content)
     program = importlib.resources.files("launch_jupyter.runners.shipped") / "export_run.py"

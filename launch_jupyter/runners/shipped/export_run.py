@@ -73,7 +73,7 @@ def run_notebook(path, values, output_dir):
         import nbformat
     except ImportError:
         run_cells(with_parameters(nb["cells"], values), os.path.basename(path))
-        return
+        return 0  # sys.exit(N) in a cell leaves with N, as in the notebook
     node = nbformat.reads(json.dumps(nb), as_version=4)
     cells = [c for c in node.cells
              if SKIP_TAG not in (c.get("metadata") or {}).get("tags", [])]
@@ -86,8 +86,18 @@ def run_notebook(path, values, output_dir):
                                      resources={"metadata": {"path": os.getcwd()}})
     try:
         client.execute()
+    except nbclient.exceptions.CellExecutionError as err:
+        if err.ename != "SystemExit":
+            raise
+        from launch_notebook import exit_status  # lib/: the runners' papermill convention
+
+        code = exit_status(err.evalue)  # sys.exit(0) ends the run well; sys.exit(N): N
+        print(f"[run_job.py: sys.exit({err.evalue}): the run ends here, exit code {code}]",
+              file=sys.stderr)
+        return code
     finally:
         nbformat.write(node, os.path.join(output_dir, os.path.basename(path)))
+    return 0
 
 
 def main(argv):
@@ -112,10 +122,9 @@ def main(argv):
     sys.path.insert(0, work)
     entry = os.path.join(work, job["entrypoint"])
     if job.get("mode") == "notebook":
-        run_notebook(entry, values, output_dir)
-    else:
-        sys.argv = [entry]
-        runpy.run_path(entry, run_name="__main__")
+        return run_notebook(entry, values, output_dir)
+    sys.argv = [entry]
+    runpy.run_path(entry, run_name="__main__")
     return 0
 
 
