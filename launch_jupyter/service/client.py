@@ -637,6 +637,8 @@ class Launch:
         import shutil
 
         keep_days, keep_last = checks.retention(keep_days, keep_last)
+        if not isinstance(dry_run, bool):  # "no" would be a dry run
+            raise ParameterError(f"dry_run must be true or false, got {shown(dry_run)}")
         # keep_last beyond any store's rows (SQL integers are 64 bits): the same as MAX_ROWS
         cap = None if keep_last is None else min(keep_last, checks.MAX_ROWS)
         expired = self.store.expired_items(keep_days=keep_days, keep_last=cap)

@@ -198,7 +198,8 @@ def test_rules_are_checked_before_anything_is_deleted(launch: Launch) -> None:
     with pytest.raises(ParameterError, match="--keep-days N"):
         launch.vacuum()
     for bad in ({"keep_days": -1}, {"keep_days": "soon"}, {"keep_last": -2},
-                {"keep_last": 1.5}, {"keep_days": float("nan")}):
+                {"keep_last": 1.5}, {"keep_days": float("nan")},
+                {"keep_days": 1, "dry_run": "no"}):
         with pytest.raises(ParameterError):
             launch.vacuum(**bad)
     assert launch.store.states([item]) == {item: SUCCEEDED}
