@@ -419,6 +419,11 @@ def _scan_cell(number: int, source: str, warnings: list[str]) -> _Cell:
         cell.error = "nested too deeply"
         return cell
     if cell.python is not source:  # IPython syntax: the lines a script-mode job must handle
+        for line in cellscan.bare_magic_lines(source):
+            bare = lines[line - 1].strip()
+            warnings.append(f"cell {number}, line {line}: {bare!r} runs as a magic only in a "
+                            "cell of its own (IPython's automagic): in this cell it is a "
+                            f"SyntaxError when the job runs; write %{bare}")
         cell.magic_lines = [
             (index, line) for index, line in enumerate(lines, start=1)
             if line.lstrip().startswith(("%", "!")) or _MAGIC_ASSIGN.match(line.lstrip())

@@ -112,14 +112,35 @@ def _transform(source: str) -> str:
 def _automagic(source: str) -> str:
     """``source`` with bare magic calls (``pip install x``) written as ``%pip install x``,
     for the lines that are not Python on their own (as IPython's automagic decides)."""
-    names = line_magic_names()
     out = []
     for line in source.splitlines():
-        match = _AUTOMAGIC.match(line)
-        if match and match.group(2) in names and not _parses(line.strip()):
+        match = _bare_magic(line)
+        if match:
             line = f"{match.group(1)}%{match.group(2)}{match.group(3)}"
         out.append(line)
     return "\n".join(out)
+
+
+def _bare_magic(line: str) -> re.Match | None:
+    """The parts of ``line`` if it is a bare magic call that is not Python on its own."""
+    match = _AUTOMAGIC.match(line)
+    if match and match.group(2) in line_magic_names() and not _parses(line.strip()):
+        return match
+    return None
+
+
+def bare_magic_lines(source: str) -> list[int]:
+    """The lines of ``source`` (from 1) that only automagic makes runnable (``pip install x``)
+    where IPython will not apply it: it does so only to a cell its transforms leave one line
+    long, so in a longer cell such a line is a SyntaxError when the cell runs."""
+    try:
+        transformed = _transform(source)
+    except SyntaxError:
+        return []
+    if len(transformed.splitlines()) <= 1 or _parses(transformed):
+        return []
+    return [number for number, line in enumerate(source.splitlines(), start=1)
+            if _bare_magic(line)]
 
 
 def _parses(text: str) -> bool:

@@ -101,6 +101,23 @@ def test_automagic_pip_and_bang_continuations_keep_the_cells_imports(make_notebo
     assert {"numpy", "nbformat", "jsonschema"} <= names
 
 
+def test_automagic_in_a_cell_of_more_lines_warns_it_fails_as_in_ipython(make_notebook) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    longer, alone = f"import os\npip install {MISSING}", f"pip install {MISSING}\n"
+    shell = InteractiveShell.instance()  # IPython's automagic: only a cell of one line
+    try:
+        assert "run_line_magic" in shell.transform_cell(alone)
+        assert "run_line_magic" not in shell.transform_cell(longer)
+    finally:
+        InteractiveShell.clear_instance()  # no get_ipython() for the tests that follow
+    job = capture(make_notebook([alone, longer]))
+    assert said(job, f"cell 2, line 2: 'pip install {MISSING}' runs as a magic only in a cell "
+                     f"of its own", f"write %pip install {MISSING}")
+    assert not said(job, "cell 1")
+    assert MISSING in job.requirements
+
+
 def test_time_timeit_and_capture_bodies_are_scanned(make_notebook) -> None:
     job = capture(make_notebook([
         f"%%time\nimport {MISSING}",
