@@ -157,6 +157,19 @@ def test_after_an_unknown_item_is_refused_before_anything_is_written(
     assert client.items() == []
 
 
+def test_an_empty_or_comma_joined_after_says_how_to_name_items(
+        client: Launch, cli: CLI, step: tuple[str, Path]) -> None:
+    ref, _marks = step
+    a = client.submit(ref)
+    proc = cli("submit", ref, "--after", "")  # `--after "$A"` with A unset
+    assert proc.returncode == 2
+    assert "--after: an item id is empty" in proc.stderr and "Traceback" not in proc.stderr
+    proc = cli("submit", ref, "--after", f"{a.id},{a.id}")
+    assert proc.returncode == 2
+    assert "repeat the option for several (--after A --after B)" in proc.stderr
+    assert [item["id"] for item in client.items()] == [a.id]
+
+
 def test_after_an_item_that_already_failed_cancels_at_once(
         both: tuple[Launch, str]) -> None:
     client, ref = both

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from traitlets import TraitError
+
 from ..config import LaunchConfig
 from ..errors import NotFoundError, ParameterError, shown
 
@@ -58,8 +60,14 @@ def item_ids(value: Any, what: str = "after") -> list[str]:
         raise ParameterError(f"{what} must be a list of item ids, got {shown(value)}")
     ids = []
     for entry in value:
-        if not isinstance(entry, str) or not entry:
+        if not isinstance(entry, str):
             raise ParameterError(f"{what} must be a list of item ids, got {shown(entry)} in it")
+        if not entry.strip():  # `--after "$A"` with A unset
+            raise ParameterError(f"--{what}: an item id is empty; give the id of an existing "
+                                 "item (see `jupyter launch items`)")
+        if "," in entry:
+            raise ParameterError(f"--{what} {entry!r}: one item id each; repeat the option "
+                                 f"for several (--{what} A --{what} B)")
         ids.append(key(entry, "item"))
     return list(dict.fromkeys(ids))
 
@@ -135,17 +143,20 @@ def retention(keep_days: Any, keep_last: Any) -> tuple[float | None, int | None]
     return keep_days, keep_last
 
 
+class SettingError(ParameterError, TraitError):
+    """A bad LaunchConfig setting: a ParameterError the doors print (exit 2), and still the
+    TraitError traitlets raises for it, for code that catches that."""
+
+
 def settings(**overrides: Any) -> LaunchConfig:
     """``LaunchConfig.load(**overrides)``, where a bad setting (``LAUNCH_JUPYTER_KERNEL_POOL_SIZE
-    =-1``, a config file's ``lease_ttl = "x"``) is a ParameterError the doors print and exit 2
+    =-1``, a config file's ``lease_ttl = "x"``) is a SettingError the doors print and exit 2
     on, not a traceback."""
-    from traitlets import TraitError
-
     try:
         return LaunchConfig.load(**overrides)
     except TraitError as err:
-        raise ParameterError(f"bad setting: {err}") from None
+        raise SettingError(f"bad setting: {err}") from None
 
 
 __all__ = ["MAX_ATTEMPTS", "MAX_CONCURRENCY", "MAX_ROWS", "bounds", "concurrency", "item_ids",
-           "key", "max_attempts", "positive_timeout", "retention", "settings"]
+           "key", "max_attempts", "positive_timeout", "retention", "settings", "SettingError"]
