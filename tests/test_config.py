@@ -89,3 +89,15 @@ def test_a_bad_config_file_value_is_a_clear_error(isolated: Path) -> None:
         {"LaunchConfig": {"kernel_pool_size": -2}}))
     with pytest.raises(ParameterError, match="kernel_pool_size must be 0.*jupyter_launch_config"):
         Launch()
+
+
+def test_a_bad_setting_argument_is_a_parameter_error_and_a_trait_error(isolated: Path) -> None:
+    from traitlets import TraitError
+
+    from launch_jupyter.api import Launch
+    from launch_jupyter.errors import ParameterError
+
+    for kind in (ParameterError, TraitError):
+        with pytest.raises(kind, match="kernel_pool_size must be 0"):
+            Launch(kernel_pool_size=-1)
+    assert Launch(kernel_pool_size=0).config.kernel_pool_size == 0
