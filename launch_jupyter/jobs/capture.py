@@ -23,12 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import nbformat
-
 from launch_jupyter.errors import CaptureError, ParameterError, SecretError
 from launch_jupyter.jobs import cells as cellscan
 from launch_jupyter.jobs import deps
-from launch_jupyter.jobs.gitinfo import git_info
+from launch_jupyter.jobs.gitinfo import GitInfo
 from launch_jupyter.jobs.lock import lock_for
 from launch_jupyter.jobs.names import default_job_name, validate_name
 from launch_jupyter.jobs.parameters import (
@@ -58,6 +56,8 @@ _RUN_VALUE_OPTIONS = frozenset({"-N", "-b", "-D", "-l", "-s", "-T"})
 _IPYTHON_EXTENSIONS = frozenset({"autoreload", "storemagic"})
 _LAUNCH_ASSIGN = re.compile(r"([A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=\s*%launch\b")
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+#: mime types nbformat splits into lines besides text/* (``nbformat.v4.rwbase``)
+_SPLIT_MIMES = frozenset({"application/javascript", "image/svg+xml"})
 # Script mode: read LAUNCH_PARAMETERS without needing launch_jupyter inside the job.
 _SCRIPT_OVERRIDES = (
     "# launch-jupyter: parameter overrides (JSON in $LAUNCH_PARAMETERS) replace the defaults\n"
@@ -202,7 +202,7 @@ def capture_env(entries: Sequence[str]) -> dict[str, str]:
 # -- reading --------------------------------------------------------------------------------
 
 
-def _read_notebook(path: Path) -> nbformat.NotebookNode:
+def _read_notebook(path: Path) -> dict:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -211,42 +211,99 @@ def _read_notebook(path: Path) -> nbformat.NotebookNode:
         raise CaptureError(f"cannot capture {path}: it is a directory, not a notebook") from None
     except OSError as err:
         raise CaptureError(f"cannot capture {path}: {err.strerror or err}") from None
+    return _notebook_from_bytes(raw, f"cannot capture {path}")
+
+
+def _notebook_from_bytes(raw: bytes, what: str) -> dict:
+    """The notebook in ``raw`` as nbformat reads it at version 4 (multi-line strings joined),
+    as plain dicts; a CaptureError starting with ``what`` says what is broken. Version 4 is
+    read with the json module alone: importing nbformat imports jsonschema, and its
+    validation only logs (~100 ms of a command's start, issue #18); other versions are
+    converted by nbformat."""
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as err:
         raise CaptureError(
-            f"cannot capture {path}: it is not valid JSON ({err}); the file may be truncated "
+            f"{what}: it is not valid JSON ({err}); the file may be truncated "
             "or not a notebook. Save it again from Jupyter"
         ) from None
     if not isinstance(data, dict) or "nbformat" not in data:
-        raise CaptureError(f"cannot capture {path}: it is JSON but not a Jupyter notebook")
+        raise CaptureError(f"{what}: it is JSON but not a Jupyter notebook")
     if _ESCAPED_SURROGATE.search(raw):  # rare: check the decoded text only when it may matter
         try:
             json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError as err:
-            raise CaptureError(f"cannot capture {path}: it holds an unpaired surrogate "
+            raise CaptureError(f"{what}: it holds an unpaired surrogate "
                                f"({err.object[err.start:err.end]!r}), which is not valid "
                                "Unicode; remove that character and save again") from None
-    try:
-        with _warnings.catch_warnings():
-            _warnings.simplefilter("ignore")  # we rebuild a clean notebook anyway
-            nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
-    except Exception as err:  # nbformat raises many kinds for broken structure
-        raise CaptureError(f"cannot capture {path}: not a valid notebook ({err})") from None
+    if type(data["nbformat"]) is int and data["nbformat"] == 4 and type(
+            data.get("nbformat_minor", 0)) is int:
+        nb = _joined_v4(data, what)
+    else:
+        nb = _converted(raw, what)
     cells = nb.get("cells")
     if not isinstance(cells, list) or not all(
         isinstance(c, dict) and isinstance(c.get("source", ""), str) and "cell_type" in c
         and _mapping_of_strings(c.get("metadata"), lists=("tags",))
         for c in cells
     ):
-        raise CaptureError(f"cannot capture {path}: not a valid notebook (malformed cells)")
+        raise CaptureError(f"{what}: not a valid notebook (malformed cells)")
     meta = nb.get("metadata")
     if not (_mapping_of_strings(meta) and _mapping_of_strings(meta.get("kernelspec"))
             and _mapping_of_strings(meta.get("language_info"))):
-        raise CaptureError(f"cannot capture {path}: not a valid notebook (its metadata, "
-                           "kernelspec or language_info is malformed); save it again from "
-                           "Jupyter")
+        raise CaptureError(f"{what}: not a valid notebook (its metadata, kernelspec or "
+                           "language_info is malformed); save it again from Jupyter")
     return nb
+
+
+def _joined_v4(nb: dict, what: str) -> dict:
+    """A version 4 notebook's cells with their source and attachments' text joined, as
+    nbformat's reader leaves them (outputs are never read: a job drops them). Refuses what
+    that reader refuses: no list of cells, a notebook or cell without a metadata mapping."""
+    cells = nb.get("cells")
+    if not isinstance(cells, list) or not isinstance(nb.get("metadata"), dict):
+        raise CaptureError(f"{what}: not a valid notebook (a version 4 notebook has a list of "
+                           "cells and a metadata mapping); save it again from Jupyter")
+    for number, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict) or not isinstance(cell.get("metadata"), dict):
+            raise CaptureError(f"{what}: not a valid notebook (cell {number} is not a mapping "
+                               "with a metadata mapping)")
+        source = cell.get("source")
+        if isinstance(source, list):
+            if not all(isinstance(line, str) for line in source):
+                raise CaptureError(f"{what}: not a valid notebook (the source of cell {number} "
+                                   "is not text)")
+            cell["source"] = "".join(source)
+        attachments = cell.get("attachments", {})
+        if not isinstance(attachments, dict) or not all(
+                isinstance(bundle, dict) for bundle in attachments.values()):
+            raise CaptureError(f"{what}: not a valid notebook (the attachments of cell "
+                               f"{number} are malformed)")
+        for bundle in attachments.values():
+            for mime, value in list(bundle.items()):
+                if not _json_mime(mime) and isinstance(value, list) and all(
+                        isinstance(line, str) for line in value):
+                    bundle[mime] = "".join(value)
+    return nb
+
+
+def _json_mime(mime: str) -> bool:
+    """A JSON mime type, whose list values nbformat keeps as lists."""
+    return mime == "application/json" or (mime.startswith("application/")
+                                          and mime.endswith("+json"))
+
+
+def _converted(raw: bytes, what: str) -> dict:
+    """A notebook of another version than 4, converted to 4 by nbformat (it refuses those it
+    does not know)."""
+    import nbformat
+
+    try:
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")  # we rebuild a clean notebook anyway
+            return nbformat.reads(raw.decode("utf-8"), as_version=4)
+    except Exception as err:  # nbformat raises many kinds for broken structure
+        raise CaptureError(f"{what}: not a valid notebook ({err})") from None
 
 
 def _mapping_of_strings(value: Any, lists: Sequence[str] = ()) -> bool:
@@ -428,7 +485,14 @@ def _scan_cell(number: int, source: str, warnings: list[str]) -> _Cell:
             (index, line) for index, line in enumerate(lines, start=1)
             if line.lstrip().startswith(("%", "!")) or _MAGIC_ASSIGN.match(line.lstrip())
         ]
-    found = cellscan.scan(cell.tree)
+    # Only a cell that says `import` or `get_ipython` has what the scan looks for: walking
+    # every node of every cell was a tenth of a 200-cell capture. Non-ASCII text may spell
+    # an identifier otherwise (Python reads it NFKC-normalised), so it is always walked.
+    python = cell.python
+    if "import" in python or "get_ipython" in python or not python.isascii():
+        found = cellscan.scan(cell.tree)
+    else:
+        found = cellscan.Scan()
     cell.add_modules(found.modules)
     for magic in found.magics:
         _read_magic(cell, magic, warnings)
@@ -871,12 +935,12 @@ def _run_files(runs: Sequence[tuple[int, str, bool]], written: set[str], scope: 
 def _notebook_imports(content: bytes, rel: str, warnings: list[str]) -> dict[str, bool]:
     """Imports of the code cells of a notebook that ``%run`` runs."""
     try:
-        nb = nbformat.reads(content.decode("utf-8"), as_version=4)
-    except Exception as err:  # nbformat raises many kinds for a broken file
+        nb = _notebook_from_bytes(content, rel)
+    except CaptureError as err:
         warnings.append(f"{rel} is not a readable notebook ({err}); its imports are not scanned")
         return {}
     found = _Cell(0, "")
-    for index, cell in enumerate(nb.cells, start=1):
+    for index, cell in enumerate(nb["cells"], start=1):
         if cell.get("cell_type") == "code":
             found.add_modules(_scan_cell(index, cell.get("source", ""), []).modules)
     return found.modules
@@ -954,6 +1018,7 @@ def _assemble(
     runs: Sequence[tuple[int, str, bool]] = (),
     written: set[str] = frozenset(),
     default_name: bool = False,
+    git: GitInfo | None = None,
 ) -> CapturedJob:
     ran, ran_modules = _run_files(runs, written, scope, warnings)
     for module, unconditional in ran_modules.items():
@@ -992,14 +1057,18 @@ def _assemble(
         default_name=default_name,
     )
     job.lock = lock_for(job.requirements, job.python)
-    job.git = git_info(scope.folder)
+    job.git = (git or GitInfo(scope.folder)).result()
     return job
 
 
 # -- notebooks ------------------------------------------------------------------------------
 
 
-def _canonical_notebook(nb: nbformat.NotebookNode, kernel: str) -> nbformat.NotebookNode:
+#: The version the canonical notebook is written in (nbformat.v4's current one)
+NBFORMAT, NBFORMAT_MINOR = 4, 5
+
+
+def _canonical_notebook(nb: dict, kernel: str) -> dict:
     """Same cells (type, source, tags), no outputs, ids by position, minimal metadata."""
     meta = nb.get("metadata", {}) or {}
     spec = meta.get("kernelspec", {}) or {}
@@ -1009,28 +1078,45 @@ def _canonical_notebook(nb: nbformat.NotebookNode, kernel: str) -> nbformat.Note
     kernelspec = {"name": kernel, "display_name": kernel}
     if spec.get("language"):
         kernelspec["language"] = spec["language"]
-    out = nbformat.v4.new_notebook(
-        metadata={"kernelspec": kernelspec, "language_info": {"name": language or "python"}}
-    )
-    for index, cell in enumerate(nb.cells):
+    cells = []
+    for index, cell in enumerate(nb["cells"]):
         tags = list((cell.get("metadata", {}) or {}).get("tags", []) or [])
         metadata = {"tags": tags} if tags else {}
         source = cell.get("source", "")
-        # Plain dicts, not new_code_cell(): that validates every cell, which costs ~0.5 ms each.
-        new = {"id": f"cell-{index}", "cell_type": cell.cell_type, "metadata": metadata}
-        if cell.cell_type == "code":
+        new = {"id": f"cell-{index}", "cell_type": cell["cell_type"], "metadata": metadata}
+        if cell["cell_type"] == "code":
             new.update(source=_neutralise_launch(source), execution_count=None, outputs=[])
         else:
-            new["cell_type"] = "markdown" if cell.cell_type == "markdown" else "raw"
+            new["cell_type"] = "markdown" if cell["cell_type"] == "markdown" else "raw"
             new["source"] = source
             if cell.get("attachments"):  # images pasted into a markdown cell
                 new["attachments"] = cell["attachments"]
-        out.cells.append(nbformat.from_dict(new))
-    return out
+        cells.append(new)
+    return {"cells": cells, "nbformat": NBFORMAT, "nbformat_minor": NBFORMAT_MINOR,
+            "metadata": {"kernelspec": kernelspec,
+                         "language_info": {"name": language or "python"}}}
+
+
+def _notebook_bytes(nb: dict) -> bytes:
+    """``nb`` written byte for byte as ``nbformat.writes`` writes it (multi-line text split
+    into lines, sorted keys, indent 1), without importing nbformat (see
+    ``_notebook_from_bytes``); tests/jobs/test_capture.py compares the two."""
+    cells = []
+    for cell in nb["cells"]:
+        written = dict(cell, source=cell["source"].splitlines(True))
+        if "attachments" in cell:
+            written["attachments"] = {
+                name: {mime: value.splitlines(True) if isinstance(value, str) and (
+                    mime.startswith("text/") or mime in _SPLIT_MIMES) else value
+                    for mime, value in bundle.items()}
+                for name, bundle in cell["attachments"].items()}
+        cells.append(written)
+    return json.dumps(dict(nb, cells=cells), indent=1, sort_keys=True, separators=(",", ": "),
+                      ensure_ascii=False).encode("utf-8")
 
 
 def _from_notebook(
-    nb: nbformat.NotebookNode,
+    nb: dict,
     *,
     name: str,
     stem: str,
@@ -1042,6 +1128,7 @@ def _from_notebook(
     env: dict[str, str],
     source_path: str,
     default_name: bool = False,
+    git: GitInfo | None = None,
 ) -> CapturedJob:
     mode = mode or "notebook"
     if mode not in MODES:
@@ -1049,7 +1136,7 @@ def _from_notebook(
     warnings: list[str] = []
     code = [
         (index, cell)
-        for index, cell in enumerate(nb.cells)
+        for index, cell in enumerate(nb["cells"])
         if cell.get("cell_type") == "code"
     ]
     if not any(cell.get("source", "").strip() for _, cell in code):
@@ -1097,7 +1184,7 @@ def _from_notebook(
         kernel = kernel or spec.get("name") or DEFAULT_KERNEL
         _check_kernel(kernel, language, warnings)
         canonical = _canonical_notebook(nb, kernel)
-        entry = JobFile(filename, nbformat.writes(canonical).encode("utf-8"))
+        entry = JobFile(filename, _notebook_bytes(canonical))
     else:
         kernel = None
         parts = [f"# Generated by launch-jupyter from {filename}: its code cells, in order."]
@@ -1123,6 +1210,7 @@ def _from_notebook(
         runs=runs,
         written=written,
         default_name=default_name,
+        git=git,
     )
 
 
@@ -1178,6 +1266,7 @@ def _from_script(
     include: Sequence[str],
     env: dict[str, str],
     scope: _Scope,
+    git: GitInfo | None = None,
 ) -> CapturedJob:
     if mode not in (None, "script"):
         raise CaptureError(f"cannot capture {path} in {mode} mode: .py files run as scripts")
@@ -1216,6 +1305,7 @@ def _from_script(
         include=include,
         source_path=str(path),
         warnings=warnings,
+        git=git,
     )
 
 
@@ -1249,31 +1339,35 @@ def capture(
         raise CaptureError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
     variables = capture_env(env)
     suffix = source.suffix.lower()
-    if suffix == ".ipynb":
-        nb = _read_notebook(source)
-        return _from_notebook(
-            nb,
-            name=name,
-            stem=source.stem,
-            filename=source.name,
-            scope=scope,
-            mode=mode,
-            kernel=kernel,
-            include=include,
-            env=variables,
-            source_path=str(source),
-            default_name=default_name,
+    if suffix not in (".ipynb", ".py"):
+        raise CaptureError(
+            f"cannot capture {source}: launch-jupyter captures .ipynb notebooks and .py scripts"
         )
-    if suffix == ".py":
+    git = GitInfo(scope.folder)  # its gits run while the source is read
+    try:
+        if suffix == ".ipynb":
+            return _from_notebook(
+                _read_notebook(source),
+                name=name,
+                stem=source.stem,
+                filename=source.name,
+                scope=scope,
+                mode=mode,
+                kernel=kernel,
+                include=include,
+                env=variables,
+                source_path=str(source),
+                default_name=default_name,
+                git=git,
+            )
         job = _from_script(
             source, name=name, mode=mode, kernel=kernel, include=include, env=variables,
-            scope=scope,
+            scope=scope, git=git,
         )
         job.default_name = default_name
         return job
-    raise CaptureError(
-        f"cannot capture {source}: launch-jupyter captures .ipynb notebooks and .py scripts"
-    )
+    finally:
+        git.close()  # an error stopped the capture before it waited for them
 
 
 def capture_cells(
@@ -1302,16 +1396,15 @@ def capture_cells(
         raise CaptureError(
             f"parameters_cell {parameters_cell} is out of range: there are {len(cells)} cells"
         )
-    nb = nbformat.v4.new_notebook(
-        metadata={
+    nb = {
+        "cells": [{"cell_type": "code", "source": source, "outputs": [],
+                   "metadata": {"tags": [PARAMETERS_TAG]} if index == parameters_cell else {}}
+                  for index, source in enumerate(cells)],
+        "metadata": {
             "kernelspec": {"name": kernel, "display_name": kernel},
             "language_info": {"name": "python"},
-        }
-    )
-    for index, source in enumerate(cells):
-        metadata = {"tags": [PARAMETERS_TAG]} if index == parameters_cell else {}
-        cell = {"cell_type": "code", "source": source, "metadata": metadata, "outputs": []}
-        nb.cells.append(nbformat.from_dict(cell))
+        },
+    }
     base = Path(os.path.abspath(folder if folder is not None else os.getcwd()))
     return _from_notebook(
         nb,

@@ -69,45 +69,74 @@ def safe_remote(url: str) -> str:
     return url
 
 
+class GitInfo:
+    """The git facts of ``folder``, being found: the gits start at once and run while the
+    caller does other work (a capture reads its cells meanwhile); :meth:`result` waits for
+    them, :meth:`close` stops those nobody waited for (the capture failed)."""
+
+    def __init__(self, folder: str | os.PathLike[str], max_diff: int = MAX_DIFF_BYTES) -> None:
+        self._where = Path(folder).resolve()
+        self._max_diff = max_diff
+        self._gits: list[subprocess.Popen[bytes] | None] = []
+        if self._where.is_dir() and _in_work_tree(self._where):
+            # Four gits at once (a capture waits for the slowest, not for their sum).
+            self._gits = [
+                _start(self._where, "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref",
+                       "HEAD"),
+                _start(self._where, "config", "--get-regexp", r"^remote\..*\.url$"),
+                _start(self._where, "status", "--porcelain", "-z", "--untracked-files=all",
+                       "--", ".", *_NOT_HIDDEN),
+                _start(self._where, "diff", "HEAD", "--no-color", "--no-ext-diff",
+                       "--no-textconv", "--", ".", *_NOT_HIDDEN),
+            ]
+
+    def result(self) -> dict[str, Any] | None:
+        """``{"remote", "commit", "branch", "dirty", "diff", "diff_truncated",
+        "untracked"}``, or None outside a work tree (or without git)."""
+        if not self._gits:
+            return None
+        heads, remotes, status, changes = self._gits
+        self._gits = []
+        code, out = _result(heads)
+        lines = out.decode("utf-8", errors="replace").splitlines()
+        listed, diff_result = _result(remotes), _result(changes)
+        status_code, status_out = _result(status)
+        if not lines or not lines[0].startswith("/"):
+            return None  # not a work tree after all (a bare repository, git missing)
+        if code == 0 and len(lines) >= 3:
+            commit, branch = lines[1], (lines[2] if lines[2] != "HEAD" else None)
+        else:  # no commit yet: the branch is still named
+            commit, branch = None, _text(_result(_start(self._where, "symbolic-ref", "-q",
+                                                        "--short", "HEAD")))
+        urls = dict(line.split(" ", 1) for line in (_text(listed) or "").splitlines()
+                    if " " in line)
+        remote = urls.get("remote.origin.url") or next(iter(urls.values()), None)
+        diff = diff_result[1] if commit is not None and diff_result[0] == 0 else b""
+        untracked = [entry[3:] for entry in status_out.decode("utf-8", errors="replace")
+                     .split("\0") if entry.startswith("?? ")] if status_code == 0 else []
+        cut = diff[:self._max_diff]
+        return {
+            "remote": safe_remote(remote) if remote else None,
+            "commit": commit,
+            "branch": branch,
+            "dirty": bool(diff or untracked),
+            "diff": cut.decode("utf-8", errors="replace"),
+            "diff_truncated": len(diff) > self._max_diff,
+            "untracked": untracked[:MAX_UNTRACKED],
+        }
+
+    def close(self) -> None:
+        """Stop and reap the gits :meth:`result` did not wait for."""
+        for proc in self._gits:
+            if proc is not None:
+                proc.kill()
+                proc.communicate()
+        self._gits = []
+
+
 def git_info(folder: str | os.PathLike[str], max_diff: int = MAX_DIFF_BYTES
              ) -> dict[str, Any] | None:
     """``{"remote", "commit", "branch", "dirty", "diff", "diff_truncated", "untracked"}`` of
     the git work tree holding ``folder``, or None outside one (or without git). The diff
     (against HEAD, staged or not) and the untracked files are those under ``folder``."""
-    where = Path(folder).resolve()
-    if not where.is_dir() or not _in_work_tree(where):
-        return None
-    # Four gits at once (a capture waits for the slowest, not for their sum).
-    heads = _start(where, "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD")
-    remotes = _start(where, "config", "--get-regexp", r"^remote\..*\.url$")
-    status = _start(where, "status", "--porcelain", "-z", "--untracked-files=all", "--",
-                    ".", *_NOT_HIDDEN)
-    changes = _start(where, "diff", "HEAD", "--no-color", "--no-ext-diff", "--no-textconv",
-                     "--", ".", *_NOT_HIDDEN)
-    code, out = _result(heads)
-    lines = out.decode("utf-8", errors="replace").splitlines()
-    listed, diff_result = _result(remotes), _result(changes)
-    status_code, status_out = _result(status)
-    if not lines or not lines[0].startswith("/"):
-        return None  # not a work tree after all (a bare repository, git missing)
-    if code == 0 and len(lines) >= 3:
-        commit, branch = lines[1], (lines[2] if lines[2] != "HEAD" else None)
-    else:  # no commit yet: the branch is still named
-        commit, branch = None, _text(_result(_start(where, "symbolic-ref", "-q", "--short",
-                                                    "HEAD")))
-    urls = dict(line.split(" ", 1) for line in (_text(listed) or "").splitlines()
-                if " " in line)
-    remote = urls.get("remote.origin.url") or next(iter(urls.values()), None)
-    diff = diff_result[1] if commit is not None and diff_result[0] == 0 else b""
-    untracked = [entry[3:] for entry in status_out.decode("utf-8", errors="replace")
-                 .split("\0") if entry.startswith("?? ")] if status_code == 0 else []
-    cut = diff[:max_diff]
-    return {
-        "remote": safe_remote(remote) if remote else None,
-        "commit": commit,
-        "branch": branch,
-        "dirty": bool(diff or untracked),
-        "diff": cut.decode("utf-8", errors="replace"),
-        "diff_truncated": len(diff) > max_diff,
-        "untracked": untracked[:MAX_UNTRACKED],
-    }
+    return GitInfo(folder, max_diff).result()

@@ -14,6 +14,9 @@ and nothing is downloaded: a requirement that is not installed, or whose
 installed version does not satisfy what a ``%pip install`` line asked for, is kept as written
 and listed under ``unlocked`` (the environment builder's resolver picks it, and its own
 requirements).
+
+The closure itself is cached too, per environment and set of requirements, so capturing the
+same notebook again neither imports ``packaging`` nor walks the map (issue #18).
 """
 
 from __future__ import annotations
@@ -24,20 +27,27 @@ import json
 import os
 import platform
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-from packaging.markers import UndefinedEnvironmentName
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import InvalidVersion, Version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from launch_jupyter.jobs.deps import cache_dir, environment_fingerprint, normalise
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 LOCK_FORMAT = 1
 #: never locked: the runner provides launch-jupyter (and its stand-in) itself
 NOT_LOCKED = frozenset({"launch-jupyter"})
 REQUIRES_CACHE_VERSION = 1
+#: bump when ``closure`` would answer differently for the same environment
+CLOSURE_CACHE_VERSION = 1
+#: closures kept per environment (the oldest computed dropped first)
+KEEP_CLOSURES = 64
 _memory: dict[str, dict[str, list]] = {}
+_closures: dict[str, dict[str, list]] = {}
+_closures_lock = threading.Lock()
 
 
 def _build_requires() -> dict[str, list]:
@@ -67,23 +77,32 @@ def installed_requires() -> dict[str, list]:
         pass
     if data is None:
         data = _build_requires()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".requires-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"cache_version": REQUIRES_CACHE_VERSION, "dists": data}, out)
-            os.replace(tmp, path)
-            for stale in sorted(path.parent.glob("requires-*.json"),
-                                key=lambda p: p.stat().st_mtime, reverse=True)[16:]:
-                stale.unlink(missing_ok=True)
-        except OSError:
-            pass  # a read-only home only costs speed
+        _save(path, {"cache_version": REQUIRES_CACHE_VERSION, "dists": data})
     _memory.clear()
     _memory[fingerprint] = data
     return data
 
 
+def _save(path: Path, data: dict) -> None:
+    """Write a cache file atomically, keeping the 16 newest of its kind (several environments
+    may share the folder); a read-only home only costs speed."""
+    kind = path.name.split("-")[0]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{kind}-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out)
+        os.replace(tmp, path)
+        for stale in sorted(path.parent.glob(f"{kind}-*.json"),
+                            key=lambda p: p.stat().st_mtime, reverse=True)[16:]:
+            stale.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def _satisfies(requirement: Requirement, version: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
     if not requirement.specifier:
         return True
     try:
@@ -94,6 +113,8 @@ def _satisfies(requirement: Requirement, version: str) -> bool:
 
 def _marker_holds(requirement: Requirement, extras: Sequence[str]) -> bool:
     """Whether ``requirement`` applies here when its distribution was asked with ``extras``."""
+    from packaging.markers import UndefinedEnvironmentName
+
     if requirement.marker is None:
         return True
     for extra in (*extras, ""):
@@ -108,7 +129,38 @@ def _marker_holds(requirement: Requirement, extras: Sequence[str]) -> bool:
 def closure(requirements: Sequence[str]) -> tuple[list[str], list[str]]:
     """``(packages, unlocked)``: pinned ``Name==version`` of every installed distribution the
     ``requirements`` need (themselves included), and the requirements that could not be
-    pinned from this environment (kept as written in ``packages``)."""
+    pinned from this environment (kept as written in ``packages``). Cached in-process and on
+    disk by the environment's fingerprint, like the map it walks."""
+    fingerprint = environment_fingerprint()
+    path = cache_dir() / f"closures-{fingerprint}.json"
+    key = json.dumps(list(requirements))
+    with _closures_lock:  # a server or a kernel may capture in several threads
+        known = _closures.get(fingerprint)
+        if known is None:
+            known = {}
+            try:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+                if loaded.get("cache_version") == CLOSURE_CACHE_VERSION:
+                    known = dict(loaded["closures"])
+            except (OSError, ValueError, AttributeError, KeyError, TypeError):
+                pass
+            _closures.clear()
+            _closures[fingerprint] = known
+        found = known.get(key)
+        if isinstance(found, list) and len(found) == 2:
+            return list(found[0]), list(found[1])
+        packages, unlocked = _walk(requirements)
+        known[key] = [packages, unlocked]
+        while len(known) > KEEP_CLOSURES:
+            del known[next(iter(known))]
+        _save(path, {"cache_version": CLOSURE_CACHE_VERSION, "closures": known})
+    return packages, unlocked
+
+
+def _walk(requirements: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``closure`` computed: the walk of the installed distributions' requirements."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
     installed = installed_requires()
     pinned: dict[str, str] = {}
     unlocked: dict[str, str] = {}
@@ -149,6 +201,8 @@ def closure(requirements: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def _without_marker(requirement: Requirement) -> Requirement:
+    from packaging.requirements import Requirement
+
     copy = Requirement(str(requirement))
     copy.marker = None
     return copy

@@ -37,15 +37,16 @@ import keyword
 import math
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from launch_jupyter.errors import ParameterError, did_you_mean, shown
 from launch_jupyter.jobs.schema import Violation, check, compile_pattern
 
 # The runtime side (parameters(), Parameters) lives in launch_jupyter.runtime: jobs import it.
 from launch_jupyter.runtime import ENV_VAR, Parameters  # noqa: F401
+
+if TYPE_CHECKING:  # nbformat imports jsonschema: capture, which imports this, never needs it
+    import nbformat
 
 PRIORITIES = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 PARAMETERS_TAG = "parameters"
@@ -282,7 +283,10 @@ def schema_for(defaults: dict, constraints: dict[str, dict] | None = None) -> di
             prop[key] = _check_constraint(name, key, value, ptype)
         prop["default"] = default
         try:
-            _validate_value(name, default, prop)
+            # A default always fits the type taken from it: only constraints can refuse it
+            # (and checking them imports jsonschema, ~30 ms of `job create`, issue #18).
+            if constraints.get(name):
+                _validate_value(name, default, prop)
         except ParameterError as err:
             raise ParameterError(f"the default contradicts its constraints: {err}") from None
         properties[name] = prop
@@ -543,6 +547,8 @@ def inject_parameters(
     nb: nbformat.NotebookNode, parameters: dict
 ) -> nbformat.NotebookNode:
     """Copy of ``nb`` with an ``injected-parameters`` cell right after the ``parameters`` cell."""
+    import nbformat
+
     nb = copy.deepcopy(nb)
     if not parameters:
         return nb
