@@ -137,12 +137,8 @@ class Launch:
         record, created = self.store.add_job(captured.name, captured.digest, captured.spec(),
                                              files, alias=alias)
         warnings = list(captured.warnings)
-        other = previous.spec.get("source_path") if previous is not None else None
-        if created and other and other != captured.source_path:
-            warnings.append(
-                f"job {captured.name!r} was captured from {other}, not from "
-                f"{captured.source_path}: this capture became its version {record.ref}; give "
-                "--name to make it a job of its own")
+        if created:
+            warnings += other_file_warning(captured, previous, record)
         return dataclasses.replace(record, warnings=tuple(warnings))
 
     def _latest(self, name: str) -> JobRecord | None:
@@ -825,6 +821,19 @@ def default_client() -> Launch:
 def connect(store: str | None = None) -> Launch:
     """A ``Launch`` client for ``store`` (default: the configured store)."""
     return Launch(store)
+
+
+def other_file_warning(captured: Any, previous: JobRecord | None,
+                       record: JobRecord) -> list[str]:
+    """The warning for a new version ``record`` that a default name (the file's stem) made of
+    a job whose ``previous`` version was captured from another file: two notebooks of one
+    name would otherwise silently share a job."""
+    other = previous.spec.get("source_path") if previous is not None else None
+    if not other or other == captured.source_path:
+        return []
+    return [f"job {captured.name!r} was captured from {other}, not from "
+            f"{captured.source_path}: this capture became its version {record.ref}; give "
+            "--name to make it a job of its own"]
 
 
 __all__ = ["Launch", "LaunchError", "connect", "connect_default", "default_client",

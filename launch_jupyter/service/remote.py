@@ -31,7 +31,7 @@ from ..errors import (
 )
 from ..store import JobRecord
 from . import checks
-from .client import METRIC_PAGE, JobRef, Launch, _cursor, is_job_file
+from .client import METRIC_PAGE, JobRef, Launch, _cursor, is_job_file, other_file_warning
 from .logs import LogReader, follow
 from .records import AgentRecord, ItemRecord, LogPage, MetricPage, MetricPoint, Page, QueueRecord
 
@@ -249,10 +249,20 @@ class RemoteLaunch(Launch):
         """Upload a job captured here; the server checks and stores it as is."""
         from ..jobs.upload import pack
 
+        previous = self._latest(captured.name) if captured.default_name else None
         record = job_record(self.request("POST", f"jobs/{_q(captured.name)}/versions",
                                          json=pack(captured, alias=alias)))
         # The capture ran here: its warnings are this side's to show.
-        return dataclasses.replace(record, warnings=tuple(captured.warnings))
+        warnings = list(captured.warnings)
+        if previous is None or record.version > previous.version:  # a new version
+            warnings += other_file_warning(captured, previous, record)
+        return dataclasses.replace(record, warnings=tuple(warnings))
+
+    def _latest(self, name: str) -> JobRecord | None:
+        try:
+            return self.job(name)
+        except NotFoundError:
+            return None
 
     def jobs(self, name: str | None = None) -> list[JobRecord]:
         path = "jobs" if name is None else f"jobs/{_q(checks.key(name, 'job'))}"

@@ -35,3 +35,22 @@ def test_remote_job_create_returns_the_captures_warnings(remote: RemoteLaunch,
     job = remote.create_job(tmp_path / "drops.ipynb")
     assert any(MISSING in w for w in job.warnings)
     assert remote.job("drops").to_json()["unresolved"] == [MISSING]
+
+
+def test_remote_job_create_warns_when_another_file_of_the_same_name_makes_a_version(
+        remote: RemoteLaunch, tmp_path: Path) -> None:
+    for folder, text in (("a", "print('a')"), ("b", "print('b')")):
+        nb = new_notebook()
+        nb.cells.append(new_code_cell(text))
+        (tmp_path / folder).mkdir()
+        nbformat.write(nb, tmp_path / folder / "report.ipynb")
+    first = remote.create_job(tmp_path / "a" / "report.ipynb")
+    assert first.ref == "report:v1" and not first.warnings
+    second = remote.create_job(tmp_path / "b" / "report.ipynb")
+    assert second.ref == "report:v2"
+    assert any(f"captured from {tmp_path / 'a' / 'report.ipynb'}" in w and "--name" in w
+               for w in second.warnings), second.warnings
+    again = remote.create_job(tmp_path / "b" / "report.ipynb")  # same content: same version
+    assert again.ref == "report:v2" and not again.warnings
+    named = remote.create_job(tmp_path / "b" / "report.ipynb", name="report-b")
+    assert named.ref == "report-b:v1" and not named.warnings
