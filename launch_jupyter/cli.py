@@ -390,12 +390,13 @@ def agents(client: Any, args: argparse.Namespace) -> int:
 
 
 def schedule_create(client: Any, args: argparse.Namespace) -> int:
-    from .views.text import schedule_outcome
+    from .views.text import capture_warnings, schedule_outcome
 
     made = client.create_schedule(args.name, args.job, cron=args.cron, queue=args.queue,
                                   timezone=args.timezone, overrides=args.param,
                                   template_pairs=args.set, priority=args.priority,
                                   timeout=args.timeout, catch_up=args.catch_up)
+    _err(capture_warnings(made.get("warnings", ())))  # of the capture, when JOB was a file
     _print_json(made) if args.json else print(schedule_outcome("create", made))
     return 0
 

@@ -455,12 +455,13 @@ class LaunchMagics(Magics):
     # -- schedules ------------------------------------------------------------------------
 
     def _op_schedule_create(self, a: argparse.Namespace) -> None:
-        from .views.text import schedule_outcome
+        from .views.text import capture_warnings, schedule_outcome
 
         made = self.client.create_schedule(a.name, a.job, cron=a.cron, queue=a.queue,
                                            timezone=a.timezone, overrides=a.param,
                                            template_pairs=a.set, priority=a.priority,
                                            timeout=a.timeout, catch_up=a.catch_up)
+        print(capture_warnings(made.get("warnings", ())), end="", file=sys.stderr)
         _print_json(made) if a.json else print(schedule_outcome("create", made))
 
     def _op_schedule_list(self, a: argparse.Namespace) -> None:

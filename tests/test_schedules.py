@@ -86,6 +86,18 @@ def test_create_checks_cron_timezone_job_queue_and_parameters(client: Launch, jo
         client.create_schedule("nightly", job, cron="* * * * *")
 
 
+def test_schedule_create_of_a_file_shows_its_captures_warnings(client: Launch, cli: CLI,
+                                                                tmp_path: Path) -> None:
+    path = write_script(tmp_path, "drops.py", "import launch_test_not_installed_pkg\n")
+    made = cli("schedule", "create", "drops", "--job", str(path), "--cron", "@daily",
+               "--queue", "local", "--json", check=True)
+    assert "warning: module 'launch_test_not_installed_pkg' is imported but not installed" \
+        in made.stderr
+    assert any("launch_test_not_installed_pkg" in w for w in json.loads(made.stdout)["warnings"])
+    by_ref = client.create_schedule("drops-again", "drops", cron="@daily")
+    assert "warnings" not in by_ref  # nothing was captured
+
+
 def test_a_cron_that_never_fires_is_refused_and_one_past_its_last_firing_pauses(
         client: Launch, job: str) -> None:
     with pytest.raises(ParameterError, match="never fires"):

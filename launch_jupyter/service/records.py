@@ -6,7 +6,7 @@ these types describe it for readers and type checkers.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from ..store import JobRecord
 
@@ -125,6 +125,9 @@ class ScheduleRecord(TypedDict):
     created_by: str
     created_at: str
     updated_at: str
+    #: only in ``schedule create``'s answer when JOB was a file: what its capture could not
+    #: record (as ``job create`` says it)
+    warnings: NotRequired[list[str]]
 
 
 class AgentRecord(TypedDict):

@@ -447,12 +447,15 @@ class RemoteLaunch(Launch):
             config = self.queue(queue or self.config.default_queue)["config"]
             template_values = validate_template_values(config, template_values,
                                                        template_pairs)
-        return self.request("POST", "schedules", json={
+        made = self.request("POST", "schedules", json={
             "name": name, "job": record.ref, "cron": cron, "queue": queue,
             "timezone": timezone, "parameters": values or None,
             "template_values": dict(template_values) if template_values else None,
             "priority": priority, "timeout": checks.positive_timeout(timeout),
             "catch_up": catch_up})
+        if not isinstance(job, JobRecord) and is_job_file(job):  # captured here: its warnings
+            made["warnings"] = list(record.warnings)
+        return made
 
     def list_schedules(self) -> list[ScheduleRecord]:
         return self.request("GET", "schedules")

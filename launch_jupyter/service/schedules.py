@@ -105,6 +105,8 @@ def create_schedule(
         template_values=templated, priority=prio, timeout=timeout, catch_up=catch_up,
         next_fire_at=first)
     client._notify(queue, submitted=False)  # noqa: SLF001 - agents learn the next fire time
+    if captured is not None:  # the capture's warnings reach the user, as job create's do
+        made = {**made, "warnings": list(record.warnings)}
     return made
 
 

@@ -54,3 +54,12 @@ def test_remote_job_create_warns_when_another_file_of_the_same_name_makes_a_vers
     assert again.ref == "report:v2" and not again.warnings
     named = remote.create_job(tmp_path / "b" / "report.ipynb", name="report-b")
     assert named.ref == "report-b:v1" and not named.warnings
+
+
+def test_remote_schedule_create_of_a_file_returns_the_captures_warnings(
+        remote: RemoteLaunch, tmp_path: Path) -> None:
+    (tmp_path / "nightly.py").write_text(f"import {MISSING}\n")
+    made = remote.create_schedule("nightly", tmp_path / "nightly.py", cron="@daily")
+    assert made["job"] == "nightly:v1"
+    assert any(MISSING in w for w in made["warnings"])
+    assert "warnings" not in remote.create_schedule("again", "nightly", cron="@daily")
