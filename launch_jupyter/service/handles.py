@@ -116,6 +116,7 @@ class Item:
         """
         from ..views.format import log_tail
         from ..views.html import wait_line
+        from .remote import RECONNECT_SECONDS, ServerUnreachableError
 
         timeout = checks.positive_timeout(timeout)
         start = time.monotonic()
@@ -123,11 +124,23 @@ class Item:
         display = _Progress(progress)
         reader = self.client.log_reader(self.id) if display.handle is not None else None
         last_line = ""
+        unreachable_since: float | None = None
         try:
             while True:
-                data = self.info()
+                try:
+                    data = self.info()
+                    text = reader.read() if reader is not None else ""
+                except ServerUnreachableError:
+                    # A remote client's server restarting: ask again, as `logs -f` does.
+                    now = time.monotonic()
+                    unreachable_since = unreachable_since or now
+                    if now - unreachable_since > RECONNECT_SECONDS or (
+                            deadline is not None and now > deadline):
+                        raise
+                    time.sleep(min(2.0, max(poll, now - unreachable_since)))
+                    continue
+                unreachable_since = None
                 if reader is not None:
-                    text = reader.read()
                     if text.strip():
                         last_line = log_tail(text.rstrip(), 1)[-160:]
                     display.update(wait_line(data, time.monotonic() - start, last_line))

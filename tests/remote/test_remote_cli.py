@@ -189,6 +189,25 @@ def test_logs_follow_survives_a_server_restart(laptop: Laptop, server_agent: Any
     assert ticks == [f"tick {i}" for i in range(40)]
 
 
+def test_submit_wait_survives_a_server_restart(laptop: Laptop, server_agent: Any) -> None:
+    laptop.ok("queue", "create", "remote")
+    write_script(laptop.cwd, "slowish.py", """
+        import time
+        print("started", flush=True)
+        time.sleep(8)
+    """)
+    waiter = laptop.popen("submit", "slowish.py", "-q", "remote", "--wait")
+    wait_for(lambda: any(i["state"] == "running" for i in laptop.json("items", "-q", "remote")),
+             60, 0.2, "the item to start")
+    laptop.server.stop()
+    time.sleep(2)  # --wait asks a server that does not answer
+    laptop.server.start()
+    out, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, err
+    [item] = laptop.json("items", "-q", "remote")
+    assert out.strip() == item["id"] and item["state"] == "succeeded"
+
+
 def test_run_says_when_no_agent_serves_the_queue_and_ctrl_c_cancels(laptop: Laptop) -> None:
     laptop.ok("queue", "create", "unserved")
     write_script(laptop.cwd, "quick.py", "print('never', flush=True)\n")
