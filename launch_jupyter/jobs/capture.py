@@ -568,7 +568,11 @@ def _read_run(cell: _Cell, text: str, conditional: bool, warnings: list[str]) ->
             cell.add_modules({words[index + 1].split(".")[0]: True}, conditional)
             return
         index += 2 if words[index] in _RUN_VALUE_OPTIONS else 1
-    if index < len(words):
+    if index < len(words) and deps.expands(words[index]):
+        warnings.append(f"cell {cell.number}: %run {text.strip()} names its file with "
+                        f"{words[index]}, which IPython fills in only when the cell runs; the "
+                        "file is not shipped: write its name out")
+    elif index < len(words):
         cell.runs.append((words[index], not conditional))
     else:
         warnings.append(f"cell {cell.number}: %run {text!r} names no file")

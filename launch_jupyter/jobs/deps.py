@@ -120,11 +120,16 @@ def install_line(command: str) -> InstallLine | None:
         elif word.startswith("-"):
             if word not in _HARMLESS_OPTIONS:
                 line.ignored.append(word)
-        elif _EXPANDED.search(word):
+        elif expands(word):
             line.dynamic.append(word)
         elif requirement_name(word) != "pip":  # `pip install -U pip` upgrades the installer
             line.specifiers.append(word)
     return line
+
+
+def expands(word: str) -> bool:
+    """Whether IPython fills ``word`` in when the line runs (``{var}``, ``$VAR``)."""
+    return bool(_EXPANDED.search(word))
 
 
 def pip_install_specifiers(line: str) -> tuple[list[str], list[str]] | None:

@@ -191,6 +191,13 @@ def test_run_without_py_suffix_ships_the_py_file_as_ipython_finds_it(make_notebo
     assert not said(job, "no such file")
 
 
+def test_run_of_a_file_named_by_a_variable_warns_it_is_not_shipped(make_notebook) -> None:
+    job = capture(make_notebook(["script = 'setup.py'\n%run $script", "%run -i {script}"]))
+    assert said(job, "cell 1: %run $script names its file with $script", "not shipped")
+    assert said(job, "cell 2: %run -i {script} names its file with {script}")
+    assert not said(job, "no such file")
+
+
 def test_load_ext_of_an_extension_ipython_ships_needs_ipython(make_notebook) -> None:
     job = capture(make_notebook(["%load_ext autoreload\n%autoreload 2",
                                  "%reload_ext storemagic"]))
