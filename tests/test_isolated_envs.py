@@ -181,6 +181,15 @@ def test_queue_environment_option_is_checked(iso: Launch):
         iso.create_queue("img", runner="docker", config={"environment": "isolated"})
 
 
+def test_run_isolated_takes_a_bool_only(iso: Launch, tmp_path: Path):
+    script = write_script(tmp_path, "a.py", "print(1)\n")
+    with pytest.raises(LaunchError, match="isolated must be true or false, got 'yes'"):
+        iso.run(script, isolated="yes")  # type: ignore[arg-type]
+    assert iso.items() == []  # refused before anything was submitted
+    with pytest.raises(LaunchError, match="not a size"):
+        iso.prune_envs(True)  # type: ignore[arg-type]
+
+
 def test_cancel_while_building_ends_cancelled_and_leaves_nothing_built(iso: Launch,
                                                                       tmp_path: Path,
                                                                       data_dir: Path):

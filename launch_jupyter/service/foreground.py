@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ParameterError
+from ..errors import ParameterError, shown
 from ..store import JobRecord
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ def run_foreground(client: Launch, job: JobRecord, *, queue: str | None = None,
     """Run ``job`` here and now; returns the finished item (see ``Launch.run``)."""
     from ..agent import Agent
 
+    if not isinstance(isolated, bool):
+        raise ParameterError(f"isolated must be true or false, got {shown(isolated)}")
     if isolated:
         runner = client.queue(queue or client.config.default_queue)["runner"]
         if runner != "local":
