@@ -122,6 +122,8 @@ class Launch:
 
         if alias is not None:
             validate_alias(alias)
+        if not isinstance(strict, bool):
+            raise ParameterError(f"strict must be true or false, got {shown(strict)}")
         captured = capture(path, name=name, include=include, kernel=kernel, mode=mode, env=env,
                            root=root, allow_hidden=allow_hidden)
         if strict:

@@ -303,6 +303,18 @@ def test_job_create_prints_warnings_on_stderr_and_in_json(cli, tmp_path: Path) -
     assert "strict-drops" not in cli("job", "list").stdout
 
 
+def test_create_job_strict_takes_a_bool_only(home: Path, make_notebook) -> None:
+    from launch_jupyter.errors import ParameterError
+
+    client = Launch(f"sqlite:///{home}/strict.db")
+    try:
+        with pytest.raises(ParameterError, match="strict must be true or false, got 'no'"):
+            client.create_job(make_notebook(["print(1)"]), strict="no")  # type: ignore[arg-type]
+        assert client.jobs() == []
+    finally:
+        client.close()
+
+
 def test_a_default_name_clashing_with_another_files_job_warns(both: Launch,
                                                               tmp_path: Path) -> None:
     client = both
