@@ -124,6 +124,15 @@ def test_next_fire_follows_the_cron_in_its_time_zone() -> None:
     assert next_fire("@hourly", "UTC", winter) == winter + 3600
 
 
+def test_a_time_zone_written_in_another_case_is_stored_as_iana_spells_it(
+        client: Launch, job: str) -> None:
+    assert client.create_schedule("a", job, cron="@daily", timezone="utc")["timezone"] == "UTC"
+    made = client.create_schedule("b", job, cron="0 9 * * *", timezone="europe/paris")
+    assert made["timezone"] == "Europe/Paris"
+    with pytest.raises(ParameterError, match="unknown time zone 'Europe/Pariss'"):
+        client.create_schedule("c", job, cron="@daily", timezone="Europe/Pariss")
+
+
 # -- firing: exactly once, missed firings, pause and resume -------------------------------------
 
 def test_a_due_firing_makes_one_item_naming_its_schedule(client: Launch, job: str) -> None:

@@ -44,8 +44,9 @@ def check_cron(cron: Any) -> str:
 
 
 def check_timezone(timezone: Any) -> str:
-    """``timezone`` if it is an IANA time zone name zoneinfo knows, else ParameterError."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    """``timezone`` if it is an IANA time zone name zoneinfo knows (spelled as the IANA
+    database does: ``utc`` is ``UTC``), else ParameterError."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
     if not isinstance(timezone, str) or not timezone:
         raise ParameterError(f"timezone must be an IANA name such as 'Europe/Paris' or "
@@ -53,8 +54,12 @@ def check_timezone(timezone: Any) -> str:
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ParameterError(f"unknown time zone {timezone!r}; use an IANA name such as "
-                             "'Europe/Paris', 'America/New_York' or 'UTC'") from None
+        # Zone files are looked up case-sensitively; the names are unique without case.
+        spelled = {zone.lower(): zone for zone in available_timezones()}.get(timezone.lower())
+        if spelled is None:
+            raise ParameterError(f"unknown time zone {timezone!r}; use an IANA name such as "
+                                 "'Europe/Paris', 'America/New_York' or 'UTC'") from None
+        return spelled
     return timezone
 
 
