@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -82,6 +83,10 @@ def client_for(store: str | None = None, server: str | None = None,
     return Launch(store)
 
 
+#: What ``server_base`` drops from the end of a pasted URL's path.
+_PAGE = re.compile(r"/lab(/(tree|workspaces)/.*)?$|/tree$|/launch/api$")
+
+
 def server_base(url: str) -> tuple[str, str | None]:
     """The server's base URL and the token in it, from what a user pastes: the URL Jupyter
     prints at start (``http://127.0.0.1:8888/lab?token=T``) works as well as the base."""
@@ -89,10 +94,9 @@ def server_base(url: str) -> tuple[str, str | None]:
 
     parts = urlsplit(url)
     token = (parse_qs(parts.query).get("token") or [None])[0]
-    path = parts.path.rstrip("/")
-    for page in ("/lab", "/tree"):  # the front end's page, not part of the base URL
-        if path.endswith(page):
-            path = path[: -len(page)]
+    # The front end's page (/lab, /tree, a notebook open in Lab: the browser's address) or
+    # the API itself is not part of the base URL.
+    path = _PAGE.sub("", parts.path.rstrip("/"), count=1)
     return urlunsplit((parts.scheme, parts.netloc, path + "/", "", "")), token
 
 

@@ -241,5 +241,12 @@ def test_the_url_jupyter_prints_at_start_works_as_the_server_url(
     assert (pasted.url, pasted.token) == ("http://127.0.0.1:8888/", "abc")
     hub = RemoteLaunch("https://hub.example.org/user/ada/lab/")
     assert (hub.api, hub.token) == ("https://hub.example.org/user/ada/launch/api/", "from-env")
+    # the browser's address of a notebook open in JupyterLab, and the API's own URL
+    browser = RemoteLaunch("https://hub.example.org/user/ada/lab/tree/work/x.ipynb?token=t")
+    assert (browser.url, browser.token) == ("https://hub.example.org/user/ada/", "t")
+    assert RemoteLaunch("http://127.0.0.1:8888/launch/api/").api == \
+        "http://127.0.0.1:8888/launch/api/"
+    assert RemoteLaunch("https://hub.example.org/user/lab/lab/tree/x.ipynb").url == \
+        "https://hub.example.org/user/lab/"  # a user named lab keeps their base URL
     flag = RemoteLaunch("http://127.0.0.1:8888/?token=abc", token="flag")
     assert flag.token == "flag" and flag.session.headers["Authorization"] == "token flag"
