@@ -293,6 +293,12 @@ class RemoteLaunch(Launch):
         raise NotFoundError(f"job {name!r} has no version v{version}; versions: "
                             + ", ".join(f"v{j.version}" for j in versions))
 
+    def export_job(self, ref: str, dest: str | os.PathLike, *,
+                   item: str | None = None) -> dict:
+        raise ParameterError(f"job export reads the job's files from the store, which "
+                             f"{self.url} keeps on its side: run `jupyter launch job export "
+                             f"{ref} {os.fspath(dest)}` where the store is (docs/team.md)")
+
     # -- queues ---------------------------------------------------------------------------
 
     def create_queue(self, name: str, *, runner: str = "local", max_attempts: int = 3,

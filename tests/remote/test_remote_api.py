@@ -23,6 +23,7 @@ from launch_jupyter.errors import (
     CaptureError,
     ConflictError,
     NotFoundError,
+    ParameterError,
     StoreError,
 )
 from launch_jupyter.jobs import capture
@@ -232,6 +233,14 @@ def test_a_redirect_to_a_login_page_is_an_auth_error() -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_job_export_through_a_server_says_where_to_run_it() -> None:
+    client = RemoteLaunch("http://127.0.0.1:9/", token="t")  # refused before any request
+    with pytest.raises(ParameterError, match="job export reads the job's files from the "
+                       "store, which http://127.0.0.1:9/ keeps on its side: run `jupyter "
+                       "launch job export train ./out` where the store is"):
+        client.export_job("train", "./out")
 
 
 def test_the_url_jupyter_prints_at_start_works_as_the_server_url(
