@@ -24,15 +24,12 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata as metadata
 import json
-import os
 import platform
-import tempfile
-import threading
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from launch_jupyter.jobs.deps import cache_dir, environment_fingerprint, normalise
+from launch_jupyter.jobs.envcache import EnvCache, save
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -41,13 +38,10 @@ LOCK_FORMAT = 1
 #: never locked: the runner provides launch-jupyter (and its stand-in) itself
 NOT_LOCKED = frozenset({"launch-jupyter"})
 REQUIRES_CACHE_VERSION = 1
-#: bump when ``closure`` would answer differently for the same environment
-CLOSURE_CACHE_VERSION = 1
-#: closures kept per environment (the oldest computed dropped first)
-KEEP_CLOSURES = 64
 _memory: dict[str, dict[str, list]] = {}
-_closures: dict[str, dict[str, list]] = {}
-_closures_lock = threading.Lock()
+#: requirements (JSON) -> [packages, unlocked]; bump the version when ``closure`` would
+#: answer otherwise for the same environment
+_closures = EnvCache("closures", version=1, keep=64)
 
 
 def _build_requires() -> dict[str, list]:
@@ -77,27 +71,10 @@ def installed_requires() -> dict[str, list]:
         pass
     if data is None:
         data = _build_requires()
-        _save(path, {"cache_version": REQUIRES_CACHE_VERSION, "dists": data})
+        save(path, {"cache_version": REQUIRES_CACHE_VERSION, "dists": data})
     _memory.clear()
     _memory[fingerprint] = data
     return data
-
-
-def _save(path: Path, data: dict) -> None:
-    """Write a cache file atomically, keeping the 16 newest of its kind (several environments
-    may share the folder); a read-only home only costs speed."""
-    kind = path.name.split("-")[0]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{kind}-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out)
-        os.replace(tmp, path)
-        for stale in sorted(path.parent.glob(f"{kind}-*.json"),
-                            key=lambda p: p.stat().st_mtime, reverse=True)[16:]:
-            stale.unlink(missing_ok=True)
-    except OSError:
-        pass
 
 
 def _satisfies(requirement: Requirement, version: str) -> bool:
@@ -131,29 +108,12 @@ def closure(requirements: Sequence[str]) -> tuple[list[str], list[str]]:
     ``requirements`` need (themselves included), and the requirements that could not be
     pinned from this environment (kept as written in ``packages``). Cached in-process and on
     disk by the environment's fingerprint, like the map it walks."""
-    fingerprint = environment_fingerprint()
-    path = cache_dir() / f"closures-{fingerprint}.json"
     key = json.dumps(list(requirements))
-    with _closures_lock:  # a server or a kernel may capture in several threads
-        known = _closures.get(fingerprint)
-        if known is None:
-            known = {}
-            try:
-                loaded = json.loads(path.read_text(encoding="utf-8"))
-                if loaded.get("cache_version") == CLOSURE_CACHE_VERSION:
-                    known = dict(loaded["closures"])
-            except (OSError, ValueError, AttributeError, KeyError, TypeError):
-                pass
-            _closures.clear()
-            _closures[fingerprint] = known
-        found = known.get(key)
-        if isinstance(found, list) and len(found) == 2:
-            return list(found[0]), list(found[1])
-        packages, unlocked = _walk(requirements)
-        known[key] = [packages, unlocked]
-        while len(known) > KEEP_CLOSURES:
-            del known[next(iter(known))]
-        _save(path, {"cache_version": CLOSURE_CACHE_VERSION, "closures": known})
+    found = _closures.get(key)
+    if isinstance(found, list) and len(found) == 2:
+        return list(found[0]), list(found[1])
+    packages, unlocked = _walk(requirements)
+    _closures.put(key, [packages, unlocked])
     return packages, unlocked
 
 

@@ -32,14 +32,17 @@ from __future__ import annotations
 
 import ast
 import copy
+import hashlib
 import json
 import keyword
 import math
+import os
 import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from launch_jupyter.errors import ParameterError, did_you_mean, shown
+from launch_jupyter.jobs.envcache import EnvCache
 from launch_jupyter.jobs.schema import Violation, check, compile_pattern
 
 # The runtime side (parameters(), Parameters) lives in launch_jupyter.runtime: jobs import it.
@@ -282,15 +285,32 @@ def schema_for(defaults: dict, constraints: dict[str, dict] | None = None) -> di
         for key, value in (constraints.get(name) or {}).items():
             prop[key] = _check_constraint(name, key, value, ptype)
         prop["default"] = default
-        try:
-            # A default always fits the type taken from it: only constraints can refuse it
-            # (and checking them imports jsonschema, ~30 ms of `job create`, issue #18).
-            if constraints.get(name):
-                _validate_value(name, default, prop)
-        except ParameterError as err:
-            raise ParameterError(f"the default contradicts its constraints: {err}") from None
+        # A default always fits the type taken from it: only constraints can refuse it.
+        if constraints.get(name):
+            _default_fits(name, default, prop)
         properties[name] = prop
     return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+#: properties whose default was found to fit its constraints, per environment (jsonschema's
+#: and RE2's versions) and version of the check (these modules' files)
+_FITS = EnvCache("fits", version=1, keep=1024)
+_CHECK_FILES = (__file__, os.path.join(os.path.dirname(__file__), "schema.py"))
+
+
+def _default_fits(name: str, default: Any, prop: dict) -> None:
+    """Raise ParameterError when ``default`` breaks its constraints in ``prop``. A fit is
+    remembered, so capturing the notebook again imports no jsonschema (~30 ms of
+    `job create`, issue #18)."""
+    stamp = [os.stat(path).st_mtime_ns for path in _CHECK_FILES]
+    key = hashlib.sha256(json.dumps([stamp, prop], sort_keys=True).encode()).hexdigest()
+    if _FITS.get(key):
+        return
+    try:
+        _validate_value(name, default, prop)
+    except ParameterError as err:
+        raise ParameterError(f"the default contradicts its constraints: {err}") from None
+    _FITS.put(key, True)
 
 
 # -- constraint comments --------------------------------------------------------------------

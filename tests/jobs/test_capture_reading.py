@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from launch_jupyter.errors import CaptureError
+from launch_jupyter.errors import CaptureError, ParameterError
 from launch_jupyter.jobs import capture
 from launch_jupyter.jobs.capture import _notebook_from_bytes
 
@@ -152,10 +152,13 @@ def test_a_broken_notebook_that_runs_is_a_warning(tmp_path: Path) -> None:
                for w in job.warnings)
 
 
-def test_capturing_again_imports_neither_nbformat_nor_packaging(tmp_path: Path) -> None:
-    """The second capture of a notebook in a fresh process: the lock's closure comes from
-    its cache, and a notebook without constraint comments needs no jsonschema."""
-    path = _write(tmp_path, _notebook())
+def test_capturing_again_imports_neither_nbformat_nor_packaging_nor_jsonschema(
+        tmp_path: Path) -> None:
+    """The second capture of a notebook in a fresh process: the lock's closure and the fit
+    of the defaults to their constraints come from their caches."""
+    nb = _notebook()
+    nb["cells"][1]["source"] = ["lr = 0.01  # launch: minimum=0, maximum=1\n", "epochs = 2"]
+    path = _write(tmp_path, nb)
     program = ("import sys, json\nfrom launch_jupyter.jobs import capture\n"
                f"job = capture({str(path)!r})\n"
                "print(json.dumps([job.digest, sorted(m for m in ('nbformat', 'packaging', "
@@ -165,8 +168,19 @@ def test_capturing_again_imports_neither_nbformat_nor_packaging(tmp_path: Path) 
                                       capture_output=True, text=True).stdout)
             for _ in range(2)]
     assert runs[0][0] == runs[1][0] == capture(path).digest
-    assert runs[0][1] == ["packaging"]  # the first one walks the environment's requirements
+    assert runs[0][1] == ["jsonschema", "packaging"]  # the first one works them out
     assert runs[1][1] == []
+
+
+def test_a_default_that_breaks_its_constraints_is_refused_after_one_that_fit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    nb = _notebook()
+    nb["cells"][1]["source"] = "lr = 0.5  # launch: maximum=1"
+    assert capture(_write(tmp_path, nb)).schema["properties"]["lr"]["maximum"] == 1
+    nb["cells"][1]["source"] = "lr = 0.5  # launch: maximum=0.1"
+    with pytest.raises(ParameterError, match="the default contradicts its constraints.*0.1"):
+        capture(_write(tmp_path, nb))
 
 
 def _children() -> list[str]:
