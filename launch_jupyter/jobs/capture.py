@@ -970,6 +970,18 @@ def _covered(module: str, named: set[str]) -> bool:
         name == dist or name.startswith(f"{dist}-") for name in named)
 
 
+def _url_name(spec: str) -> str | None:
+    """The distribution a URL requirement installs, for telling which imports it covers: its
+    ``#egg=`` name, else a VCS URL's repository (``git+https://host/openai/CLIP.git@v1`` ->
+    clip); None for other URLs and paths."""
+    egg = re.search(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+    if egg:
+        return deps.normalise(egg.group(1))
+    vcs = re.match(r"(?:git|hg|svn|bzr)\+[a-z]+://[^#?]*/([A-Za-z0-9][A-Za-z0-9._-]*?)"
+                   r"(?:\.git)?(?:@[^/#?]*)?/?(?:[#?].*)?$", spec)
+    return deps.normalise(vcs.group(1)) if vcs else None
+
+
 def _requirements(modules: dict[str, bool], pip: Sequence[str], warnings: list[str]
                   ) -> tuple[list[str], list[str], list[str]]:
     """(requirements, unresolved, unconditional unresolved): pinned imports and pip lines;
@@ -977,7 +989,7 @@ def _requirements(modules: dict[str, bool], pip: Sequence[str], warnings: list[s
     pinned, missing = deps.resolve_requirements(modules)
     explicit = list(dict.fromkeys(pip))
     # A %pip install line is the user's own choice: it replaces the environment's pin.
-    named = {deps.requirement_name(spec) for spec in explicit} - {None}
+    named = {deps.requirement_name(spec) or _url_name(spec) for spec in explicit} - {None}
     unresolved = [module for module in missing if not _covered(module, named)]
     for module in unresolved:
         if modules.get(module):

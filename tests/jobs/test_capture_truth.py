@@ -101,6 +101,16 @@ def test_automagic_pip_and_bang_continuations_keep_the_cells_imports(make_notebo
     assert {"numpy", "nbformat", "jsonschema"} <= names
 
 
+def test_a_pip_line_installing_from_a_vcs_url_covers_its_import(make_notebook) -> None:
+    job = capture(make_notebook([
+        "!pip install -q git+https://github.com/org/launch_test_vcs_pkg.git@v1.0",
+        "%pip install 'git+https://github.com/org/other.git#egg=launch_test_egg_pkg'",
+        "import launch_test_vcs_pkg\nimport launch_test_egg_pkg\nimport launch_test_uncovered",
+    ]))
+    assert job.unresolved == ["launch_test_uncovered"]
+    assert "git+https://github.com/org/launch_test_vcs_pkg.git@v1.0" in job.requirements
+
+
 def test_automagic_in_a_cell_of_more_lines_warns_it_fails_as_in_ipython(make_notebook) -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
