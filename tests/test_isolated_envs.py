@@ -21,6 +21,7 @@ from launch_jupyter.errors import LaunchError
 from launch_jupyter.jobs import capture
 from launch_jupyter.jobs.lock import lock_for
 from launch_jupyter.runners import envs
+from launch_jupyter.views.text import item_detail
 from tests.conftest import CLI, wait_for, write_notebook, write_script
 
 pytestmark = pytest.mark.slow
@@ -206,6 +207,7 @@ def test_cancel_while_building_ends_cancelled_and_leaves_nothing_built(iso: Laun
         wait_for(lambda: "being built by another run" in _log(iso, item.id), timeout=60,
                  what="the item waiting for the environment")
         assert item.info()["run"]["phase"] == "building"
+        assert "phase: building its isolated environment" in item_detail(item.info())
         iso.cancel(item.id)
         final = item.wait(60, progress=False).info()
     finally:

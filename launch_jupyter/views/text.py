@@ -266,6 +266,8 @@ def item_detail(item: dict) -> str:
     if item.get("waiting_on"):
         lines.append(f"waiting on: {', '.join(item['waiting_on'])} (starts once they "
                      "succeeded)")
+    if item.get("state") == "running" and (item.get("run") or {}).get("phase") == "building":
+        lines.append("phase: building its isolated environment (uv's output is in the log)")
     gpus = (item.get("run") or {}).get("gpus")
     if gpus:
         lines.append(f"GPUs: {','.join(map(str, gpus))} (CUDA_VISIBLE_DEVICES)")
