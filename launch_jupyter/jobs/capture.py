@@ -536,7 +536,14 @@ def _read_magic(cell: _Cell, magic: cellscan.Magic, warnings: list[str]) -> None
 
 
 def _read_install(cell: _Cell, command: str, warnings: list[str]) -> None:
-    """Record the requirements of a pip line; warn about what cannot be recorded."""
+    """Record the requirements of the pip lines of a shell line (``pip install a && pip
+    install b``: both); warn about what cannot be recorded."""
+    for part in cellscan.shell_commands(command):
+        _read_one_install(cell, part, warnings)
+
+
+def _read_one_install(cell: _Cell, command: str, warnings: list[str]) -> None:
+    """Record the requirements of one pip command; warn about what cannot be recorded."""
     line = deps.install_line(command)
     if line is None:
         return

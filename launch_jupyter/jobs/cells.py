@@ -248,6 +248,36 @@ class _Visitor(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+def shell_commands(command: str) -> list[str]:
+    """The commands of a shell line: split at its unquoted ``&&``, ``||`` and ``;`` (``pip
+    install a && pip install b`` installs both). A pipe's later commands only read the first
+    one's output, so they stay with it."""
+    parts = []
+    quote = None
+    start = index = 0
+    while index < len(command):
+        char = command[index]
+        if quote:
+            if char == quote:
+                quote = None
+            elif char == "\\" and quote == '"':
+                index += 1
+        elif char in "'\"":
+            quote = char
+        elif char == "\\":
+            index += 1
+        elif char == "#" and (index == 0 or command[index - 1].isspace()):
+            break  # a comment ends the line
+        elif char == ";" or command[index:index + 2] in ("&&", "||"):
+            parts.append(command[start:index])
+            index += 1 if char == ";" else 2
+            start = index
+            continue
+        index += 1
+    parts.append(command[start:])
+    return [part for part in parts if part.strip()]
+
+
 def shell_words(command: str) -> list[str]:
     """The words of a shell command up to its first operator (``>``, ``|``, ``&&``, ``;``,
     ``2>``, ``<``, ``&``) or comment, with ``\\`` line continuations joined, unquoted."""

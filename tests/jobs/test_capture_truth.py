@@ -141,6 +141,17 @@ def test_time_timeit_and_capture_bodies_are_scanned(make_notebook) -> None:
     assert "captured-req==2" in job.requirements
 
 
+def test_every_pip_command_of_a_shell_line_is_recorded(make_notebook) -> None:
+    job = capture(make_notebook([
+        "!pip install -q launch-test-a > /dev/null && pip install launch-test-b || echo no",
+        "%pip install launch-test-c; uv pip install launch-test-d",
+        "!echo '&& pip install not-a-command'",
+    ]))
+    assert {"launch-test-a", "launch-test-b", "launch-test-c"} <= set(job.requirements)
+    assert not any("launch-test-d" in r or "not-a-command" in r for r in job.requirements)
+    assert said(job, "uv line 'uv pip install launch-test-d' is not recorded")
+
+
 @pytest.mark.parametrize(("command", "specifiers"), [
     ("pip install t > /dev/null", ["t"]),
     ("pip install t 2>&1 | tail -1", ["t"]),
