@@ -4,7 +4,6 @@ went once a run is over. ``progress`` is the item's ``progress`` record (show --
 
 from __future__ import annotations
 
-import html
 import time
 from typing import Any
 
@@ -37,6 +36,8 @@ def progress_line(item: dict, now: float | None = None) -> str | None:
 def progress_bar_html(item: dict, now: float | None = None) -> str:
     """A bar filled by the cells done, labelled "cell N of M" and the elapsed time; empty
     when the item has no progress."""
+    import html  # its entity table would cost the text commands (`items`, `show`) ~2 ms
+
     progress = item.get("progress")
     if not progress:
         return ""
