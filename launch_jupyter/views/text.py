@@ -108,7 +108,6 @@ def lock_and_git_lines(data: dict) -> list[str]:
     return lines
 
 
-
 def _size(size: int) -> str:
     for unit, scale in (("G", 1024**3), ("M", 1024**2), ("K", 1024)):
         if size >= scale:
