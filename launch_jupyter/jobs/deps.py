@@ -193,10 +193,11 @@ def _build_map() -> dict:
         modules[module] = list(dict.fromkeys(dists))
     versions: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata["Name"]
+        meta = dist.metadata  # each .metadata (and .version) reads and parses the file again
+        name = meta["Name"]
         # First one on sys.path wins, as for importlib.metadata.version().
         if name and normalise(name) not in versions:
-            versions[normalise(name)] = dist.version
+            versions[normalise(name)] = meta["Version"]
     return {"cache_version": CACHE_VERSION, "modules": modules, "versions": versions}
 
 

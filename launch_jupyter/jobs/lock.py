@@ -47,10 +47,13 @@ _closures = EnvCache("closures", version=1, keep=64)
 def _build_requires() -> dict[str, list]:
     found: dict[str, list] = {}
     for dist in metadata.distributions():
-        name = dist.metadata["Name"]
+        meta = dist.metadata  # each .metadata (.version, .requires) parses the file again
+        name = meta["Name"]
         # First one on sys.path wins, as for importlib.metadata.distribution().
         if name and normalise(name) not in found:
-            found[normalise(name)] = [name, dist.version, list(dist.requires or [])]
+            # Requires-Dist as dist.requires reads it, or an egg-info's requires.txt
+            requires = meta.get_all("Requires-Dist") or dist.requires or []
+            found[normalise(name)] = [name, meta["Version"], list(requires)]
     return found
 
 
