@@ -15,6 +15,7 @@ import functools
 import re
 import shlex
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 #: Cell magics whose body is Python that runs: their bodies are scanned like a cell.
@@ -248,40 +249,9 @@ class _Visitor(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def shell_commands(command: str) -> list[str]:
-    """The commands of a shell line: split at its unquoted ``&&``, ``||`` and ``;`` (``pip
-    install a && pip install b`` installs both). A pipe's later commands only read the first
-    one's output, so they stay with it."""
-    parts = []
-    quote = None
-    start = index = 0
-    while index < len(command):
-        char = command[index]
-        if quote:
-            if char == quote:
-                quote = None
-            elif char == "\\" and quote == '"':
-                index += 1
-        elif char in "'\"":
-            quote = char
-        elif char == "\\":
-            index += 1
-        elif char == "#" and (index == 0 or command[index - 1].isspace()):
-            break  # a comment ends the line
-        elif char == ";" or command[index:index + 2] in ("&&", "||"):
-            parts.append(command[start:index])
-            index += 1 if char == ";" else 2
-            start = index
-            continue
-        index += 1
-    parts.append(command[start:])
-    return [part for part in parts if part.strip()]
-
-
-def shell_words(command: str) -> list[str]:
-    """The words of a shell command up to its first operator (``>``, ``|``, ``&&``, ``;``,
-    ``2>``, ``<``, ``&``) or comment, with ``\\`` line continuations joined, unquoted."""
-    text = command.replace("\\\r\n", " ").replace("\\\n", " ")
+def _unquoted(text: str) -> Iterator[int]:
+    """The positions of ``text``'s characters a shell reads as syntax: not inside quotes and
+    not escaped by a backslash (the quotes themselves are not yielded)."""
     quote = None
     index = 0
     while index < len(text):
@@ -295,9 +265,39 @@ def shell_words(command: str) -> list[str]:
             quote = char
         elif char == "\\":
             index += 1
-        elif char in "|&;<>\n" or (char == "#" and (index == 0 or text[index - 1].isspace())):
-            break  # an operator, a new line or a comment ends the command
+        else:
+            yield index
         index += 1
+
+
+def _comment_at(text: str, index: int) -> bool:
+    return text[index] == "#" and (index == 0 or text[index - 1].isspace())
+
+
+def shell_commands(command: str) -> list[str]:
+    """The commands of a shell line: split at its unquoted ``&&``, ``||`` and ``;`` (``pip
+    install a && pip install b`` installs both). A pipe's later commands only read the first
+    one's output, so they stay with it."""
+    parts = []
+    start = 0
+    for index in _unquoted(command):
+        if index < start:  # the second character of an operator just split at
+            continue
+        if _comment_at(command, index):
+            break  # a comment ends the line
+        if command[index] == ";" or command[index:index + 2] in ("&&", "||"):
+            parts.append(command[start:index])
+            start = index + (1 if command[index] == ";" else 2)
+    parts.append(command[start:])
+    return [part for part in parts if part.strip()]
+
+
+def shell_words(command: str) -> list[str]:
+    """The words of a shell command up to its first operator (``>``, ``|``, ``&&``, ``;``,
+    ``2>``, ``<``, ``&``) or comment, with ``\\`` line continuations joined, unquoted."""
+    text = command.replace("\\\r\n", " ").replace("\\\n", " ")
+    index = next((i for i in _unquoted(text)
+                  if text[i] in "|&;<>\n" or _comment_at(text, i)), len(text))
     head = text[:index]
     if index < len(text) and text[index] in "<>":
         head = re.sub(r"(^|\s)\d$", r"\1", head)  # the fd of '2>' is no word
