@@ -370,13 +370,7 @@ class RemoteLaunch(Launch):
         values: Mapping[str, Any] | None = parameters
         if isinstance(job, JobRecord):
             values = self.check_values(job.spec, parameters=parameters, overrides=overrides)
-        template_pairs = list(template_pairs)
-        if template_pairs:
-            from ..runners.templates import validate_template_values
-
-            config = self.queue(queue or self.config.default_queue)["config"]
-            template_values = validate_template_values(config, template_values,
-                                                       template_pairs)
+        template_values = self._typed_template_values(queue, template_values, template_pairs)
         data = self.request("POST", "items", json={
             "job": job.ref if isinstance(job, JobRecord) else job, "queue": queue,
             "parameters": dict(values) if values else None, "priority": priority,
@@ -438,6 +432,19 @@ class RemoteLaunch(Launch):
     def resume_sweep(self, sweep_id: str) -> dict:
         return self.request("POST", f"sweeps/{_q(checks.key(sweep_id, 'sweep'))}/resume")
 
+    def _typed_template_values(self, queue: str | None,
+                               template_values: Mapping[str, Any] | None,
+                               template_pairs: Iterable[str]) -> Mapping[str, Any] | None:
+        """``VAR=VALUE`` pairs typed by ``queue``'s template variables here (the server only
+        takes typed values), merged over ``template_values``; unchanged without pairs."""
+        template_pairs = list(template_pairs)
+        if not template_pairs:
+            return template_values
+        from ..runners.templates import validate_template_values
+
+        config = self.queue(queue or self.config.default_queue)["config"]
+        return validate_template_values(config, template_values, template_pairs)
+
     def create_schedule(
         self, name: str, job: JobRef, *, cron: str, queue: str | None = None,
         timezone: str | None = None, parameters: Mapping[str, Any] | None = None,
@@ -450,13 +457,7 @@ class RemoteLaunch(Launch):
         everything."""
         record = self.resolve_job(job)
         values = self.check_values(record.spec, parameters=parameters, overrides=overrides)
-        template_pairs = list(template_pairs)
-        if template_pairs:
-            from ..runners.templates import validate_template_values
-
-            config = self.queue(queue or self.config.default_queue)["config"]
-            template_values = validate_template_values(config, template_values,
-                                                       template_pairs)
+        template_values = self._typed_template_values(queue, template_values, template_pairs)
         made = self.request("POST", "schedules", json={
             "name": name, "job": record.ref, "cron": cron, "queue": queue,
             "timezone": timezone, "parameters": values or None,

@@ -259,3 +259,20 @@ def test_the_url_jupyter_prints_at_start_works_as_the_server_url(
         "https://hub.example.org/user/lab/"  # a user named lab keeps their base URL
     flag = RemoteLaunch("http://127.0.0.1:8888/?token=abc", token="flag")
     assert flag.token == "flag" and flag.session.headers["Authorization"] == "token flag"
+
+
+def test_template_pairs_are_typed_here_for_submit_and_schedules(remote: RemoteLaunch,
+                                                                 tmp_path: Path) -> None:
+    """``--set VAR=VALUE`` through a server: typed by the queue's variables on the client
+    (the server takes typed values), for a submit and for a schedule alike."""
+    remote.create_queue("sized", config={"variables": {"gpus": {"type": "integer",
+                                                               "minimum": 0,
+                                                               "default": 0}}})
+    script = write_script(tmp_path, "sized.py", "print('sized')\n")
+    item = remote.submit(script, queue="sized", template_pairs=["gpus=2"])
+    assert item.info()["template_values"] == {"gpus": 2}
+    made = remote.create_schedule("sized-nightly", script, cron="0 3 * * *", queue="sized",
+                                  template_pairs=["gpus=1"])
+    assert made["template_values"] == {"gpus": 1}
+    with pytest.raises(ParameterError, match="gpus"):
+        remote.submit(script, queue="sized", template_pairs=["gpus=many"])
