@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # Modules that are never requirements: our own package (the runner provides it).
 NEVER_REQUIRED = frozenset({"launch_jupyter", "__future__", "__main__"})
@@ -201,11 +202,22 @@ def _build_map() -> dict:
     return {"cache_version": CACHE_VERSION, "modules": modules, "versions": versions}
 
 
-def _prune(folder: Path, keep: int = KEEP_CACHES) -> None:
-    """Delete all but the ``keep`` newest maps (several environments may share the folder)."""
-    caches = sorted(folder.glob("dists-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for stale in caches[keep:]:
-        stale.unlink(missing_ok=True)
+def save_cache(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to the cache file ``path`` atomically and keep only the
+    ``KEEP_CACHES`` newest files of its kind (the name before the first '-'; several
+    environments may share the folder). A read-only home only costs speed."""
+    kind = path.name.split("-")[0]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{kind}-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out)
+        os.replace(tmp, path)
+        for stale in sorted(path.parent.glob(f"{kind}-*.json"),
+                            key=lambda p: p.stat().st_mtime, reverse=True)[KEEP_CACHES:]:
+            stale.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def environment_map() -> dict:
@@ -224,15 +236,7 @@ def environment_map() -> dict:
         pass
     if data is None:
         data = _build_map()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".dists-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(data, out)
-            os.replace(tmp, path)
-            _prune(path.parent)
-        except OSError:
-            pass  # a read-only home only costs speed
+        save_cache(path, data)
     _memory.clear()
     _memory[fingerprint] = data
     return data

@@ -10,32 +10,11 @@ environments may share the folder); a read-only home only costs speed.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
-from launch_jupyter.jobs.deps import cache_dir, environment_fingerprint
-
-KEEP_FILES = 16
-
-
-def save(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically; drop all but the newest files of its
-    kind (the name before the first '-')."""
-    kind = path.name.split("-")[0]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{kind}-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out)
-        os.replace(tmp, path)
-        for stale in sorted(path.parent.glob(f"{kind}-*.json"),
-                            key=lambda p: p.stat().st_mtime, reverse=True)[KEEP_FILES:]:
-            stale.unlink(missing_ok=True)
-    except OSError:
-        pass
+from launch_jupyter.jobs.deps import cache_dir, environment_fingerprint, save_cache
 
 
 class EnvCache:
@@ -79,5 +58,5 @@ class EnvCache:
             self._entries[key] = value
             while len(self._entries) > self.keep:
                 del self._entries[next(iter(self._entries))]
-            save(self._path(fingerprint), {"cache_version": self.version,
+            save_cache(self._path(fingerprint), {"cache_version": self.version,
                                            "entries": self._entries})

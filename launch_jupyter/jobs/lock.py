@@ -28,8 +28,13 @@ import platform
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from launch_jupyter.jobs.deps import cache_dir, environment_fingerprint, normalise
-from launch_jupyter.jobs.envcache import EnvCache, save
+from launch_jupyter.jobs.deps import (
+    cache_dir,
+    environment_fingerprint,
+    normalise,
+    save_cache,
+)
+from launch_jupyter.jobs.envcache import EnvCache
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -74,7 +79,7 @@ def installed_requires() -> dict[str, list]:
         pass
     if data is None:
         data = _build_requires()
-        save(path, {"cache_version": REQUIRES_CACHE_VERSION, "dists": data})
+        save_cache(path, {"cache_version": REQUIRES_CACHE_VERSION, "dists": data})
     _memory.clear()
     _memory[fingerprint] = data
     return data
