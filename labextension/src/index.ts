@@ -11,7 +11,7 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { IDocumentWidget } from '@jupyterlab/docregistry';
-import { ServerConnection } from '@jupyterlab/services';
+import { Kernel, ServerConnection } from '@jupyterlab/services';
 import { Widget } from '@lumino/widgets';
 
 import { Item, LaunchClient, ResultsQuery } from './api';
@@ -87,6 +87,28 @@ const plugin: JupyterFrontEndPlugin<void> = {
       };
       name();
       widget.context.pathChanged.connect(name);
+      // Once its kernel is up, JupyterLab writes the kernel's spec and language into the
+      // metadata. The runner records the same ones, but a record opened with another
+      // kernel (an environment's kernel, another display name) must not turn unsaved then:
+      // a clean record stays clean after that write (the timeout runs after it).
+      const keepClean = (kernel: Kernel.IKernelConnection | null | undefined) => {
+        if (!kernel || widget.context.model.dirty) {
+          return;
+        }
+        Promise.all([kernel.spec, kernel.info])
+          .then(() => new Promise(resolve => setTimeout(resolve, 0)))
+          .then(
+            () => {
+              if (!widget.isDisposed) {
+                widget.context.model.dirty = false;
+              }
+            },
+            () => undefined
+          );
+      };
+      const sessionContext = widget.context.sessionContext;
+      keepClean(sessionContext.session?.kernel);
+      sessionContext.kernelChanged.connect((_, change) => keepClean(change.newValue));
       return widget;
     };
     const notifier = new EndNotifier(client, item =>

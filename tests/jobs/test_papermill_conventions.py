@@ -144,6 +144,8 @@ def test_the_container_executor_follows_the_same_conventions(
     assert proc.returncode == code, proc.stderr
     assert "not installed on this runner" in proc.stderr
     assert "after" not in proc.stdout
+    # The executed notebook names the kernel that ran, not the one that was missing.
+    assert json.loads(executed.read_text())["metadata"]["kernelspec"]["name"] == "python3"
     if state_line:
         assert state_line in proc.stderr
     if code:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
 
 from launch_jupyter.api import Launch
 
@@ -50,6 +51,10 @@ def test_notebook_item_injects_overrides_and_keeps_the_executed_notebook(
     assert len(injected) == 1 and "lr = 0.5" in injected[0].source
     printed = executed.cells[-1].outputs[0]["text"]
     assert printed == "lr is 0.5\n"
+    # The kernel that ran, named as JupyterLab names it: opening the record rewrites nothing.
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert executed.metadata.kernelspec == {"name": "python3", "display_name": spec.display_name,
+                                            "language": "python"}
 
 
 def test_failing_cell_is_named_in_the_error(client: Launch, agent: object,

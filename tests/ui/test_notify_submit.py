@@ -6,6 +6,7 @@ not marked unsaved.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -14,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from launch_jupyter.api import Launch
-from tests.conftest import write_notebook
+from tests.conftest import wait_for, write_notebook
 from tests.ui.lab import LabServer, open_browser, require_chromium, start_lab
 
 pytestmark = pytest.mark.slow
 
+KERNEL_DISPLAY_NAME = "Python 3 (ipykernel)"  # ipykernel's python3 kernelspec
 SHOTS = Path(os.environ.get("LAUNCH_JUPYTER_SCREENSHOTS") or tempfile.mkdtemp(prefix="shots-"))
 
 
@@ -81,7 +83,8 @@ def test_disabled_submit_says_why_and_the_ended_item_notifies(
         expect(submit).to_be_enabled()
         submit.click()
         expect(dialog).to_have_count(0)
-        items = launch.items()
+        # The dialog closes first, then the extension posts the item.
+        items = wait_for(launch.items, timeout=30, what="the submitted item")
         assert len(items) == 1 and items[0]["overrides"] == {"n": 4}
         item_id = items[0]["id"]
 
@@ -103,9 +106,19 @@ def test_disabled_submit_says_why_and_the_ended_item_notifies(
             has_text="report.ipynb")).to_have_count(1)  # the user's own tab keeps its name
         expect(page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output")
                ).to_contain_text("n is 4")
+        # The runner recorded the kernel that ran as JupyterLab names it, so the kernel
+        # coming up rewrites nothing: once it is up and idle, the tab is not unsaved.
+        executed = server.root / "launch-runs" / item_id / "report.ipynb"
+        assert executed.is_file()  # not renamed
+        kernelspec = json.loads(executed.read_text())["metadata"]["kernelspec"]
+        assert kernelspec == {"name": "python3", "display_name": KERNEL_DISPLAY_NAME,
+                              "language": "python"}
+        expect(page.locator(".jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator")
+               ).to_have_attribute("data-status", "idle", timeout=60_000)
         expect(tab).not_to_have_class("jp-mod-dirty")
+        page.wait_for_function(  # two frames after the kernel's info: any rewrite is shown
+            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         assert "jp-mod-dirty" not in (tab.get_attribute("class") or "")
-        assert (server.root / "launch-runs" / item_id / "report.ipynb").is_file()  # not renamed
 
 
 def test_sidebar_filters_groups_sweeps_wraps_parameters_and_says_why_items_wait(

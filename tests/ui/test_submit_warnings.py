@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from launch_jupyter.api import Launch
-from tests.conftest import write_notebook
+from tests.conftest import wait_for, write_notebook
 from tests.ui.lab import LabServer, open_browser, require_chromium, start_lab
 
 pytestmark = pytest.mark.slow
@@ -58,5 +58,6 @@ def test_submit_dialog_lists_the_captures_warnings(lab: tuple[LabServer, Launch]
         expect(notes.filter(has_text="{pkg}")).to_have_count(1)
         page.locator(".jp-Dialog").get_by_role("button", name="Submit").click()
         expect(page.locator(".jp-Dialog")).to_have_count(0)
-    [item] = launch.items()
+    # The dialog closes first, then the extension posts the item.
+    [item] = wait_for(launch.items, timeout=30, what="the submitted item")
     assert item["job"] == "drops:v1"

@@ -46,19 +46,40 @@ def exit_status(value: str) -> int:
 def kernel_or_fallback(kernel: str, nb) -> str:
     """``kernel``, or this runner's Python kernel when ``kernel`` is not installed here and
     the notebook is Python (said in the log); a missing non-Python kernel fails at start.
+    The chosen kernel's spec goes into ``nb``'s metadata: the executed notebook says what
+    ran, and JupyterLab finds nothing to rewrite (and mark unsaved) when it opens it.
     runners/notebook.py uses it too."""
     from jupyter_client.kernelspec import find_kernel_specs
 
-    if kernel in find_kernel_specs():
-        return kernel
-    meta = nb.get("metadata", {})
-    language = ((meta.get("kernelspec") or {}).get("language")
-                or (meta.get("language_info") or {}).get("name") or "python")
-    if not language.lower().startswith("python"):
-        return kernel
-    print(f"launch-jupyter: kernel {kernel!r} is not installed on this runner; running the "
-          f"notebook with its Python kernel ({FALLBACK_KERNEL})", file=sys.stderr, flush=True)
-    return FALLBACK_KERNEL
+    specs = find_kernel_specs()
+    chosen = kernel
+    if kernel not in specs:
+        meta = nb.get("metadata", {})
+        language = ((meta.get("kernelspec") or {}).get("language")
+                    or (meta.get("language_info") or {}).get("name") or "python")
+        if not language.lower().startswith("python"):
+            return kernel
+        print(f"launch-jupyter: kernel {kernel!r} is not installed on this runner; running "
+              f"the notebook with its Python kernel ({FALLBACK_KERNEL})", file=sys.stderr,
+              flush=True)
+        chosen = FALLBACK_KERNEL
+    record_kernelspec(nb, chosen)
+    return chosen
+
+
+def record_kernelspec(nb, name):
+    """Write kernelspec ``name`` into ``nb``'s metadata as JupyterLab does: name,
+    display_name, language."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(name)
+    except Exception:  # not installed here (fails at start) or unreadable: keep the job's
+        return
+    recorded = {"name": name, "display_name": spec.display_name}
+    if spec.language:
+        recorded["language"] = spec.language
+    nb.setdefault("metadata", {})["kernelspec"] = recorded
 
 
 def first_line(source):
