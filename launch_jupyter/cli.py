@@ -353,6 +353,12 @@ def run(client: Any, args: argparse.Namespace) -> int:
     final = item.info(False)
     _err(run_outcome(final) + "\n")
     last = output_notebook(final) or (final.get("run") or {}).get("run_dir")
+    if output_notebook(final) and hasattr(client, "download_notebook"):
+        # Through a server the path above is on the server's machine: bring a copy here.
+        try:
+            last = str(client.download_notebook(item.id))
+        except LaunchError as err:
+            _err(f"the executed notebook stays on the server ({last}): {err}\n")
     if last:
         print(last)
     return 0 if final["state"] == "succeeded" else 1

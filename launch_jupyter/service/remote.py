@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -645,6 +646,42 @@ class RemoteLaunch(Launch):
                       on_progress=on_progress)
         item.info()
         return item
+
+    def download_notebook(self, item_id: str, folder: str | os.PathLike | None = None
+                          ) -> Path:
+        """Copy the item's executed notebook from the server to
+        ``folder/<item>/<name>.ipynb`` (``folder`` defaults to ``./launch-runs``, the layout
+        the server keeps under its root dir) and return that path. Through the server's
+        ``items/{id}/notebook`` route and Jupyter's contents API, with the same token."""
+        import requests
+
+        item_id = checks.key(item_id, "item")
+        where = self.request("POST", f"items/{_q(item_id)}/notebook", json={})["path"]
+        try:
+            response = self.session.get(
+                self.url + "api/contents/" + quote(where, safe="/"), timeout=self.timeout,
+                params={"type": "file", "format": "text", "content": "1"},
+                verify=self.verify, allow_redirects=False)
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise ServerUnreachableError(f"cannot reach server {self.url} ({_reason(err)})"
+                                         ) from None
+        if response.status_code in (401, 403):
+            raise self._error(response, "")
+        try:
+            text = response.json().get("content") if response.status_code < 300 else None
+        except ValueError:
+            text = None
+        if not isinstance(text, str):
+            raise LaunchError(f"server {self.url} did not send {where} through its contents "
+                              f"API ({response.status_code} {response.reason}); open it in "
+                              "the server's JupyterLab instead")
+        target = Path(folder if folder is not None else "launch-runs") / item_id \
+            / Path(where).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name("." + target.name + ".partial")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, target)
+        return target
 
     def meta(self) -> dict[str, Any]:
         return self.request("GET", "meta")

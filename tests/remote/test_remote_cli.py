@@ -139,7 +139,14 @@ def test_everything_a_local_user_does_works_through_the_server(
     run = laptop("run", "train.ipynb", "-q", "remote", "-p", "lr=0.5", timeout=180)
     assert run.returncode == 0, (run.stdout, run.stderr)
     assert "lr is 0.5" in run.stderr and "succeeded" in run.stderr
-    assert run.stdout.strip().endswith(".ipynb")
+    # The executed notebook is copied here: the path printed is on the laptop.
+    copy = Path(run.stdout.strip())
+    if not copy.is_absolute():
+        copy = laptop.cwd / copy
+    assert copy.is_relative_to(laptop.cwd / "launch-runs"), run.stdout
+    executed = json.loads(copy.read_text())
+    printed = ["".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", [])]
+    assert "lr is 0.5\n" in printed
 
 
 @pytest.mark.parametrize("token", ["wrong-token", None])
