@@ -63,22 +63,28 @@ def kernel_or_fallback(kernel: str, nb) -> str:
               f"the notebook with its Python kernel ({FALLBACK_KERNEL})", file=sys.stderr,
               flush=True)
         chosen = FALLBACK_KERNEL
-    record_kernelspec(nb, chosen)
+    record_kernelspec(nb, chosen, specs.get(chosen))
     return chosen
 
 
-def record_kernelspec(nb, name):
-    """Write kernelspec ``name`` into ``nb``'s metadata as JupyterLab does: name,
-    display_name, language."""
-    from jupyter_client.kernelspec import KernelSpecManager
+def record_kernelspec(nb, name, folder=None):
+    """Write kernelspec ``name`` (found in ``folder``) into ``nb``'s metadata as JupyterLab
+    does: name, display_name, language."""
+    try:  # the spec's own file: a few hundred bytes, no traitlets
+        with open(os.path.join(folder, "kernel.json"), encoding="utf-8") as fh:
+            spec = json.load(fh)
+    except (TypeError, OSError, ValueError):
+        from jupyter_client.kernelspec import KernelSpecManager
 
-    try:
-        spec = KernelSpecManager().get_kernel_spec(name)
-    except Exception:  # not installed here (fails at start) or unreadable: keep the job's
+        try:  # ipykernel's native python3 has no kernel.json of its own
+            spec = KernelSpecManager().get_kernel_spec(name).to_dict()
+        except Exception:  # not installed here (fails at start): keep what the job says
+            return
+    if not isinstance(spec, dict) or not isinstance(spec.get("display_name"), str):
         return
-    recorded = {"name": name, "display_name": spec.display_name}
-    if spec.language:
-        recorded["language"] = spec.language
+    recorded = {"name": name, "display_name": spec["display_name"]}
+    if isinstance(spec.get("language"), str) and spec["language"]:
+        recorded["language"] = spec["language"]
     nb.setdefault("metadata", {})["kernelspec"] = recorded
 
 
