@@ -289,6 +289,10 @@ def sweep_action(args: argparse.Namespace) -> str | None:
     from .errors import ParameterError
 
     if args.sweep_id is None:
+        starts = args.config or args.grid or args.random is not None
+        if args.ref in SWEEP_ACTIONS and not starts:
+            raise ParameterError(f"`sweep {args.ref}` needs the sweep ID: `sweep {args.ref} ID` "
+                                 "(list them with `jupyter launch sweeps`)")
         return None
     if args.ref not in SWEEP_ACTIONS:
         raise ParameterError(f"`sweep {args.ref} {args.sweep_id}`: sweep takes one JOB, or "

@@ -380,6 +380,12 @@ def test_cli_sweep_config_prints_the_sweep_id_and_one_note(cli: CLI, client: Lau
     assert mixed.returncode == 2 and "takes no --config" in mixed.stderr
     missing = cli("sweep", "show", "01NOSUCHSWEEP")
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+    # An action without its ID asks for the ID (it was 'job 'show' does not exist'), and a
+    # sweep without a config, grid or random points names --config too.
+    no_id = cli("sweep", "show")
+    assert no_id.returncode == 2 and "`sweep show` needs the sweep ID" in no_id.stderr
+    nothing = cli("sweep", "train")
+    assert nothing.returncode == 2 and "--config SWEEP.yaml" in nothing.stderr
 
 
 def test_magics_take_the_same_sweep_commands(client: Launch, train: str, tmp_path: Path,

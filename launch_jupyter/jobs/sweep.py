@@ -165,8 +165,8 @@ def sweep_points(schema: dict, *, grid: Sequence[str] | Mapping[str, Sequence[An
         raise ParameterError("use --grid or --random, not both")
     if not axes and random is None:
         raise ParameterError(
-            "a sweep needs --grid name=v1,v2 (repeatable) or --random N; e.g. "
-            "--grid lr=0.001,0.01,0.1"
+            "a sweep needs --config SWEEP.yaml, --grid name=v1,v2 (repeatable) or --random N; "
+            "e.g. --grid lr=0.001,0.01,0.1"
         )
     both = sorted(set(axes) & set(fixed))
     if both:

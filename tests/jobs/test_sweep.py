@@ -66,7 +66,7 @@ def test_random_needs_something_to_draw_and_a_positive_count() -> None:
         random_points(unbounded, 3)
     with pytest.raises(ParameterError, match="positive"):
         random_points(SCHEMA, 0)
-    with pytest.raises(ParameterError, match="a sweep needs --grid"):
+    with pytest.raises(ParameterError, match="a sweep needs --config SWEEP.yaml, --grid"):
         sweep_points(SCHEMA)
     with pytest.raises(ParameterError, match="not both"):
         sweep_points(SCHEMA, grid=["lr=0.1"], random=2)
