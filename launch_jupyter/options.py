@@ -205,7 +205,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("results", "compare items: one row each with the parameters that vary and each "
               "metric's last value, best first by the sweep's metric", (
         opt("--sweep", help="only this sweep's items (sorted by its metric and goal)"),
-        QUEUE,
+        opt("--queue", "-q", help="only this queue's items (default: every queue)"),
         opt("--job", help="only this job's items (NAME, or NAME:vN for one version)"),
         opt("--state", help="queued, leased, running, succeeded, failed or cancelled"),
         opt("--sort", metavar="METRIC[:min|:max]",

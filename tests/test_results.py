@@ -89,6 +89,7 @@ def test_results_as_a_dataframe_and_from_the_sweep_handle(client: Launch,
     assert isinstance(frame, pandas.DataFrame)
     assert list(frame.columns) == ["id", "state", "job", "x", "loss", "size", "duration"]
     assert list(frame["x"]) == [0.9, 1.2, 0.0, 2.5]
+    assert list(client.results(finished["low"])["x"]) == [0.9, 1.2, 0.0, 2.5]  # by position
     from launch_jupyter.service.handles import Sweep
 
     handle = Sweep(client, finished["high"])

@@ -491,13 +491,14 @@ class Launch:
         """Delete a schedule; the items it made stay."""
         self.store.delete_schedule(checks.key(name, "schedule"))
 
-    def results(self, *, sweep: str | None = None, queue: str | None = None,
+    def results(self, sweep: str | None = None, queue: str | None = None,
                 job: str | None = None, state: str | Sequence[str] | None = None,
                 sort: str | None = None, limit: int | None = None) -> Any:
         """One row per item (id, state, job, the parameters that vary, each metric's last
         value, duration): a pandas DataFrame when pandas is importable, else a list of dicts
-        (``result_rows`` gives the JSON rows always). Sorted by the sweep's metric and goal,
-        else ``sort`` (``METRIC[:min|:max]``), else newest first."""
+        (``result_rows`` gives the JSON rows always). Sorted by ``sort``
+        (``METRIC[:min|:max]``), else the sweep's metric and goal, else newest first.
+        ``results(sweep_id)`` works too: the filters may be given by position."""
         from .results import as_frame
 
         return as_frame(self.result_rows(sweep=sweep, queue=queue, job=job, state=state,
