@@ -248,8 +248,10 @@ def _metric_log() -> MetricLog:
     return _METRICS
 
 
-def log(data: Any = None, *, step: int | None = None, **metrics: Any) -> None:
-    """Record metric points of this run: ``log({"loss": 0.4}, step=3)`` or ``log(acc=0.9)``.
+def log(data: Any = None, step: int | None = None, **metrics: Any) -> None:
+    """Record metric points of this run: ``log({"loss": 0.4}, step=3)``, ``log({"loss": 0.4},
+    3)`` (as W&B's ``wandb.log`` takes it, so a call written for it does not fail the job)
+    or ``log(acc=0.9)``.
 
     ``step`` is a non-negative int; left out, it counts the calls from 0. Values are finite
     ints or floats (numpy scalars too); others are skipped with one warning. Never raises and

@@ -59,13 +59,15 @@ def test_points_carry_counted_or_given_steps_and_accept_numpy_scalars(
         lj.log(loss=np.float32(0.25))
         lj.log({"loss": np.array(0.125)}, step=np.int64(10))
         lj.log({"loss": 2}, acc=3)
+        lj.log({"acc": 4}, 20)  # step by position, as wandb.log(data, step)
         print(lj.__file__)
     """, python_path, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().startswith(python_path)
     assert proc.stderr == ""
     assert [p[:3] for p in points] == [["loss", 0, 0.5], ["acc", 0, 1.0], ["loss", 1, 0.25],
-                                       ["loss", 10, 0.125], ["loss", 11, 2.0], ["acc", 11, 3.0]]
+                                       ["loss", 10, 0.125], ["loss", 11, 2.0], ["acc", 11, 3.0],
+                                       ["acc", 20, 4.0]]
     assert all(isinstance(p[3], int) and p[3] > 1.7e12 for p in points)  # epoch ms
 
 

@@ -214,8 +214,9 @@ def _metric_log():
     return _METRICS
 
 
-def log(data=None, *, step=None, **metrics):
-    """Record metric points: log({"loss": 0.4}, step=3) or log(acc=0.9); never raises."""
+def log(data=None, step=None, **metrics):
+    """Record metric points: log({"loss": 0.4}, step=3), log({"loss": 0.4}, 3) as W&B's
+    log takes it, or log(acc=0.9); never raises."""
     try:
         (_METRICS or _metric_log()).log(data, step, metrics)
     except Exception as err:
