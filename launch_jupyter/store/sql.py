@@ -175,10 +175,13 @@ def _disk_full(err: sa.exc.DBAPIError) -> bool:
 def safe_url(url: str) -> str:
     """``url`` with its password hidden, for messages and logs (even when it does not parse)."""
     try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
+        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
     except (sa.exc.ArgumentError, ValueError, TypeError):
         # Unparsable: mask whatever sits between "user:" and "@" in the authority.
-        return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", str(url))
+        shown = re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", str(url))
+    # libpq also takes the password as a query argument (?password=...), which SQLAlchemy
+    # renders as is.
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", shown, flags=re.IGNORECASE)
 
 
 #: Longest ``Idempotency-Key`` kept (a UUID is 36 characters).

@@ -108,3 +108,13 @@ def test_the_password_is_hidden_in_every_store_message() -> None:
     """No message of store/sql.py formats the raw URL (a static check of the source)."""
     source = Path(sys.modules[Store.__module__].__file__).read_text()
     assert "{self.url}" not in source and "{url}" not in source and "{url!r}" not in source
+
+
+def test_a_password_given_as_a_query_argument_is_hidden(cli: CLI) -> None:
+    """libpq also takes ``?password=``, which SQLAlchemy renders as is."""
+    url = f"postgresql://launch@no-such-host.invalid:5432/x?sslmode=disable&Password={PASSWORD}"
+    proc = cli("items", env={**os.environ, "LAUNCH_JUPYTER_STORE": url})
+    assert proc.returncode != 0 and "Password=***" in proc.stderr, proc.stderr
+    assert PASSWORD not in proc.stdout + proc.stderr
+    assert safe_url(url + "&x=1") == safe_url(url) + "&x=1"
+    assert PASSWORD not in safe_url(f"postgres://u@[::1/d?password={PASSWORD}")
