@@ -239,6 +239,11 @@ class RemoteLaunch(Launch):
             why = ("no token was given: pass --token or set LAUNCH_JUPYTER_TOKEN"
                    if not self.token else "the token is wrong or lacks permission: check "
                    "--token or LAUNCH_JUPYTER_TOKEN")
+            if status == 403 and message and "not authorized" in message:
+                # The token is fine; the server's Authorizer refused this action (e.g. queue
+                # administration, resource launch-queues): say which, not "check --token".
+                why = (f"{message.rstrip('.')}; ask the server's admin for that permission "
+                       "(docs/security.md)")
             return AuthError(f"server {self.url} refused the request ({status} "
                              f"{response.reason}): {why}")
         if not message and status == 404:

@@ -143,6 +143,35 @@ def test_a_wrong_token_raises_auth_error_naming_the_server(server: JupyterServer
         Launch.connect(server.url, token="wrong").queues()
 
 
+def test_a_user_refused_queue_administration_hears_which_permission(
+        home: Path, store_url: str, tmp_path: Path) -> None:
+    """A token that may submit but not administer queues (the server's Authorizer refuses
+    ``launch-queues``) is told that, not to check its token."""
+    (tmp_path / "noadmin_authorizer.py").write_text(
+        "from jupyter_server.auth.authorizer import Authorizer\n"
+        "class NoQueueAdmin(Authorizer):\n"
+        "    def is_authorized(self, handler, user, action, resource):\n"
+        "        return resource != 'launch-queues'\n")
+    running = JupyterServer(home / "noadmin", store_url)
+    (home / "noadmin" / "config").mkdir()
+    (home / "noadmin" / "config" / "jupyter_server_config.py").write_text(
+        "c.ServerApp.authorizer_class = 'noadmin_authorizer.NoQueueAdmin'\n")
+    running.env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(tmp_path), running.env.get("PYTHONPATH")) if p)
+    running.start()
+    try:
+        remote = Launch.connect(running.url, token=running.token)
+        with pytest.raises(AuthError) as refused:
+            remote.create_queue("gpu")
+        assert "not authorized to write on resource: launch-queues" in str(refused.value)
+        assert "check --token" not in str(refused.value)
+        assert [q["name"] for q in remote.queues()] == ["local"]  # reading is allowed
+        with pytest.raises(AuthError, match="check --token"):
+            Launch.connect(running.url, token="wrong").queues()
+    finally:
+        running.stop()
+
+
 class _Counting(http.server.BaseHTTPRequestHandler):
     """Answers 503 to everything and counts the requests per method."""
 
