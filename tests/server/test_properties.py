@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from traitlets.config import Config
 
 from launch_jupyter.api import Launch
 
@@ -31,6 +32,7 @@ from ..test_properties import (
     names,
     queue_configs,
     snapshot,
+    store_url,  # noqa: F401 - the fixture: every property runs on SQLite and PostgreSQL
 )
 
 
@@ -42,6 +44,12 @@ def with_fixtures(max_examples: int) -> settings:
 
 
 Send = Callable[..., tuple[int, Any]]
+
+
+@pytest.fixture
+def jp_server_config(store_url: str) -> Config:  # noqa: F811 - asks for the fixture
+    """The server on the property's store: ``store_url`` sets LAUNCH_JUPYTER_STORE first."""
+    return Config({"ServerApp": {"jpserver_extensions": {"launch_jupyter": True}}})
 
 
 @pytest.fixture
@@ -80,6 +88,7 @@ GPU_CONFIG = {
 @pytest.fixture
 def world(client: Launch, manager: Any, jp_root_dir: Path) -> dict[str, str]:
     """A job with parameters, a queue with template variables, a queued and a finished item."""
+    assert manager.client.config.store == client.config.store  # the server is on this store
     (jp_root_dir / "work").mkdir()
     write_notebook(jp_root_dir / "work", "train.ipynb", ["print(lr, n, tag)"],
                    parameters="lr = 0.01  # launch: minimum=0\nn = 3\ntag = 'x'\nsizes = [1]")
