@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from launch_jupyter.api import Launch
-from launch_jupyter.errors import ParameterError
+from launch_jupyter.errors import LaunchError, ParameterError
 from launch_jupyter.jobs.sweep import hyperband_verdict, next_trial
 from launch_jupyter.jobs.sweep_config import (
     SweepConfig,
@@ -280,6 +280,23 @@ def test_bad_configs_are_refused_before_anything_is_written(
         path.write_text(json.dumps(config))
         out = cli("sweep", "train", "--config", str(path))
         assert out.returncode == 2 and "method must be" in out.stderr
+
+
+def test_a_refused_sweep_of_a_file_leaves_no_job_version(client: Launch, tmp_path: Path
+                                                         ) -> None:
+    """A file is captured in memory and becomes a job version only once the sweep is valid,
+    as with submit (a bad config, an unknown parameter or queue wrote the job first)."""
+    path = write_script(tmp_path, "fresh.py", TRAIN)
+    for config, queue in [({"method": "grid", "foo": 1}, None),
+                          ({"method": "grid", "parameters": {"nope": {"values": [1]}}}, None),
+                          ({"method": "grid", "parameters": {"epochs": {"values": [1]}}},
+                           "nosuch")]:
+        with pytest.raises(LaunchError):
+            client.sweep(path, config=config, queue=queue)
+    assert client.jobs() == [] and client.sweeps() == [] and client.items() == []
+    sweep = client.sweep(path, config={"method": "grid",
+                                       "parameters": {"epochs": {"values": [1, 2]}}})
+    assert [j.name for j in client.jobs()] == ["fresh"] and len(sweep) == 2
 
 
 def test_a_grid_config_proposes_every_point_once_in_order(client: Launch, train: str) -> None:

@@ -45,15 +45,32 @@ def create_sweep(
 ) -> Sweep:
     """Check everything, record the sweep, propose its first trials; see ``Launch.sweep``."""
     from ..agent import advance_sweep
-    from ..jobs import parse_overrides, parse_priority, sweep_points, validate_parameters
+    from ..jobs import (
+        CapturedJob,
+        capture,
+        parse_overrides,
+        parse_priority,
+        sweep_points,
+        validate_parameters,
+    )
     from ..jobs.sweep_config import check_against_schema, parse_sweep_config, points_config
     from ..runners.templates import validate_template_values
+    from ..store import JobRecord
     from ..store.ids import new_id
+    from .client import is_job_file
     from .handles import Item, Sweep
 
-    job = client.resolve_job(ref, name=name)
+    captured = None
+    if isinstance(ref, CapturedJob) or (not isinstance(ref, JobRecord) and is_job_file(ref)):
+        # A file becomes a job version only once the sweep is valid, as with submit: a
+        # refused sweep leaves no stray version behind.
+        captured = ref if isinstance(ref, CapturedJob) else capture(os.fspath(ref), name=name)
+        spec = captured.spec()
+    else:
+        job = client.resolve_job(ref, name=name)
+        spec = job.spec
     queue = queue or client.config.default_queue
-    schema = job.spec.get("schema") or {"type": "object", "properties": {}}
+    schema = spec.get("schema") or {"type": "object", "properties": {}}
     fixed: dict[str, Any] = {}
     if parameters:
         fixed.update(validate_parameters(dict(parameters), schema))
@@ -77,6 +94,8 @@ def create_sweep(
     template_pairs = list(template_pairs)
     templated = validate_template_values(queue_info["config"], None, template_pairs)
     client._check_runner(queue_info["runner"], queue_info["config"], templated)  # noqa: SLF001
+    if captured is not None:
+        job = client.add_captured(captured)
     sweep_id = new_id()
     record = client.store.create_sweep(
         sweep_id=sweep_id, job=job, queue=queue, method=parsed.method, metric=parsed.metric,
