@@ -134,6 +134,15 @@ def container_options(template: dict, admin: dict) -> dict[str, Any]:
             if not isinstance(value, (str, int)) or isinstance(value, bool):
                 raise LaunchError(f"template {key} must be like '4g' or a byte count, "
                                   f"got {value!r}")
+            if "${" not in str(value):  # a ${NAME} is checked once the agent has filled it in
+                from docker.errors import DockerException
+                from docker.utils import parse_bytes
+
+                try:
+                    parse_bytes(value)
+                except DockerException:
+                    raise LaunchError(f"template {key} must be like '4g' or a byte count, "
+                                      f"got {value!r}") from None
             opts[arg] = value
     volumes = template.get("volumes")
     if volumes:

@@ -34,6 +34,16 @@ def test_dangerous_options_are_refused_unless_the_admin_allows(template: dict,
     assert container_options(template, {switch: True})
 
 
+@pytest.mark.parametrize("key", ["memory", "shm_size"])
+def test_a_size_docker_cannot_read_is_refused_by_name(key: str) -> None:
+    """Not docker-py's DockerException at container create (a traceback in the agent's log)."""
+    with pytest.raises(LaunchError, match=f"template {key} must be like '4g' or a byte count, "
+                                          "got 'lots'"):
+        container_options({key: "lots"}, {})
+    assert container_options({key: 1024}, {}) and container_options({key: "512m"}, {})
+    assert container_options({key: "${MEM}"}, {})  # checked once the agent has filled it in
+
+
 def test_unknown_template_keys_are_refused_with_the_allowed_list() -> None:
     with pytest.raises(LaunchError, match="does not allow: security_opt; allowed: cap_add"):
         container_options({"security_opt": ["seccomp=unconfined"]}, {})

@@ -157,6 +157,26 @@ def test_host_volumes_and_foreign_networks_fail_the_item_before_any_container(
     assert containers_of(docker_client, item.id) == []
 
 
+def test_a_bad_size_from_an_allowed_variable_fails_the_item_without_its_value(
+        docker_launch: Launch, docker_client: Any, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """docker-py's own check of ``memory`` raised at container create: a traceback in the
+    agent's log holding the agent's variable's value, and "docker runner error"."""
+    monkeypatch.setenv("JOB_MEMORY", "hunter2-not-a-size")
+    docker_launch.config.template_env = ["JOB_MEMORY"]
+    queue = docker_queue(docker_launch, {"memory": "${JOB_MEMORY}"})
+    job = docker_launch.create_job(write_script(tmp_path, "j.py", "print(1)\n"),
+                                   name=unique_name("j"))
+    item = docker_launch.submit(job.ref, queue=queue)
+    done = run_to_end(docker_launch, item, queues=[queue], timeout=60)
+    assert done.state == "failed"
+    assert done.info()["error"] == {
+        "message": "could not start: template memory must be like '4g' or a byte count, "
+                   "got '${JOB_MEMORY}'", "stage": "start", "cell": None}
+    assert "hunter2" not in caplog.text and "Traceback" not in caplog.text
+    assert containers_of(docker_client, item.id) == []
+
+
 def test_the_admin_switch_alone_no_longer_opens_the_host_network(
         docker_launch: Launch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     docker_launch.config.docker_networks = []  # this agent allows no extra network
