@@ -135,14 +135,7 @@ def container_options(template: dict, admin: dict) -> dict[str, Any]:
                 raise LaunchError(f"template {key} must be like '4g' or a byte count, "
                                   f"got {value!r}")
             if "${" not in str(value):  # a ${NAME} is checked once the agent has filled it in
-                from docker.errors import DockerException
-                from docker.utils import parse_bytes
-
-                try:
-                    parse_bytes(value)
-                except DockerException:
-                    raise LaunchError(f"template {key} must be like '4g' or a byte count, "
-                                      f"got {value!r}") from None
+                _check_size(key, value)
             opts[arg] = value
     volumes = template.get("volumes")
     if volumes:
@@ -151,6 +144,22 @@ def container_options(template: dict, admin: dict) -> dict[str, Any]:
         else:
             opts["volumes"] = _string_list(volumes, "volumes")
     return opts
+
+
+def _check_size(key: str, value: str | int) -> None:
+    """Refuse a size docker-py's ``parse_bytes`` (run by ``containers.create``) cannot read, by
+    name, before any container: not a DockerException traceback holding the value. A server
+    without the docker SDK leaves it to the agent, which has it."""
+    try:
+        from docker.errors import DockerException
+        from docker.utils import parse_bytes
+    except ImportError:
+        return
+    try:
+        parse_bytes(value)
+    except DockerException:
+        raise LaunchError(f"template {key} must be like '4g' or a byte count, "
+                          f"got {value!r}") from None
 
 
 def _string_list(value: Any, key: str) -> list[str]:
