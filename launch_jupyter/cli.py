@@ -204,7 +204,9 @@ def sweep(client: Any, args: argparse.Namespace) -> int:
             print(item.id)
     if args.wait:
         result.wait(progress=False)
-        return 0 if all(s == "succeeded" for s in result.states) else 1
+        # A trial hyperband pruned is the search at work, not a failure of the sweep.
+        states = {row["state"] for row in client.result_rows(sweep=result.id)}
+        return 0 if states <= {"succeeded", "pruned"} else 1
     return 0
 
 

@@ -158,3 +158,22 @@ def test_hyperband_prunes_a_run_whose_values_are_clearly_worse(cli: CLI, client:
     from launch_jupyter.views.html import item_card_html
 
     assert "lj-pruned" in item_card_html(record)
+
+
+def test_sweep_wait_exits_0_when_trials_succeeded_or_were_pruned(cli: CLI, client: Launch,
+                                                                  tmp_path: Path) -> None:
+    """``sweep --config --wait`` counts a pruned trial as the search at work: exit 0 (it was
+    1, so a hyperband sweep never 'succeeded' for a script)."""
+    import json
+
+    client.create_job(write_script(tmp_path, "hb.py", HYPERBAND_JOB))
+    path = tmp_path / "hb.yaml"
+    path.write_text(json.dumps(HYPERBAND))
+    agent = client.agent().start()
+    try:
+        out = cli("sweep", "hb", "--config", str(path), "--wait", "--json", timeout=90)
+    finally:
+        agent.stop()
+    made = json.loads(out.stdout)
+    states = [r["state"] for r in client.result_rows(sweep=made["sweep_id"])]
+    assert states == ["succeeded", "pruned"] and out.returncode == 0, out.stderr
