@@ -1354,6 +1354,9 @@ def capture(
     the source's folder; the server's root dir for REST) and are never hidden files unless
     ``allow_hidden``.
     """
+    # One pattern or variable given as a string is one, not a sequence of characters.
+    include = [include] if isinstance(include, str) else include
+    env = [env] if isinstance(env, str) else env
     source = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
     scope = _Scope.of(source.parent, root, allow_hidden)
     default_name = name is None

@@ -323,6 +323,14 @@ def test_include_globs_add_files(make_notebook, tmp_path):
     assert job.file("data/deep/b.csv").content == b"2"
 
 
+def test_one_include_or_env_given_as_a_string_is_one(make_notebook, tmp_path, monkeypatch):
+    (tmp_path / "config.yaml").write_text("x: 1")
+    monkeypatch.setenv("LAUNCH_TEST_ONE_VAR", "v")
+    job = capture(make_notebook(["print(1)"]), include="*.yaml", env="LAUNCH_TEST_ONE_VAR")
+    assert [f.path for f in job.files] == ["config.yaml", "train.ipynb"]
+    assert list(job.env) == ["LAUNCH_TEST_ONE_VAR"]
+
+
 @pytest.mark.parametrize(
     ("pattern", "message"),
     [("*.nothing", "matches nothing"), ("../secret", "outside"), ("/etc/passwd", "outside")],
