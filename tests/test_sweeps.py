@@ -268,6 +268,14 @@ def test_yaml_exponents_without_a_dot_are_numbers_as_in_wandb(tmp_path: Path) ->
      "parameters.optimizer may give 'lion'"),
     ({"method": "random", "parameters": {"epochs": {"distribution": "uniform", "min": 1,
                                                     "max": 9}}}, "parameters.epochs"),
+    # keys of two kinds of parameter: one would be ignored silently
+    ({"method": "random", "parameters": {"epochs": {"values": [1, 2], "value": 3}}},
+     "parameters.epochs.value does not go with categorical"),
+    ({"method": "random", "parameters": {"dropout": {"values": [0.1], "min": 0, "max": 1}}},
+     "parameters.dropout.max does not go with categorical"),
+    ({"method": "random", "parameters": {"dropout": {"distribution": "normal", "mu": 0.3,
+                                                     "sigma": 0.1, "min": 0}}},
+     "parameters.dropout.min does not go with distribution normal"),
 ])
 def test_bad_configs_are_refused_before_anything_is_written(
         config: dict, message: str, client: Launch, train: str, cli: CLI,

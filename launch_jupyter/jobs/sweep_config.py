@@ -313,6 +313,16 @@ def _parse_parameter(path: tuple[str, ...], raw: Any) -> list[ParamSpec]:
             found += _parse_parameter((*path, str(name)), sub)
         return found
     dist = _infer_distribution(raw, where)
+    # A key of another kind of parameter ({values, min, max}, {value, values}) would be
+    # silently ignored: refuse it, naming it.
+    own = ({"value"} if dist == "constant" else {"values", "probabilities"}
+           if dist == "categorical" else {"min", "max", "q"} if dist in RANGED
+           else {"mu", "sigma", "q"})
+    stray = sorted(set(raw) - own - {"distribution"})
+    if stray:
+        raise ParameterError(f"sweep config: {where}.{stray[0]} does not go with "
+                             f"{'distribution ' + dist if 'distribution' in raw else dist}; a "
+                             f"{dist} parameter takes {', '.join(sorted(own))}")
     q = raw.get("q")
     if q is not None and (_number(q, f"{where}.q") <= 0):
         raise ParameterError(f"sweep config: {where}.q must be positive, got {q!r}")
