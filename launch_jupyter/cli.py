@@ -197,11 +197,12 @@ def sweep(client: Any, args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"sweep_id": result.id, "items": [i.id for i in result]})
     else:
-        _err(f"sweep {result.id}: {len(result)} trial(s) queued; agents serving the queue "
-             "propose the rest\n")
+        # stdout is the sweep id alone (sweep_id=$(jupyter launch sweep ...)); the first
+        # trials' items are said on stderr.
+        _err(f"sweep {result.id}: {len(result)} trial(s) queued "
+             f"({', '.join(item.id for item in result)}); agents serving the queue propose "
+             "the rest\n")
         print(result.id)
-        for item in result:
-            print(item.id)
     if args.wait:
         result.wait(progress=False)
         # A trial hyperband pruned is the search at work, not a failure of the sweep.

@@ -147,7 +147,7 @@ OPERATIONS: tuple[Operation, ...] = (
                  "notebook the default is the notebook itself"),
         JOB_NAME, QUEUE, PARAM, PRIORITY, TIMEOUT, SET, AFTER, WAIT, JSON)),
     Operation("sweep", "start a sweep of JOB from a W&B sweep config (--config), a grid or "
-              "random points; prints the sweep id (and the first trials' item ids). "
+              "random points; prints the sweep id (in a notebook: returns its handle). "
               "`sweep show|stop|resume ID` (two words) shows, stops or resumes sweep ID", (
         opt("ref", metavar="JOB",
             help="NAME, NAME:vN, NAME:ALIAS or a .ipynb/.py path; or show, stop or resume "

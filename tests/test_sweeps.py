@@ -377,9 +377,10 @@ def test_cli_sweep_config_prints_the_sweep_id_and_one_note(cli: CLI, client: Lau
     path = tmp_path / "demo.yaml"
     path.write_text(WANDB_EXAMPLES["sweepdemo"])
     out = cli("sweep", "train", "--config", str(path), "--parallel", "2", check=True)
-    sweep_id, *items = out.stdout.split()
+    sweep_id = out.stdout.strip()  # the sweep id alone: sweep_id=$(jupyter launch sweep ...)
     assert out.stderr.count("note: ignored W&B key(s) program, name") == 1
-    assert len(items) == 2  # parallel 2: two trials queued at once
+    assert "2 trial(s) queued" in out.stderr  # parallel 2: two trials queued at once
+    assert len(cli.json("items", "--sweep", sweep_id)) == 2
     made = cli.json("sweep", "train", "--config", str(path))
     assert set(made) == {"sweep_id", "items"} and len(made["items"]) == 1  # bayes: 1 at once
     listed = cli.json("sweeps")
