@@ -115,3 +115,4 @@ def test_item_and_sweep_show_their_charts_in_a_notebook(client: Launch, tmp_path
     values = comparison[MIME]["data"]["values"]
     assert [v["lj_item"] for v in values if v["lj_best"]] == [best["id"]]
     assert compile_spec(comparison[MIME])["warnings"] == []
+    assert sweep.chart() == comparison[MIME]  # the handle's spec (it raised TypeError)

@@ -338,7 +338,8 @@ class Sweep(list):
         None before a trial has the metric."""
         from ..views.charts import comparison_chart
 
-        return comparison_chart(*self._chart_args(rows))
+        rows, metric, goal, best = self._chart_args(rows)
+        return comparison_chart(rows, metric, goal, best=best)
 
     def _chart_args(self, rows: list[dict] | None) -> tuple[list[dict], str | None,
                                                             str | None, str | None]:
