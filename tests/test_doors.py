@@ -28,6 +28,14 @@ def test_cli_submit_without_a_job_says_what_to_give(cli: CLI) -> None:
     assert proc.returncode == 2 and "give the job to submit" in proc.stderr
 
 
+def test_cli_submit_of_a_missing_file_says_no_such_file(cli: CLI, tmp_path: Path) -> None:
+    for path in ("./missing.ipynb", str(tmp_path / "missing.py"), "missing.ipynb"):
+        proc = cli("submit", path)
+        assert proc.returncode == 2, proc.stderr
+        assert f"no such file '{path}'" in proc.stderr
+        assert "Traceback" not in proc.stderr and "invalid job name" not in proc.stderr
+
+
 def test_cli_items_filters_by_sweep_and_job(cli: CLI, tmp_path: Path) -> None:
     script = write_script(tmp_path, "train.py", """
         import launch_jupyter

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..config import LaunchConfig
-from ..errors import LaunchError, NotFoundError, ParameterError, shown
+from ..errors import InvalidNameError, LaunchError, NotFoundError, ParameterError, shown
 from ..store import TERMINAL, JobRecord, Store, wakeup
 from . import checks
 from .logs import LogReader, follow, read_page
@@ -225,6 +225,16 @@ class Launch:
             return ref
         if is_job_file(ref):
             return self.create_job(os.fspath(ref), name=name)
+        text = os.fspath(ref)
+        if text.lower().endswith((".ipynb", ".py")):
+            # A mistyped path must not read as "invalid job name" or "job does not exist".
+            try:
+                return self.job(text)
+            except (NotFoundError, InvalidNameError):
+                raise NotFoundError(
+                    f"no such file {text!r} (nor a job of that name); give an existing "
+                    f".ipynb/.py path, or a job: NAME, NAME:vN or NAME:ALIAS (list them with "
+                    f"`jupyter launch job list`)") from None
         if name is not None:
             raise ParameterError(f"name={name!r} only applies when submitting a file path")
         return self.job(os.fspath(ref))
