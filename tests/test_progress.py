@@ -59,6 +59,7 @@ def test_show_reports_the_running_cell_and_the_executed_notebook_grows(
     assert_waiting_at_cell_4(record)
     executed = record["executed_notebook"]
     assert executed and Path(executed).is_file()
+    assert item.output_notebook == executed  # the Python handle opens it mid-run too
     texts = wait_for(lambda: (t := outputs_text(executed))[2] and t, 10,
                      what="the executed notebook to hold cell 3's output")
     assert texts[2] == "one\n"  # cell 3 ran and its output is on disk mid-run

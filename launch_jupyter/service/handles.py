@@ -194,10 +194,12 @@ class Item:
 
     @property
     def output_notebook(self) -> str | None:
-        """Path of the executed notebook (notebook mode), once there is one."""
+        """Path of the executed notebook (notebook mode), once there is one: mid-run too,
+        where it holds the outputs so far (``executed_notebook`` of show --json)."""
         from ..views.format import output_notebook
 
-        return output_notebook(self.info())
+        info = self.info()
+        return output_notebook(info) or info.get("executed_notebook")
 
     def panel(self) -> Any:
         """A live detail panel (ipywidgets): log tail, error, cancel and requeue buttons."""
