@@ -553,8 +553,11 @@ class LaunchMagics(Magics):
         if a.page_size < 1:
             raise UsageError("--page-size must be at least 1")
         if not widgets_available():
-            from .views.html import ItemsView
+            from .views.html import ItemsView, ResultsView
 
+            if a.sweep is not None:  # as the results panel: by the sweep's metric, best marked
+                rows = self.client.result_rows(sweep=a.sweep)
+                return ResultsView(rows, best=self.client.best_result(rows, sweep=a.sweep))
             page = self.client.page(queue=a.queue, state=a.state, sweep=a.sweep,
                                     limit=a.page_size)
             return ItemsView(page["items"], page["total"])

@@ -135,3 +135,6 @@ def test_magic_results_show_a_table_with_the_best_row(client: Launch, finished: 
     assert html.count("data-best") == 1
     shell.run_line_magic("launch", f"results --sweep {finished['low']} --json")
     assert len(json.loads(capsys.readouterr().out)) == 4
+    # No widget front end (terminal IPython): the sweep's panel is this table, not its items.
+    panel = shell.run_line_magic("launch", f"panel --sweep {finished['low']}")
+    assert repr(panel) == repr(view) and "*" + best in repr(panel)
