@@ -45,6 +45,12 @@ def test_unknown_parameter_queue_and_job_say_did_you_mean(client: Launch, train:
         client.submit(train, parameters={"zzz": 1})
     assert "did you mean" not in str(err.value)
     assert client.items() == []
+    # A filter naming no job is a typo too, not an empty list ("nothing ran").
+    for listing in (client.items, client.page):
+        with pytest.raises(LaunchError) as err:
+            listing(job="trian")
+        assert "did you mean 'train'?" in str(err.value)
+    assert client.page(job="train")["total"] == 0
 
 
 def test_form_never_clamps_a_value_and_says_why_it_is_refused(client: Launch, train: str) -> None:

@@ -157,9 +157,10 @@ class Launch:
         from ..jobs import parse_ref
 
         name, version, alias = parse_ref(checks.key(job, "job"))
-        if alias is not None:
-            version = self.store.get_job(name, alias=alias).version
-        return name, version
+        # Jobs are never deleted: an unknown one is a typo, refused with the closest name
+        # (it listed no items, as if nothing had run).
+        found = self.store.get_job(name, version=version, alias=alias)
+        return name, None if version is None and alias is None else found.version
 
     def job(self, ref: str) -> JobRecord:
         """Resolve ``name``, ``name:vN`` or ``name:alias``."""
