@@ -179,7 +179,8 @@ class LaunchManager:
                after: list | None = None) -> dict:
         """Put job ``job`` (``name``, ``name:vN``, ``name:alias``) on a queue; the new item
         (``after``: item ids it runs after)."""
-        item = self.launch.submit(job, queue=queue, parameters=parameters or {},
+        ref = self.launch.job(job)  # a ref only: REST never captures files by path
+        item = self.launch.submit(ref, queue=queue, parameters=parameters or {},
                                   priority=priority, template_values=template_values or {},
                                   timeout=timeout, after=after)
         return item.info(refresh=False)

@@ -232,6 +232,19 @@ async def test_bad_submissions_are_refused_with_a_message(api: Api, notebook: st
     assert (await api("GET", "items"))[1]["total"] == 0
 
 
+async def test_submit_takes_a_job_ref_never_a_server_path(api: Api, jp_root_dir: Path) -> None:
+    # POST jobs confines capture to the root dir; POST items must not capture at all.
+    outside = jp_root_dir.parent / "outside"
+    outside.mkdir()
+    write_notebook(outside, "secret.ipynb", ["print(1)"])
+    write_notebook(jp_root_dir, "train.ipynb", ["print(1)"])
+    for path in (str(outside / "secret.ipynb"), str(jp_root_dir / "train.ipynb")):
+        got, answer = await api("POST", "items", body={"job": path})
+        assert_error(got, answer, 400, "invalid job name")
+    assert (await api("GET", "jobs"))[1] == []
+    assert (await api("GET", "items"))[1]["total"] == 0
+
+
 GPU_QUEUE = {"name": "gpu", "config": {
     "template": {"gpus": "{{gpus}}"},
     "variables": {"gpus": {"type": "integer", "minimum": 0, "maximum": 4, "default": 0}}}}
