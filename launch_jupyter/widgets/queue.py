@@ -47,7 +47,7 @@ class QueuePanel(w.VBox):
         self.rows: list[dict] = []
         self._lock = threading.RLock()
         self._picked: str | None = None  # an item the user chose; else follow the newest
-        self._setting = False  # the panel itself is setting the rows list
+        self._setting = False  # the panel itself is setting the rows list or sort options
         title = f"queue {queue}" if queue else "all queues"
         if sweep_id:
             title += f" \u00b7 sweep {sweep_id}"
@@ -91,6 +91,8 @@ class QueuePanel(w.VBox):
         return None if value == ALL else value
 
     def _on_filter(self, change: dict) -> None:
+        if self._setting:
+            return
         self.page = 0
         self.refresh()
 
@@ -176,7 +178,13 @@ class QueuePanel(w.VBox):
         seen |= {name for row in rows for name in row.get("metrics") or {}}
         options = [NEWEST, *(f"{m}:{way}" for m in sorted(seen) for way in ("max", "min"))]
         if list(self.sort.options) != options:
-            self.sort.options = options
+            # A Dropdown given new options selects the first: keep the user's sort.
+            value, self._setting = self.sort.value, True
+            try:
+                self.sort.options = options
+                self.sort.value = value
+            finally:
+                self._setting = False
 
     # -- lifecycle and fallbacks ----------------------------------------------------------
 

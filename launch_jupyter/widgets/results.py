@@ -45,6 +45,7 @@ class ResultsPanel(w.VBox):
         self._lock = threading.RLock()
         self._shown = ""
         self.metric, self.goal = None, None
+        self._setting = False  # the panel itself is setting the sort options
         if sweep_id is not None:
             try:
                 record = client.sweep_record(sweep_id)
@@ -64,7 +65,7 @@ class ResultsPanel(w.VBox):
         if sort is not None:
             self.sort.options = [DEFAULT, sort]
             self.sort.value = sort
-        self.sort.observe(lambda _: self.refresh(), names="value")
+        self.sort.observe(lambda _: self._setting or self.refresh(), names="value")
         header = w.HBox([self.title, self.sort, self.feedback],
                         layout=w.Layout(align_items="center"))
         super().__init__([header, self.table, self.chart], **kwargs)
@@ -110,7 +111,13 @@ class ResultsPanel(w.VBox):
         if self.sort.value not in options:
             options.append(self.sort.value)
         if list(self.sort.options) != options:
-            self.sort.options = options
+            # A Dropdown given new options selects the first: keep the user's sort.
+            value, self._setting = self.sort.value, True
+            try:
+                self.sort.options = options
+                self.sort.value = value
+            finally:
+                self._setting = False
 
     def close(self) -> None:
         """Close the panel and stop its refresh thread."""

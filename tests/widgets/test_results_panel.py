@@ -26,6 +26,7 @@ if p.gate:  # a trial that waits until the test lets it log its last point
     launch_jupyter.log(loss=0.0, size=p.x)
 """
 XS = [0.0, 0.9, 2.5, 1.2]
+EXTRA = "import launch_jupyter\nlaunch_jupyter.log(extra=1.0)\n"  # a metric no trial logs
 
 
 @pytest.fixture
@@ -68,10 +69,18 @@ def test_sweep_panel_sorts_by_its_metric_marks_the_best_and_charts_it(
     finally:
         panel.close()
     wait_for(lambda: not panel.refresher.alive, 5, what="refresh thread stopped")
+    # A sort given at construction stays chosen when the options grow to every metric (a
+    # Dropdown given new options selected the first, 'default').
+    given = ResultsPanel(client, swept, sort="size:max", interval=30)
+    try:
+        assert given.sort.value == "size:max" and "loss:min" in given.sort.options
+        assert _order(given.table.value)[0] == rows[3]["id"]
+    finally:
+        given.close()
 
 
 def test_queue_panel_has_metric_columns_sorted_from_its_dropdown(
-        client: Launch, swept: str) -> None:
+        client: Launch, swept: str, tmp_path: Path) -> None:
     from launch_jupyter.widgets import QueuePanel
 
     panel = QueuePanel(client, interval=30, page_size=2)
@@ -88,6 +97,14 @@ def test_queue_panel_has_metric_columns_sorted_from_its_dropdown(
         panel.sort.value = "size:max"
         assert [r["parameters"]["x"] for r in panel.rows] == [2.5, 1.2]
         assert "page 1 of 2" in panel.page_label.value
+        # A metric seen for the first time adds options; the chosen sort stays.
+        client.create_job(write_script(tmp_path, "extra.py", EXTRA))
+        extra = client.submit("extra")
+        client.agent(until_idle=True).run()
+        panel.refresh()
+        panel.go(2)  # the item without size comes last: page 3
+        assert [r["id"] for r in panel.rows] == [extra.id]
+        assert "extra:max" in panel.sort.options and panel.sort.value == "size:max"
     finally:
         panel.close()
 
