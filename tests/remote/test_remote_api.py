@@ -305,3 +305,12 @@ def test_template_pairs_are_typed_here_for_submit_and_schedules(remote: RemoteLa
     assert made["template_values"] == {"gpus": 1}
     with pytest.raises(ParameterError, match="gpus"):
         remote.submit(script, queue="sized", template_pairs=["gpus=many"])
+
+
+def test_submitting_a_missing_file_through_a_server_says_no_such_file(
+        remote: RemoteLaunch, tmp_path: Path) -> None:
+    """A mistyped path is not sent to the server as a job name ('invalid job name')."""
+    for path in (str(tmp_path / "missing.ipynb"), "missing.py"):
+        with pytest.raises(NotFoundError, match=f"no such file '{path}'"):
+            remote.submit(path)
+    assert remote.page()["total"] == 0
