@@ -50,6 +50,11 @@ def test_spec_documents_every_route_and_verb(spec: dict) -> None:
     assert documented == served
 
 
+def test_items_listing_documents_every_filter_of_the_paging_rule(spec: dict) -> None:
+    params = {p["name"] for p in spec["paths"]["/items"]["get"]["parameters"]}
+    assert {"queue", "state", "job", "sweep", "limit", "offset"} <= params
+
+
 async def test_answers_match_the_documented_schemas(api: Api, spec: dict, jp_root_dir: Path,
                                                     client: Any) -> None:
     write_notebook(jp_root_dir, "nb.ipynb", ["print(x)"], parameters="x = 1")
