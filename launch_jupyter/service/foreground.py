@@ -3,11 +3,12 @@ start at once, follow the log to the end; Ctrl-C cancels and keeps following."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ParameterError, shown
-from ..store import JobRecord
+from ..store import LEASED, JobRecord
 
 if TYPE_CHECKING:
     from .client import Launch
@@ -41,9 +42,17 @@ def run_foreground(client: Launch, job: JobRecord, *, queue: str | None = None,
         item = client.submit(job, queue=queue, parameters=parameters, overrides=overrides,
                              timeout=timeout, template_pairs=template_pairs,
                              lease_owner=agent.id)
-        if on_start is not None:
-            on_start(item)
-        if agent.launch(item.info()) is not None:
+        launched = None
+        with cancel_on_interrupt(client, item.id, on_interrupt):
+            if on_start is not None:
+                on_start(item)
+            launched = agent.launch(item.info()) is not None
+        if launched is None:
+            # Ctrl-C came before or during the start. An item not started yet is ours to
+            # close: the start sees the cancel and records it; a started one is followed.
+            info = item.info()
+            launched = info["state"] != LEASED or agent.launch(info) is not None
+        if launched:
             # Runs that do not renew their own lease (docker) rely on us meanwhile.
             follow_to_end(client, item.id, write=write, tick=agent.renew_held_runs,
                           on_interrupt=on_interrupt, on_progress=on_progress)
@@ -51,6 +60,19 @@ def run_foreground(client: Launch, job: JobRecord, *, queue: str | None = None,
         agent.close()
     item.info()
     return item
+
+
+@contextlib.contextmanager
+def cancel_on_interrupt(client: Launch, item_id: str,
+                        on_interrupt: Callable[[], Any] | None = None) -> Iterator[None]:
+    """Ctrl-C between a foreground run's submit and its follow cancels the item (and the
+    run goes on to show its end) instead of leaving it queued behind a traceback."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if on_interrupt is not None:
+            on_interrupt()
+        client.cancel(item_id)
 
 
 def follow_to_end(client: Launch, item_id: str, *, write: Callable[[str], Any] | None = None,
@@ -69,4 +91,4 @@ def follow_to_end(client: Launch, item_id: str, *, write: Callable[[str], Any] |
             client.cancel(item_id)
 
 
-__all__ = ["follow_to_end", "run_foreground"]
+__all__ = ["cancel_on_interrupt", "follow_to_end", "run_foreground"]

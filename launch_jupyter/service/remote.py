@@ -630,7 +630,7 @@ class RemoteLaunch(Launch):
         """``Launch.run`` through the server: capture here, upload, submit, and follow the
         log while an agent on the server's side runs it; Ctrl-C cancels it. Options of the
         local private agent (``isolated``...) do not apply."""
-        from .foreground import follow_to_end
+        from .foreground import cancel_on_interrupt, follow_to_end
 
         given = sorted(k for k, v in options.items() if v)
         if given:
@@ -641,14 +641,15 @@ class RemoteLaunch(Launch):
                               env=env)
         item = self.submit(job, queue=queue, parameters=parameters, overrides=overrides,
                            timeout=timeout, template_pairs=template_pairs)
-        if on_start is not None:
-            on_start(item)
-        queue_name = item.info(refresh=False)["queue"]
-        if write is not None and self.unserved_queues({queue_name}):
-            # No private agent here (unlike a local run): say why nothing starts yet.
-            write(f"waiting: no live agent serves queue {queue_name} on {self.url}'s side; "
-                  f"start one where its store is (`jupyter launch agent --queue "
-                  f"{queue_name}`)\n")
+        with cancel_on_interrupt(self, item.id, on_interrupt):
+            if on_start is not None:
+                on_start(item)
+            queue_name = item.info(refresh=False)["queue"]
+            if write is not None and self.unserved_queues({queue_name}):
+                # No private agent here (unlike a local run): say why nothing starts yet.
+                write(f"waiting: no live agent serves queue {queue_name} on {self.url}'s "
+                      f"side; start one where its store is (`jupyter launch agent --queue "
+                      f"{queue_name}`)\n")
         follow_to_end(self, item.id, write=write, on_interrupt=on_interrupt,
                       on_progress=on_progress)
         item.info()
