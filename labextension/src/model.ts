@@ -10,6 +10,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import {
   Agent,
   Item,
+  ItemList,
   LOADING_META,
   LaunchAPIError,
   LaunchClient,
@@ -252,6 +253,11 @@ export class LaunchModel implements IDisposable {
   }
 
   /** Why the last refresh failed, or null. */
+  /** Why the job filter lists nothing (it names no job), or null. */
+  get filterNote(): string | null {
+    return this._filterNote;
+  }
+
   get error(): string | null {
     return this._error;
   }
@@ -393,7 +399,7 @@ export class LaunchModel implements IDisposable {
             job: filter.job,
             limit: this._itemLimit
           })
-          .catch(err => this._forgetMissingQueue(err, queue)),
+          .catch(err => this._missingFilter(err, queue, filter)),
         itemId === null ? Promise.resolve(null) : this.client.item(itemId),
         // Read with the first data so it never shows with the fallback; on failure the
         // fallback stays and the next refresh asks again.
@@ -409,6 +415,7 @@ export class LaunchModel implements IDisposable {
       if (queue === this._selectedQueue && filter === this._filter) {
         this._items = listing.items;
         this._total = listing.total;
+        this._filterNote = (listing as { note?: string }).note ?? null;
       }
       if (itemId !== null && itemId === this._selectedItemId) {
         this._item = item;
@@ -430,10 +437,23 @@ export class LaunchModel implements IDisposable {
     this._changed.emit();
   }
 
-  /** A queue deleted while selected: show every queue instead. */
-  private _forgetMissingQueue(err: unknown, queue: string | null): never {
-    if (err instanceof LaunchAPIError && err.status === 404 && queue !== null) {
-      this._selectedQueue = null;
+  /**
+   * A 404 on the items list. A job filter naming no job lists nothing, with the server's
+   * reason (`did you mean 'train'?`) beside the filter; the queue and item stay selected.
+   * A queue deleted while selected: show every queue instead.
+   */
+  private _missingFilter(
+    err: unknown,
+    queue: string | null,
+    filter: Readonly<{ job: string | null }>
+  ): ItemList & { note?: string } {
+    if (err instanceof LaunchAPIError && err.status === 404) {
+      if (filter.job && err.message.startsWith('job ')) {
+        return { items: [], total: 0, note: err.message };
+      }
+      if (queue !== null) {
+        this._selectedQueue = null;
+      }
     }
     throw err;
   }
@@ -489,6 +509,7 @@ export class LaunchModel implements IDisposable {
   private _log: LogTail | null = null;
   private _logPoll: Poll | null = null;
   private _error: string | null = null;
+  private _filterNote: string | null = null;
   private _actionError: string | null = null;
   private _refreshedAt: Date | null = null;
   private _disposed = false;

@@ -240,6 +240,9 @@ function ItemList({ model }: { model: LaunchModel }): JSX.Element {
       {model.loaded && model.items.length === 0 && (
         <p className="jp-LaunchSidebar-muted">
           {model.filter.state || model.filter.job ? 'No item matches.' : 'Nothing submitted yet.'}
+          {model.filterNote && (
+            <span className="jp-LaunchSidebar-filterNote"> {model.filterNote}</span>
+          )}
         </p>
       )}
       <ul>

@@ -236,6 +236,25 @@ describe('LaunchModel', () => {
     expect(m.items.map(i => i.id)).toEqual(['01A']);
   });
 
+  it('lists nothing with the reason for a job filter naming no job, keeping the queue', async () => {
+    const server = overviewServer([item('01A', 'queued')]);
+    server.on('GET', 'items', request =>
+      request.query.get('job') === 'trian'
+        ? { status: 404, body: { message: "job 'trian' does not exist (jobs: train). did you mean 'train'?" } }
+        : { body: { items: [item('01A', 'queued')], total: 1 } }
+    );
+    const m = (current = model(server));
+    await m.selectQueue('local');
+    await m.setFilter({ job: 'trian' });
+    expect(m.selectedQueue).toBe('local');
+    expect(m.error).toBeNull();
+    expect(m.items).toEqual([]);
+    expect(m.filterNote).toContain("did you mean 'train'?");
+    await m.setFilter({ job: null });
+    expect(m.items.map(i => i.id)).toEqual(['01A']);
+    expect(m.filterNote).toBeNull();
+  });
+
   it('requeues a finished item and selects the new one', async () => {
     const items = [item('01A', 'failed')];
     const server = overviewServer(items);
