@@ -102,9 +102,11 @@ ITEM_COLUMNS = ("state", "item", "job", "parameters", "priority", "age", "durati
 
 
 def items_table_html(items: Sequence[dict], *, selected: str | None = None,
-                     empty: str = "no items", sort: str | None = None) -> str:
+                     empty: str = "no items", sort: str | None = None,
+                     row_onclick: str | None = None) -> str:
     """The queue table; rows carry ``data-item``/``data-state``, sweeps get a header row, and
-    each metric the items logged is a column of last values (``sort``: the sorted one)."""
+    each metric the items logged is a column of last values (``sort``: the sorted one).
+    ``row_onclick``: JavaScript each item row runs when clicked (``this`` is the row)."""
     if not items:
         return f"<div class='lj-items' style='color:#6b7280;padding:4px'>{esc(empty)}</div>"
     metrics = sorted({name for item in items for name in item.get("metrics") or {}})
@@ -128,6 +130,10 @@ def items_table_html(items: Sequence[dict], *, selected: str | None = None,
         elif not item.get("sweep_id"):
             sweep = None
         style = "background:#eff6ff" if item["id"] == selected else ""
+        click = ""
+        if row_onclick:
+            style += ";cursor:pointer"
+            click = f" onclick='{esc(row_onclick)}'"
         indent = "&nbsp;&nbsp;" if item.get("sweep_id") else ""
         duration = span(item["duration"]) if item.get("duration") is not None else ""
         title = esc(error_text(item)) if item.get("error") else ""
@@ -144,7 +150,8 @@ def items_table_html(items: Sequence[dict], *, selected: str | None = None,
         cells += [esc(_number((item.get("metrics") or {}).get(m, {}).get("last")))
                   for m in metrics]
         rows.append(f"<tr class='lj-row' data-item='{esc(item['id'])}' "
-                    f"data-state='{esc(item['state'])}' title='{title}' style='{style}'>"
+                    f"data-state='{esc(item['state'])}' title='{title}' style='{style}'"
+                    f"{click}>"
                     + "".join(f"<td style='{_CELL}'>{c}</td>" for c in cells) + "</tr>")
     return (f"<table class='lj-items' style='{_TABLE_CSS}'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")

@@ -4,6 +4,7 @@ a state filter, paging, an item detail below, and auto-refresh from a background
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Any
 
 import ipywidgets as w
@@ -65,6 +66,17 @@ class QueuePanel(w.VBox):
         # One line per row of the page: clicking a line shows that item below.
         self.item_picker = w.Select(options=[], rows=min(self.page_size, 8),
                                     layout=w.Layout(width="100%"))
+        # A click on a table row: the row writes "<id> <time>" into this hidden box of this
+        # panel (found by the panel's own class), whose value reaches the kernel as any
+        # widget's does; the time makes a second click on the same row a change too.
+        self._mark = f"lj-panel-{uuid.uuid4().hex[:12]}"
+        self.row_click = w.Text(layout=w.Layout(display="none"))
+        self.row_click.add_class("lj-row-click")
+        self._onclick = (
+            f"var b=this.closest('.{self._mark}');"
+            "var t=b&&b.querySelector('.lj-row-click input');"
+            "if(t){t.value=this.dataset.item+' '+Date.now();"
+            "t.dispatchEvent(new Event('input',{bubbles:true}));}")
         self.detail = ItemDetail(client, auto_refresh=False)
         self.detail.on_select = self.select
         self.state_filter.observe(self._on_filter, names="value")
@@ -72,14 +84,16 @@ class QueuePanel(w.VBox):
         self.prev_button.on_click(lambda _: self.go(self.page - 1))
         self.next_button.on_click(lambda _: self.go(self.page + 1))
         self.item_picker.observe(self._on_pick, names="value")
+        self.row_click.observe(self._on_row_click, names="value")
         header = w.HBox([self.title, self.counts, self.state_filter, self.sort],
                         layout=w.Layout(align_items="center", justify_content="space-between"))
         pager = w.HBox([self.prev_button, self.page_label, self.next_button],
                        layout=w.Layout(align_items="center"))
-        hint = w.HTML("<span style='color:#6b7280;font-size:11px'>click a row to show its "
-                      "item below</span>")
-        super().__init__([header, self.table, pager, hint, self.item_picker, self.detail],
-                         **kwargs)
+        hint = w.HTML("<span style='color:#6b7280;font-size:11px'>click a row of the table "
+                      "or of this list to show its item below</span>")
+        super().__init__([header, self.table, pager, hint, self.item_picker, self.detail,
+                          self.row_click], **kwargs)
+        self.add_class(self._mark)
         self.refresh()
         self.refresher = Refresher(self, self.refresh, interval).start()
 
@@ -103,6 +117,11 @@ class QueuePanel(w.VBox):
             self._picked = change["new"]
             self.detail.show(change["new"])
             self.refresh()
+
+    def _on_row_click(self, change: dict) -> None:
+        item_id = (change["new"] or "").split(" ")[0]
+        if item_id and item_id in {r["id"] for r in self.rows}:
+            self.select(item_id)
 
     def select(self, item_id: str) -> None:
         """Show item ``item_id`` below the table and keep it chosen (a click, a requeue)."""
@@ -128,7 +147,8 @@ class QueuePanel(w.VBox):
             selected = self._picked if self._picked else (rows[0]["id"] if rows else None)
             empty = "no items yet" if self.state is None else f"no {self.state} items"
             sort = None if self.sort.value == NEWEST else self.sort.value
-            html = items_table_html(rows, selected=selected, empty=empty, sort=sort)
+            html = items_table_html(rows, selected=selected, empty=empty, sort=sort,
+                                    row_onclick=self._onclick)
             self._sort_options(rows)
             if self.table.value != html:
                 self.table.value = html
@@ -192,7 +212,8 @@ class QueuePanel(w.VBox):
         """Close the panel and stop its refresh thread."""
         self.refresher.stop()
         for child in (self.title, self.counts, self.state_filter, self.sort, self.table,
-                      self.prev_button, self.next_button, self.page_label, self.item_picker):
+                      self.prev_button, self.next_button, self.page_label, self.item_picker,
+                      self.row_click):
             child.close()
         self.detail.close()
         super().close()

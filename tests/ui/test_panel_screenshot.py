@@ -155,6 +155,11 @@ def test_queue_panel_in_jupyterlab_shows_the_items(
             assert sorted(rows.values()).count("succeeded") == 5
             assert "failed" in rows.values()
             assert page.query_selector(f"tr.lj-sweep[data-sweep='{sweep.id}']") is not None
+            # A click on a table row shows that item below the table (the panel's row-click
+            # box carries it to the kernel). Not the newest: that one is shown already.
+            assert page.query_selector(f".lj-item[data-item='{running.id}']") is None
+            page.locator(f"table.lj-items tr.lj-row[data-item='{running.id}']").click()
+            page.wait_for_selector(f".lj-item[data-item='{running.id}']", timeout=30_000)
             # Pick the failed item in the panel, as a user would, to show its error and log.
             failed = next(i for i, state in rows.items() if state == "failed")
             # The panel's rows list is an ipywidgets Select whose lines start "<id>  <state>";

@@ -193,8 +193,18 @@ def test_clicking_a_row_shows_that_item_and_the_choice_stays(
              what="the clicked item shown below the table")
     assert f"data-item='{older.id}'" in kernel.value("panel.detail.card.value")
     table = kernel.value("panel.table.value")
-    assert f"data-item='{older.id}' data-state='queued' title='' style='background:#eff6ff'" \
-        in table.replace("\\'", "'")
+    assert f"data-item='{older.id}' data-state='queued' title='' " \
+        "style='background:#eff6ff;cursor:pointer' onclick=" in table.replace("\\'", "'")
+    # What the table row's onclick sends when the user clicks the newer item's row.
+    box = kernel.value("panel.row_click.model_id").strip("'")
+    kernel.send_comm_msg(box, {"method": "update", "state": {"value": f"{newer.id} 17"},
+                               "buffer_paths": []})
+    wait_for(lambda: kernel.value("panel.detail.item_id") == repr(newer.id), 10,
+             what="the item of the clicked table row shown below the table")
+    kernel.send_comm_msg(picker, {"method": "update", "state": {"index": 1},
+                                  "buffer_paths": []})
+    wait_for(lambda: kernel.value("panel.detail.item_id") == repr(older.id), 10,
+             what="the clicked line's item shown again")
     newest = client.submit("sleeper")
     wait_for(lambda: newest.id in kernel.value("panel.item_picker.options"), 10,
              what="the new item listed")
