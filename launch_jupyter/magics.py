@@ -170,6 +170,10 @@ class LaunchMagics(Magics):
         if not argv or argv[0] in ("help", "-h", "--help"):
             print(_help_text())
             return None
+        if argv[0] == "agent" and (len(argv) == 1 or argv[1].startswith("-")) \
+                and not {"-h", "--help"} & set(argv):
+            # `%launch agent` or `%launch agent --queue Q`, as the CLI writes it: start one.
+            argv.insert(1, "start")
         if "-h" in argv or "--help" in argv:
             print(_subparser(argv).format_help())
             return None

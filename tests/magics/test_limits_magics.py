@@ -32,7 +32,8 @@ def test_submit_after_and_gpus_from_the_magics(kernel: Kernel, client: Launch,
     waiting = client.item_info(kernel.value("b.id").strip("'"))
     a_id = kernel.value("a.id").strip("'")
     assert waiting["waiting_on"] == [a_id]
-    started = kernel.execute("%launch agent start --gpus 3 --max-jobs 2").stdout
+    # The CLI's wording (no `start`) starts one as well.
+    started = kernel.execute("%launch agent --gpus 3 --max-jobs 2").stdout
     assert "started" in started
     kernel.execute("b.wait(120, progress=False)", timeout=150)
     b = client.item(waiting["id"])
