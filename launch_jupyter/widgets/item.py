@@ -58,8 +58,10 @@ class ItemDetail(w.VBox):
         self._points_seen: object = None
         self._points: list[dict] = []  # the shown attempt's points, read on by cursor
         self._cursor = 0
-        self.cancel_button.on_click(lambda _: self.cancel())
-        self.requeue_button.on_click(lambda _: self.requeue())
+        # A click that arrives once its button is disabled (a double click: the first one
+        # showed the new, queued item) does nothing, rather than fail on that item.
+        self.cancel_button.on_click(lambda b: None if b.disabled else self.cancel())
+        self.requeue_button.on_click(lambda b: None if b.disabled else self.requeue())
         self.copy_button.on_click(lambda _: self.copy_notebook())
         buttons = w.HBox([self.cancel_button, self.requeue_button, self.copy_button,
                           self.feedback])
