@@ -27,3 +27,25 @@ def test_ctrl_c_right_after_the_submit_cancels_the_run(client: Launch, tmp_path:
     assert told == ["cancelling"]
     assert "never ran" not in item.logs()
     assert client.items(state="queued") == []
+
+
+def test_ctrl_c_while_following_does_not_print_the_log_again(client: Launch,
+                                                             tmp_path: Path) -> None:
+    # After Ctrl-C the run went on following from byte 0: everything printed before the
+    # Ctrl-C was printed a second time under "cancelling…".
+    if "local" not in {q["name"] for q in client.queues()}:
+        client.create_queue("local")
+    script = write_script(tmp_path, "slow.py", "import time\nprint('started', flush=True)\n"
+                                               "time.sleep(120)\n")
+    written: list[str] = []
+
+    def write(text: str) -> None:
+        written.append(text)
+        if "started" in text and "cancelling" not in written:
+            raise KeyboardInterrupt
+
+    item = client.run(script, queue="local", write=write,
+                      on_interrupt=lambda: written.append("cancelling"))
+    assert item.info()["state"] == "cancelled"
+    assert "cancelling" in written
+    assert "".join(written).count("started") == 1, written

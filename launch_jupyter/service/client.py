@@ -693,12 +693,14 @@ class Launch:
 
     def follow(self, item_id: str, write: Callable[[str], Any], *, interval: float = 0.2,
                tick: Callable[[], Any] | None = None,
-               on_progress: Callable[[ItemRecord], Any] | None = None) -> ItemRecord:
-        """Write the log as it grows until the item is finished; returns the final item.
-        ``on_progress`` gets the item each time its running notebook cell changes."""
+               on_progress: Callable[[ItemRecord], Any] | None = None,
+               offset: int = 0) -> ItemRecord:
+        """Write the log as it grows (from byte ``offset``) until the item is finished;
+        returns the final item. ``on_progress`` gets the item each time its running notebook
+        cell changes."""
         self.store.get_item(checks.key(item_id, "item"))
         return follow(self.store, item_id, write, interval=interval, tick=tick,
-                      on_progress=on_progress)  # type: ignore[arg-type]
+                      offset=offset, on_progress=on_progress)  # type: ignore[arg-type]
 
     # -- metrics ------------------------------------------------------------------------
 

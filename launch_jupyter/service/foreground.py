@@ -80,11 +80,20 @@ def follow_to_end(client: Launch, item_id: str, *, write: Callable[[str], Any] |
                   on_interrupt: Callable[[], Any] | None = None,
                   on_progress: Callable[[Any], Any] | None = None) -> Any:
     """Follow the item's log until it is finished (the final item); Ctrl-C cancels it and
-    keeps following, so the run's end is still shown."""
+    keeps following from the last byte written, so the run's end is still shown and the log
+    before the Ctrl-C is not printed twice."""
+    written = 0
+
+    def counted(text: str) -> None:
+        nonlocal written
+        written += len(text.encode())  # first: a Ctrl-C inside write must not replay it
+        if write is not None:
+            write(text)
+
     while True:
         try:
-            return client.follow(item_id, write or (lambda _text: None), tick=tick,
-                                 on_progress=on_progress)
+            return client.follow(item_id, counted, tick=tick, on_progress=on_progress,
+                                 offset=written)
         except KeyboardInterrupt:
             if on_interrupt is not None:
                 on_interrupt()

@@ -577,12 +577,12 @@ class RemoteLaunch(Launch):
     def follow(self, item_id: str, write: Callable[[str], Any], *, interval: float = 0.2,
                tick: Callable[[], Any] | None = None,
                on_progress: Callable[[ItemRecord], Any] | None = None,
-               reconnect: float = RECONNECT_SECONDS) -> ItemRecord:
+               reconnect: float = RECONNECT_SECONDS, offset: int = 0) -> ItemRecord:
         """``Launch.follow`` over REST; a server that goes away (a restart) is waited for up
         to ``reconnect`` seconds and the log goes on from the last offset read."""
         self.item_info(item_id)
         return follow(_RemoteLog(self, reconnect=reconnect), item_id,  # type: ignore[arg-type]
-                      write, interval=interval, tick=tick,
+                      write, interval=interval, tick=tick, offset=offset,
                       on_progress=on_progress)  # type: ignore[arg-type]
 
     def metric_page(self, item_id: str, after: int = 0, limit: int | None = None
