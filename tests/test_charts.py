@@ -116,3 +116,20 @@ def test_item_and_sweep_show_their_charts_in_a_notebook(client: Launch, tmp_path
     assert [v["lj_item"] for v in values if v["lj_best"]] == [best["id"]]
     assert compile_spec(comparison[MIME])["warnings"] == []
     assert sweep.chart() == comparison[MIME]  # the handle's spec (it raised TypeError)
+
+
+def test_a_sweep_without_a_metric_names_the_charted_metric_in_text(
+        client: Launch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A --grid sweep has no metric; its chart plots the first metric logged, but the text
+    # fallback (terminal IPython) read "sweep ID: None by parameter".
+    import IPython.display
+
+    client.create_job(write_script(tmp_path, "obj.py", OBJECTIVE))
+    sweep = client.sweep("obj", grid={"x": [0.0, 0.9]})
+    client.agent(max_jobs=2, until_idle=True).run()
+    shown: list[dict] = []
+    monkeypatch.setattr(IPython.display, "display",
+                        lambda obj, raw=False: shown.append(obj))
+    sweep._ipython_display_()
+    comparison = shown[-1]
+    assert comparison["text/plain"] == f"sweep {sweep.id}: acc by parameter"

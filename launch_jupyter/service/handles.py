@@ -371,7 +371,8 @@ class Sweep(list):
                  "text/plain": repr(self)}, raw=True)
         spec = comparison_chart(rows, metric, goal, best=best)
         if spec is not None:
-            display(bundle(spec, f"sweep {self.id}: {metric} by parameter"), raw=True)
+            # The chart's own title: a sweep without a metric charts the first one logged.
+            display(bundle(spec, f"sweep {self.id}: {spec['title']['text']}"), raw=True)
 
     def _repr_html_(self) -> str:
         from ..errors import NotFoundError
