@@ -435,6 +435,7 @@ class _Cell:
     modules: dict[str, bool] = field(default_factory=dict)  # module -> imported unconditionally
     runs: list[tuple[str, bool]] = field(default_factory=list)  # %run FILE, unconditionally
     written: set[str] = field(default_factory=set)  # files its %%writefile writes
+    written_sources: dict[str, str] = field(default_factory=dict)  # .py path -> body written
     error: str | None = None
 
     def add_modules(self, modules: dict[str, bool], conditional: bool = False) -> None:
@@ -526,13 +527,24 @@ def _read_magic(cell: _Cell, magic: cellscan.Magic, warnings: list[str]) -> None
         cell.runs.extend((path, unconditional and not magic.conditional)
                          for path, unconditional in inner.runs)
         cell.written |= inner.written
+        _merge_sources(cell.written_sources, inner.written_sources)
     elif name in cellscan.SHELL_BODY_MAGICS and magic.body is not None:
         for command in re.sub(r"\\\r?\n", " ", magic.body).splitlines():
             _read_install(cell, command, warnings)
     elif name in cellscan.WRITE_MAGICS:
         words = [w for w in cellscan.shell_words(text) if not w.startswith("-")]
         if words:
-            cell.written.add(os.path.normpath(words[-1]).replace(os.sep, "/"))
+            path = os.path.normpath(words[-1]).replace(os.sep, "/")
+            cell.written.add(path)
+            if path.endswith(".py") and magic.body is not None:
+                _merge_sources(cell.written_sources, {path: magic.body})
+
+
+def _merge_sources(into: dict[str, str], sources: dict[str, str]) -> None:
+    """Add written file bodies; a file written twice (``-a``, or again later) keeps both, so
+    every import it ever holds is scanned."""
+    for path, body in sources.items():
+        into[path] = f"{into[path]}\n{body}" if path in into else body
 
 
 def _read_install(cell: _Cell, command: str, warnings: list[str]) -> None:
@@ -909,6 +921,40 @@ def _python_imports(content: bytes, rel: str, warnings: list[str]) -> dict[str, 
         return {}
 
 
+def _written_imports(modules: dict[str, bool], runs: Sequence[tuple[int, str, bool]],
+                     sources: dict[str, str], warnings: list[str]) -> None:
+    """Add to ``modules`` the imports of the ``.py`` files the notebook writes itself
+    (``%%writefile``) and then imports or ``%run``s: the job needs them as it needs a local
+    module's (a written train.py importing torch must not drop torch silently). A written file
+    the notebook never imports nor runs (a script for another machine) is not scanned."""
+    used: dict[str, bool] = {}
+    for _number, name, unconditional in runs:
+        rel = os.path.normpath(name).replace(os.sep, "/")
+        for path in (rel, f"{rel}.py"):
+            if path in sources:
+                used[path] = used.get(path, False) or unconditional
+    found: dict[str, dict[str, bool]] = {}
+    scanned: dict[str, bool] = {}
+    while True:  # a written module may import another written module
+        todo = {}
+        for path in sources:
+            parts = PurePosixPath(path).parts
+            top = parts[0][:-3] if len(parts) == 1 else parts[0]
+            if path not in used and top not in modules:
+                continue
+            unconditional = used.get(path, False) or modules.get(top, False)
+            if path not in scanned or (unconditional and not scanned[path]):
+                todo[path] = unconditional
+        if not todo:
+            return
+        for path, unconditional in todo.items():
+            scanned[path] = unconditional
+            if path not in found:
+                found[path] = _python_imports(sources[path].encode("utf-8"), path, warnings)
+            for module, inner in found[path].items():
+                modules[module] = modules.get(module, False) or (inner and unconditional)
+
+
 def _run_files(runs: Sequence[tuple[int, str, bool]], written: set[str], scope: _Scope,
                warnings: list[str]) -> tuple[dict[str, bytes], dict[str, bool]]:
     """The files ``%run FILE`` runs (shipped with the job) and the modules they import."""
@@ -1040,12 +1086,14 @@ def _assemble(
     warnings: list[str],
     runs: Sequence[tuple[int, str, bool]] = (),
     written: set[str] = frozenset(),
+    written_sources: dict[str, str] | None = None,
     default_name: bool = False,
     git: GitInfo | None = None,
 ) -> CapturedJob:
     ran, ran_modules = _run_files(runs, written, scope, warnings)
     for module, unconditional in ran_modules.items():
         modules[module] = modules.get(module, False) or unconditional
+    _written_imports(modules, runs, written_sources or {}, warnings)
     for path in written:  # modules the notebook writes itself (%%writefile) are not missing
         parts = PurePosixPath(path).parts
         if len(parts) == 1 and parts[0].endswith(".py"):
@@ -1186,11 +1234,13 @@ def _from_notebook(
     pip: list[str] = []
     runs: list[tuple[int, str, bool]] = []
     written: set[str] = set()
+    written_sources: dict[str, str] = {}
     for cell, cell_tags in zip(cells, tags, strict=True):
         # A cell the job skips (nbclient's skip-execution tag) only ever runs interactively.
         skipped = SKIP_TAG in cell_tags
         pip.extend(cell.pip)
         written |= cell.written
+        _merge_sources(written_sources, cell.written_sources)
         runs.extend((cell.number, path, unconditional and not skipped)
                     for path, unconditional in cell.runs)
         if cell.python is None and cell is not params_cell:
@@ -1232,6 +1282,7 @@ def _from_notebook(
         warnings=warnings,
         runs=runs,
         written=written,
+        written_sources=written_sources,
         default_name=default_name,
         git=git,
     )

@@ -86,6 +86,21 @@ def test_modules_the_notebook_writes_itself_are_not_reported(make_notebook) -> N
     assert job.unresolved == [] and not said(job, "helper_written")
 
 
+def test_imports_of_a_module_the_notebook_writes_and_uses_are_scanned(make_notebook) -> None:
+    job = capture(make_notebook([
+        f"%%writefile train_written.py\nimport {MISSING}\nimport nbformat\nimport util_written",
+        "%%writefile util_written.py\nimport jsonschema",
+        f"%%writefile remote_written.py\nimport {MISSING}_remote",  # never imported nor run
+        "%run train_written.py",
+    ]))
+    assert job.unresolved == [MISSING] and said(job, MISSING, "not installed")
+    names = {r.split("==")[0].lower() for r in job.requirements}
+    assert {"nbformat", "jsonschema"} <= names
+    assert not said(job, "remote") and not said(job, "_written")
+    with pytest.raises(CaptureError, match=MISSING):
+        job.refuse_unresolved()  # --strict sees it too
+
+
 # -- 2. cells parsed as IPython parses them -----------------------------------------------
 
 
