@@ -399,6 +399,25 @@ def test_script_mode_refuses_ipython_syntax_it_cannot_run(make_notebook) -> None
     compile(text, "train.py", "exec")
 
 
+def test_script_mode_leaves_out_cells_tagged_skip_execution(make_notebook,
+                                                            tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = capture(make_notebook([
+        "print('runs')",
+        ("skip-execution", "print('interactive only')\nraise SystemError('must not run')"),
+        "print('also runs')",
+    ]), mode="script")
+    path = tmp_path / "out" / "train.py"
+    path.parent.mkdir()
+    path.write_bytes(script.file("train.py").content)
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["runs", "also", "runs"]
+
+
 @pytest.mark.slow
 def test_run_in_the_foreground_prints_the_captures_warnings(cli, tmp_path: Path) -> None:
     nb = new_notebook()
