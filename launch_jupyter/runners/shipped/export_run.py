@@ -11,7 +11,8 @@ the file given), sets ``LAUNCH_PARAMETERS`` and ``LAUNCH_OUTPUT_DIR`` (``DIR/out
 runner would, and runs the entrypoint in ``DIR``: a script as ``__main__``; a notebook
 with nbclient when nbclient and ipykernel are installed (the executed notebook goes to
 ``DIR/output``), else its code cells in order in one namespace (IPython-only lines are
-reported and left out).
+reported and left out; ``%%writefile`` cells write their file, ``%%time``-like cells run
+their body, other cell magics are left out whole).
 The parameters are injected after the cell tagged ``parameters``, as papermill does.
 """
 import json
@@ -49,9 +50,37 @@ def with_parameters(cells, values):
     return out
 
 
+#: cell magics whose body is Python that runs (run here once, without timing or capture)
+PYTHON_BODY_MAGICS = ("time", "timeit", "capture", "prun")
+
+
+def cell_magic(number, source):
+    """The Python to run for a ``%%magic`` cell: ``%%writefile`` writes its body (the job's
+    own modules), ``%%time`` and the like run theirs; any other is left out whole (its body
+    is not Python)."""
+    first, _, body = source.lstrip().partition("\n")
+    words = first[2:].split()
+    name = words[0] if words else ""
+    if name in ("writefile", "file"):
+        paths = [w for w in words[1:] if not w.startswith("-")]
+        if paths:
+            append = "-a" in words or "--append" in words
+            print(f"{'Appending to' if append else 'Writing'} {paths[-1]}")
+            with open(paths[-1], "a" if append else "w", encoding="utf-8") as fh:
+                fh.write(body if body.endswith("\n") else body + "\n")
+        return ""
+    if name in PYTHON_BODY_MAGICS:
+        return body
+    print(f"[run_job.py: cell {number}: IPython cell left out: {first.strip()}]",
+          file=sys.stderr)
+    return ""
+
+
 def run_cells(cells, name):
     namespace = {"__name__": "__main__"}
     for number, source in enumerate(cells, start=1):
+        if source.lstrip().startswith("%%"):
+            source = cell_magic(number, source)
         kept = []
         for line in source.splitlines():
             if line.lstrip().startswith(("%", "!")):
