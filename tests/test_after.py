@@ -181,6 +181,15 @@ def test_after_an_item_that_already_failed_cancels_at_once(
     assert info["error"]["stage"] == "dependency" and a.id in info["error"]["message"]
 
 
+def test_after_takes_item_handles_as_a_notebook_passes_them(
+        both: tuple[Launch, str]) -> None:
+    client, ref = both
+    a = client.submit(ref)
+    b = client.submit(ref, after=[a])  # the handle submit returned, not a.id
+    c = client.submit(ref, after=b)
+    assert b.info()["waiting_on"] == [a.id] and c.info()["waiting_on"] == [b.id]
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def both(request: pytest.FixtureRequest, home: Path, tmp_path: Path) -> tuple[Launch, str]:
     """A client on a fresh store of each backend, and the step job's ref in it."""

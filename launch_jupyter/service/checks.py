@@ -51,15 +51,20 @@ def concurrency(value: Any) -> int | None:
 
 
 def item_ids(value: Any, what: str = "after") -> list[str]:
-    """A list of item ids (one id alone counts as a list of one), duplicates dropped."""
+    """A list of item ids (one id alone counts as a list of one), duplicates dropped. An
+    Item handle stands for its id: ``submit(..., after=[a])`` with ``a = submit(...)``."""
+    from .handles import Item  # handles imports this module
+
     if value is None:
         return []
-    if isinstance(value, str):
+    if isinstance(value, (str, Item)):
         value = [value]
     if not isinstance(value, (list, tuple)):
         raise ParameterError(f"{what} must be a list of item ids, got {shown(value)}")
     ids = []
     for entry in value:
+        if isinstance(entry, Item):
+            entry = entry.id
         if not isinstance(entry, str):
             raise ParameterError(f"{what} must be a list of item ids, got {shown(entry)} in it")
         if not entry.strip():  # `--after "$A"` with A unset
