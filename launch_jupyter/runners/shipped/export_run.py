@@ -86,7 +86,7 @@ def run_cells(cells, name):
             if line.lstrip().startswith(("%", "!")):
                 print(f"[run_job.py: cell {number}: IPython line left out: {line.strip()}]",
                       file=sys.stderr)
-                kept.append("")
+                kept.append(line[: len(line) - len(line.lstrip())] + "pass")  # keeps a block
             else:
                 kept.append(line)
         code = compile("\n".join(kept), f"{name} cell {number}", "exec")
