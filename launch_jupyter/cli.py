@@ -174,6 +174,10 @@ def submit(client: Any, args: argparse.Namespace) -> int:
 
     _err(capture_warnings(item.warnings))  # of the capture, when REF was a file
     if args.wait:
+        # Without an agent the wait never ends: say so instead of hanging silently.
+        waiting = client.mark_waiting([dict(item.info(False))])[0]["waiting"]
+        if waiting:
+            _err(f"item {item.id} is waiting: {waiting}\n")
         item.wait(progress=False)
     if args.json:
         _print_json(item.info(refresh=args.wait))

@@ -222,6 +222,10 @@ class LaunchMagics(Magics):
 
         print(capture_warnings(item.warnings), end="", file=sys.stderr)  # of a capture
         if args.wait:
+            # Without an agent the wait never ends: say so instead of hanging silently.
+            waiting = self.client.mark_waiting([dict(item.info(False))])[0]["waiting"]
+            if waiting:
+                print(f"item {item.id} is waiting: {waiting}", file=sys.stderr)
             item.wait()
         if getattr(args, "json", False):
             _print_json(item.info(refresh=False))

@@ -98,6 +98,19 @@ def test_logs_follow_prints_lines_before_the_job_ends(cli: CLI, tmp_path: Path) 
     assert out == "late line\n" and follower.returncode == 0
 
 
+def test_submit_wait_without_an_agent_says_why_nothing_starts(cli: CLI, tmp_path: Path,
+                                                              client: Launch) -> None:
+    # `submit --wait` with no agent serving the queue printed nothing and never ended.
+    script = write_script(tmp_path, "job.py", "print('hi')\n")
+    proc = cli.popen("submit", str(script), "--wait")
+    [item] = wait_for(lambda: client.items(state="queued"), 60, what="the item to be queued")
+    client.cancel(item["id"])
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert (f"item {item['id']} is waiting: no live agent serves queue local; start one with "
+            "`jupyter launch agent --queue local`") in err
+
+
 def test_run_prints_the_executed_notebook_last(cli: CLI, tmp_path: Path) -> None:
     nb = write_notebook(tmp_path, "nb.ipynb", ["print('value', x * 2)"], parameters="x = 1")
     proc = cli("run", str(nb), "-p", "x=21")
