@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import launch_jupyter
 from launch_jupyter.api import Launch
 from launch_jupyter.store import Store
 from tests.conftest import CLI, write_script
@@ -188,6 +189,8 @@ def test_after_takes_item_handles_as_a_notebook_passes_them(
     b = client.submit(ref, after=[a])  # the handle submit returned, not a.id
     c = client.submit(ref, after=b)
     assert b.info()["waiting_on"] == [a.id] and c.info()["waiting_on"] == [b.id]
+    d = launch_jupyter.submit(ref, after=[b, c], client=client)  # the module-level submit
+    assert d.info()["waiting_on"] == [b.id, c.id]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

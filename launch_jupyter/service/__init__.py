@@ -20,14 +20,16 @@ from .handles import Item, Sweep
 def submit(ref: str | os.PathLike | JobRecord, *, queue: str | None = None,
            parameters: Mapping[str, Any] | None = None, overrides: Iterable[str] = (),
            priority: str | int | None = None, timeout: float | None = None,
-           name: str | None = None, client: Launch | None = None) -> Item:
+           name: str | None = None, after: Sequence[str | Item] | str | Item | None = None,
+           client: Launch | None = None) -> Item:
     """Submit a job ref (``train``, ``train:v3``) or a notebook/script path; returns the Item.
 
     A path is captured as a new job version first (``name`` defaults to the file's stem).
+    ``after``: items (ids or handles) it waits on, as ``submit --after``.
     """
     client = client or default_client()
     return client.submit(ref, queue=queue, parameters=parameters, overrides=overrides,
-                         priority=priority, timeout=timeout, name=name)
+                         priority=priority, timeout=timeout, name=name, after=after)
 
 
 def sweep(ref: str | os.PathLike | JobRecord, *, queue: str | None = None,
