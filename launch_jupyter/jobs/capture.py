@@ -436,6 +436,7 @@ class _Cell:
     runs: list[tuple[str, bool]] = field(default_factory=list)  # %run FILE, unconditionally
     written: set[str] = field(default_factory=set)  # files its %%writefile writes
     written_sources: dict[str, str] = field(default_factory=dict)  # .py path -> body written
+    shell_runs: list[tuple[str, bool]] = field(default_factory=list)  # !python FILE.py
     error: str | None = None
 
     def add_modules(self, modules: dict[str, bool], conditional: bool = False) -> None:
@@ -505,6 +506,7 @@ def _read_magic(cell: _Cell, magic: cellscan.Magic, warnings: list[str]) -> None
     name, text = magic.name, magic.text
     if magic.kind == "system" or name in ("sx", "system"):
         _read_install(cell, text, warnings)
+        _read_shell_python(cell, text, magic.conditional)
     elif magic.kind == "line":
         if name in ("pip", "conda", "mamba", "micromamba"):
             _read_install(cell, f"{name} {text}", warnings)
@@ -528,9 +530,12 @@ def _read_magic(cell: _Cell, magic: cellscan.Magic, warnings: list[str]) -> None
                          for path, unconditional in inner.runs)
         cell.written |= inner.written
         _merge_sources(cell.written_sources, inner.written_sources)
+        cell.shell_runs.extend((path, unconditional and not magic.conditional)
+                               for path, unconditional in inner.shell_runs)
     elif name in cellscan.SHELL_BODY_MAGICS and magic.body is not None:
         for command in re.sub(r"\\\r?\n", " ", magic.body).splitlines():
             _read_install(cell, command, warnings)
+            _read_shell_python(cell, command, magic.conditional)
     elif name in cellscan.WRITE_MAGICS:
         words = [w for w in cellscan.shell_words(text) if not w.startswith("-")]
         if words:
@@ -578,6 +583,22 @@ def _read_one_install(cell: _Cell, command: str, warnings: list[str]) -> None:
         )
 
 
+def _read_shell_python(cell: _Cell, command: str, conditional: bool) -> None:
+    """Record the ``.py`` files a shell line runs with Python (``!python train.py``), so the
+    imports of a file the notebook writes itself and runs so are scanned."""
+    for part in cellscan.shell_commands(command):
+        words = cellscan.shell_words(part)
+        if not words or not _SHELL_PYTHON.match(words[0]):
+            continue
+        for word in words[1:]:
+            if word in ("-m", "-c"):
+                break
+            if not word.startswith("-"):
+                if word.endswith(".py"):
+                    cell.shell_runs.append((word, not conditional))
+                break
+
+
 def _read_run(cell: _Cell, text: str, conditional: bool, warnings: list[str]) -> None:
     """``%run [-i -e ...] FILE args`` ships FILE; ``%run -m module`` imports a module."""
     words = cellscan.shell_words(text)
@@ -595,6 +616,10 @@ def _read_run(cell: _Cell, text: str, conditional: bool, warnings: list[str]) ->
         cell.runs.append((words[index], not conditional))
     else:
         warnings.append(f"cell {cell.number}: %run {text!r} names no file")
+
+
+#: the interpreter of a shell line: python, python3, python3.11, {sys.executable}
+_SHELL_PYTHON = re.compile(r"(python(3(\.\d+)?)?|\{sys\.executable\})$")
 
 
 def _neutralise_launch(source: str) -> str:
@@ -924,9 +949,10 @@ def _python_imports(content: bytes, rel: str, warnings: list[str]) -> dict[str, 
 def _written_imports(modules: dict[str, bool], runs: Sequence[tuple[int, str, bool]],
                      sources: dict[str, str], warnings: list[str]) -> None:
     """Add to ``modules`` the imports of the ``.py`` files the notebook writes itself
-    (``%%writefile``) and then imports or ``%run``s: the job needs them as it needs a local
-    module's (a written train.py importing torch must not drop torch silently). A written file
-    the notebook never imports nor runs (a script for another machine) is not scanned."""
+    (``%%writefile``) and then imports, ``%run``s or runs with ``!python``: the job needs
+    them as it needs a local module's (a written train.py importing torch must not drop torch
+    silently). A written file the notebook never imports nor runs (a script for another
+    machine) is not scanned."""
     used: dict[str, bool] = {}
     for _number, name, unconditional in runs:
         rel = os.path.normpath(name).replace(os.sep, "/")
@@ -1087,13 +1113,14 @@ def _assemble(
     runs: Sequence[tuple[int, str, bool]] = (),
     written: set[str] = frozenset(),
     written_sources: dict[str, str] | None = None,
+    shell_runs: Sequence[tuple[int, str, bool]] = (),
     default_name: bool = False,
     git: GitInfo | None = None,
 ) -> CapturedJob:
     ran, ran_modules = _run_files(runs, written, scope, warnings)
     for module, unconditional in ran_modules.items():
         modules[module] = modules.get(module, False) or unconditional
-    _written_imports(modules, runs, written_sources or {}, warnings)
+    _written_imports(modules, [*runs, *shell_runs], written_sources or {}, warnings)
     for path in written:  # modules the notebook writes itself (%%writefile) are not missing
         parts = PurePosixPath(path).parts
         if len(parts) == 1 and parts[0].endswith(".py"):
@@ -1235,6 +1262,7 @@ def _from_notebook(
     runs: list[tuple[int, str, bool]] = []
     written: set[str] = set()
     written_sources: dict[str, str] = {}
+    shell_runs: list[tuple[int, str, bool]] = []
     for cell, cell_tags in zip(cells, tags, strict=True):
         # A cell the job skips (nbclient's skip-execution tag) only ever runs interactively.
         skipped = SKIP_TAG in cell_tags
@@ -1243,6 +1271,8 @@ def _from_notebook(
         _merge_sources(written_sources, cell.written_sources)
         runs.extend((cell.number, path, unconditional and not skipped)
                     for path, unconditional in cell.runs)
+        shell_runs.extend((cell.number, path, unconditional and not skipped)
+                          for path, unconditional in cell.shell_runs)
         if cell.python is None and cell is not params_cell:
             warnings.append(
                 f"cell {cell.number} does not parse as Python {_python_minor()} "
@@ -1286,6 +1316,7 @@ def _from_notebook(
         runs=runs,
         written=written,
         written_sources=written_sources,
+        shell_runs=shell_runs,
         default_name=default_name,
         git=git,
     )

@@ -101,6 +101,17 @@ def test_imports_of_a_module_the_notebook_writes_and_uses_are_scanned(make_noteb
         job.refuse_unresolved()  # --strict sees it too
 
 
+def test_imports_of_a_written_script_run_with_bang_python_are_scanned(make_notebook) -> None:
+    job = capture(make_notebook([
+        f"%%writefile train_sh.py\nimport {MISSING}\nimport nbformat",
+        "!python train_sh.py --epochs 3 > log.txt && echo done",
+        f"%%writefile other_sh.py\nimport {MISSING}_other",
+        "!python -m other_sh",  # a module run: not a file the shell line names
+    ]))
+    assert job.unresolved == [MISSING] and said(job, MISSING, "not installed")
+    assert any(r.lower().startswith("nbformat==") for r in job.requirements)
+
+
 # -- 2. cells parsed as IPython parses them -----------------------------------------------
 
 
