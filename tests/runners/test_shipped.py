@@ -101,3 +101,13 @@ def test_wrapper_keeps_the_exit_status_and_writes_its_marker_block(lib: Path,
     assert lines[2].startswith("@@M@@ BEGIN ") and lines[-1] == "@@M@@ END"
     build.extract_tar(base64.b64decode("".join(lines[3:-1])), tmp_path / "back")
     assert (tmp_path / "back" / "output" / "m.txt").read_text() == "hi"
+
+
+@pytest.mark.parametrize(("evalue", "code"), [
+    ("", 0), ("None", 0), ("0", 0), ("False", 0), ("True", 1), ("3", 3), ("300", 1),
+    ("'bye'", 1),
+])
+def test_sys_exit_values_map_to_the_exit_codes_python_gives(evalue: str, code: int) -> None:
+    from launch_jupyter.runners.shipped.notebook_executor import exit_status
+
+    assert exit_status(evalue) == code
