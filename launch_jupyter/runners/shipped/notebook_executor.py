@@ -31,8 +31,8 @@ FALLBACK_KERNEL = "python3"  # ipykernel's own kernelspec: present wherever ipyk
 
 def exit_status(value: str) -> int:
     """The exit code of ``sys.exit(value)`` from the kernel's ``evalue`` text (papermill's
-    convention): 0 for nothing, ``None``, ``False`` or 0; N for an integer N (1 when it does not fit an
-    exit code); 1 for a message. runners/notebook.py uses it too."""
+    convention): 0 for nothing, ``None``, ``False`` or 0; N for an integer N (1 when it does
+    not fit an exit code); 1 for a message. runners/notebook.py uses it too."""
     text = value.strip()
     if text in ("", "None", "False"):  # sys.exit(False) exits 0, sys.exit(True) 1, as bools
         return 0
