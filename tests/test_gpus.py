@@ -125,6 +125,11 @@ def test_agent_gpus_default_to_cuda_visible_devices(monkeypatch: pytest.MonkeyPa
     assert detect_gpus() == ["2", "3"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert detect_gpus() == []
+    # CUDA stops at the first entry it cannot read: Slurm's NoDevFiles and -1 mean none
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "NoDevFiles")
+    assert detect_gpus() == []
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,-1,2")
+    assert detect_gpus() == ["1"]
 
 
 def test_agent_gpus_default_to_nvidia_smi(monkeypatch: pytest.MonkeyPatch,

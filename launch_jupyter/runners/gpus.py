@@ -68,7 +68,12 @@ def detect_gpus() -> list[str]:
     set, else the indices ``nvidia-smi -L`` lists, else none."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
-        return parse_gpus(visible, "CUDA_VISIBLE_DEVICES")
+        # As CUDA reads it: the entries before the first it cannot read (Slurm sets
+        # NoDevFiles where a job has no GPUs), so an agent does not refuse to start on it.
+        tokens = [token.strip() for token in visible.split(",")]
+        readable = tokens[:next((i for i, t in enumerate(tokens) if not _GPU.fullmatch(t)),
+                                len(tokens))]
+        return parse_gpus(",".join(readable), "CUDA_VISIBLE_DEVICES")
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return []
