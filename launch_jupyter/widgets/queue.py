@@ -13,7 +13,7 @@ from ..views.format import params_text
 from ..views.html import ItemsView, badge, esc, items_table_html
 from ..views.states import STATES, label
 from .item import ItemDetail
-from .refresh import Refresher, widgets_available
+from .refresh import Refresher, set_options, widgets_available
 
 ALL = "all"
 NEWEST = "newest"
@@ -197,14 +197,7 @@ class QueuePanel(w.VBox):
         seen = {o.rpartition(":")[0] for o in self.sort.options if o != NEWEST}
         seen |= {name for row in rows for name in row.get("metrics") or {}}
         options = [NEWEST, *(f"{m}:{way}" for m in sorted(seen) for way in ("max", "min"))]
-        if list(self.sort.options) != options:
-            # A Dropdown given new options selects the first: keep the user's sort.
-            value, self._setting = self.sort.value, True
-            try:
-                self.sort.options = options
-                self.sort.value = value
-            finally:
-                self._setting = False
+        set_options(self, self.sort, options)  # the user's sort stays
 
     # -- lifecycle and fallbacks ----------------------------------------------------------
 

@@ -38,6 +38,20 @@ def is_closed(widget: Any) -> bool:
     return comm is None or bool(getattr(comm, "_closed", False))
 
 
+def set_options(owner: Any, dropdown: Any, options: list) -> None:
+    """Give ``dropdown`` new ``options`` and keep its value (ipywidgets selects the first
+    option when the options change); ``owner._setting`` is true meanwhile, so the owner's
+    observers know the change is the panel's own, not the user's."""
+    if list(dropdown.options) == options:
+        return
+    value, owner._setting = dropdown.value, True
+    try:
+        dropdown.options = options
+        dropdown.value = value
+    finally:
+        owner._setting = False
+
+
 class Refresher:
     """Calls ``tick()`` every ``interval`` s in a daemon thread until stopped or closed."""
 

@@ -12,7 +12,7 @@ import ipywidgets as w
 from ..errors import LaunchError, NotFoundError
 from ..views.charts import MIME, comparison_chart
 from ..views.html import ResultsView, esc, results_table_html
-from .refresh import Refresher
+from .refresh import Refresher, set_options
 
 DEFAULT = "default"
 #: rows the table shows (the chart plots every row)
@@ -110,14 +110,7 @@ class ResultsPanel(w.VBox):
         options = [DEFAULT, *(f"{m}:{way}" for m in metrics for way in ("max", "min"))]
         if self.sort.value not in options:
             options.append(self.sort.value)
-        if list(self.sort.options) != options:
-            # A Dropdown given new options selects the first: keep the user's sort.
-            value, self._setting = self.sort.value, True
-            try:
-                self.sort.options = options
-                self.sort.value = value
-            finally:
-                self._setting = False
+        set_options(self, self.sort, options)  # the user's sort stays
 
     def close(self) -> None:
         """Close the panel and stop its refresh thread."""
