@@ -183,6 +183,10 @@ def submit(client: Any, args: argparse.Namespace) -> int:
         _print_json(item.info(refresh=args.wait))
     else:
         print(item.id)
+    if args.wait and item.state != "succeeded":
+        from .views.text import run_outcome
+
+        _err(run_outcome(item.info(False)) + "\n")  # why the exit status is 1
     return 0 if not args.wait or item.state == "succeeded" else 1
 
 

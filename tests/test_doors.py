@@ -70,6 +70,9 @@ def test_cli_submit_wait_exits_with_the_outcome(cli: CLI, tmp_path: Path,
     assert ok.returncode == 0, ok.stderr
     assert '"state": "succeeded"' in ok.stdout
     assert failed.returncode == 1, failed.stderr
+    # stdout is the id alone; stderr says why the exit status is 1.
+    [item_id] = failed.stdout.split()
+    assert f"item {item_id} failed" in failed.stderr and "exited with code 3" in failed.stderr
 
 
 def test_page_carries_items_total_and_counts(client: Launch, tmp_path: Path) -> None:
