@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -225,6 +226,33 @@ def test_failing_pod_fails_the_item_with_exit_code_and_failing_cell(
     texts = [base64.b64decode(v).decode(errors="replace")
              for v in configmap["binaryData"].values()]
     assert any("injected-parameters" in t and "alpha = 7" in t for t in texts)
+
+
+def test_a_job_seen_failed_before_its_pod_keeps_the_exit_code(
+        client: Launch, tmp_path: Path, cluster: ClusterServer, controller: Controller,
+        kube_agent) -> None:
+    """The Job's watch and the pod's are separate streams: the runner can learn that the
+    Job failed before it learns that the container exited. The exit code must not be lost
+    to that (CI once saw exit_code None on a busy machine)."""
+    queue = make_queue(client)
+    ref = script_job(client, tmp_path)
+
+    def job_status_first(ctl: Controller, job: JobHandle) -> None:
+        pod = job.create_pod()
+        job.run(pod)
+        job.log(pod, "Traceback: boom\n")
+        job.fail()  # the Job's status lands first ...
+        time.sleep(0.5)  # ... the kubelet's pod status a moment later (forces the order)
+        job.terminate(pod, 3)
+
+    controller.scenarios.append(job_status_first)
+    item = client.submit(ref, queue=queue)
+    kube_agent(queue)
+    done = item.wait(timeout=60, progress=False)
+    info = done.info()
+    assert done.state == "failed", info
+    assert info["exit_code"] == 3, info
+    assert "exited with code 3" in info["error"]["message"]
 
 
 def _watch_resumes(client: Launch, tmp_path: Path, cluster: ClusterServer,

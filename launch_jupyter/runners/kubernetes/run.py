@@ -447,6 +447,7 @@ class KubernetesRun(HeldRun):
         self._wait_logs(max(5.0, self.request.cancel_grace + 5) if self.stop_reason else 10.0)
         code, term = None, {}
         if pod is not None:
+            pod = self._final_pod(pod, finished=kind is not None)
             state, term = _container_state(pod)
             if state == "terminated":
                 code = term.get("exit_code")
@@ -469,6 +470,20 @@ class KubernetesRun(HeldRun):
                     log.warning("could not record the outcome of %s: %s", self.item_id, err)
                     return True  # the Job stays: the next agent adopts it and records it
                 time.sleep(0.5)
+
+    def _final_pod(self, pod: Any, *, finished: bool) -> Any:
+        """The pod as it is now. The Job's watch can report the end before the pod's watch
+        reports the container's: the cache first, then (for an ended Job) one read of the
+        pod, so the exit code and the failing cell are not lost to that race."""
+        name = pod.metadata.name
+        pod = self.pods.get(name, pod)
+        if not finished or _container_state(pod)[0] == "terminated":
+            return pod
+        try:
+            return self._core().read_namespaced_pod(name, self.namespace)
+        except Exception as err:
+            log.debug("could not read pod %s again: %s", name, err)
+            return pod
 
     def _collect_outputs(self) -> list[dict]:
         """The executed notebook and LAUNCH_OUTPUT_DIR, from the outputs block of the log."""
