@@ -252,12 +252,12 @@ export class LaunchModel implements IDisposable {
     return this._log;
   }
 
-  /** Why the last refresh failed, or null. */
   /** Why the job filter lists nothing (it names no job), or null. */
   get filterNote(): string | null {
     return this._filterNote;
   }
 
+  /** Why the last refresh failed, or null. */
   get error(): string | null {
     return this._error;
   }
